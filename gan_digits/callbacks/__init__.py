@@ -1,0 +1,5 @@
+"""Training callbacks that talk to the model contract, never to a model's name."""
+
+from gan_digits.callbacks.sample_grid import SampleGrid
+
+__all__ = ["SampleGrid"]

@@ -1,0 +1,82 @@
+"""What a gan_digits checkpoint holds beyond Lightning's, and how to read one safely.
+
+A checkpoint holds plain types only (state dicts, numbers, strings, the model's config as a dict),
+so `torch.load(..., weights_only=True)` reads it and no pickled code ever runs. The generator is
+rebuilt from the saved config, whose `_target_`s must name this package's networks.
+"""
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+
+from gan_digits.checks import UserInputError
+from gan_digits.nets.contract import Generator
+
+FORMAT_KEY = "gan_digits"
+FORMAT_VERSION = 1
+ALLOWED_TARGET_PREFIX = "gan_digits."
+
+
+class CheckpointError(UserInputError):
+    """A checkpoint that is missing, unreadable, unsafe, or not written by gan_digits."""
+
+
+def checkpoint_payload(model_config: dict) -> dict:
+    """The entry `GANModule` adds to every checkpoint it saves."""
+    return {"format_version": FORMAT_VERSION, "model": model_config}
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Read a checkpoint with `weights_only=True`; check it is a gan_digits checkpoint we can read."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"refusing to load {path}: it holds objects other than tensors and plain types, which could "
+            f"run code when unpickled. gan_digits checkpoints never do. ({str(err).splitlines()[0]})"
+        ) from err
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as err:
+        raise CheckpointError(f"cannot read checkpoint {path}: truncated or corrupt ({err})") from err
+    entry = checkpoint.get(FORMAT_KEY) if isinstance(checkpoint, dict) else None
+    if not isinstance(entry, dict) or "model" not in entry:
+        raise CheckpointError(
+            f"{path} is not a gan_digits checkpoint: it has no '{FORMAT_KEY}' entry (expected a .ckpt written by train.py)"
+        )
+    version = entry.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {version!r}; this gan_digits reads version {FORMAT_VERSION}"
+        )
+    return checkpoint
+
+
+def _check_targets(node, where: str) -> None:
+    """Refuse any `_target_` outside this package: a config from a file must not call arbitrary code."""
+    if isinstance(node, dict):
+        target = node.get("_target_")
+        if target is not None and not str(target).startswith(ALLOWED_TARGET_PREFIX):
+            raise CheckpointError(f"refusing to build {where}: _target_ {target!r} is not a gan_digits class")
+        for value in node.values():
+            _check_targets(value, where)
+    elif isinstance(node, list):
+        for value in node:
+            _check_targets(value, where)
+
+
+def build_generator(checkpoint: dict) -> Generator:
+    """The generator saved in `checkpoint`, rebuilt from its config, weights loaded, in eval mode."""
+    config = checkpoint[FORMAT_KEY]["model"].get("generator")
+    _check_targets(config, "the generator")
+    generator = instantiate(config)
+    if not isinstance(generator, Generator):
+        raise CheckpointError(f"the checkpoint's generator config builds a {type(generator).__name__}, not a Generator")
+    prefix = "generator."
+    weights = {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+    generator.load_state_dict(weights)
+    return generator.eval()

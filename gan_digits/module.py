@@ -1,0 +1,141 @@
+"""The LightningModule: one adversarial step (D, then G) for every model, by manual optimization."""
+
+from collections.abc import Callable
+
+import lightning as L
+import torch
+from torch import nn
+
+from gan_digits.checkpoint import FORMAT_KEY, checkpoint_payload
+from gan_digits.losses import BCELoss
+from gan_digits.nets.contract import Discriminator, Generator
+
+# The fixed-noise grid: 8 columns; a conditional model gets one row per digit 0-9.
+GRID_COLUMNS = 8
+UNCONDITIONAL_GRID_ROWS = 8
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+
+
+class GANModule(L.LightningModule):
+    """Trains `generator` against `discriminator` with two optimizers.
+
+    A step is one optimizer update, as Lightning counts them in `global_step`: each batch takes
+    two (D, then G), so `trainer.max_steps=1000` trains 500 batches. TensorBoard's x-axis is this
+    step everywhere (scalars and images).
+    """
+
+    def __init__(
+        self,
+        generator: Generator,
+        discriminator: Discriminator,
+        g_optimizer: OptimizerFactory,
+        d_optimizer: OptimizerFactory,
+        loss: BCELoss | None = None,
+        fixed_noise_seed: int = 0,
+    ):
+        super().__init__()
+        if generator.num_classes != discriminator.num_classes:
+            raise ValueError(
+                f"generator has num_classes={generator.num_classes} but discriminator has "
+                f"{discriminator.num_classes}: a conditional model needs both conditional"
+            )
+        self.automatic_optimization = False
+        self.generator = generator
+        self.discriminator = discriminator
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        self.loss = loss or BCELoss()
+        # The model's resolved config (plain types), written into every checkpoint so that
+        # `sample.py` can rebuild the generator without this code's constructor arguments.
+        self.model_config: dict | None = None
+
+        # The same noise (and labels) every time a grid is drawn, saved with the weights.
+        rows = generator.num_classes or UNCONDITIONAL_GRID_ROWS
+        noise = torch.Generator().manual_seed(fixed_noise_seed)
+        self.register_buffer("fixed_z", torch.randn(rows * GRID_COLUMNS, generator.latent_dim, generator=noise))
+        fixed_y = torch.arange(rows).repeat_interleave(GRID_COLUMNS) if self.conditional else None
+        self.register_buffer("fixed_y", fixed_y)
+
+    @property
+    def conditional(self) -> bool:
+        return self.generator.num_classes is not None
+
+    @property
+    def latent_dim(self) -> int:
+        return self.generator.latent_dim
+
+    def configure_optimizers(self):
+        return self.g_optimizer(self.generator.parameters()), self.d_optimizer(self.discriminator.parameters())
+
+    def on_fit_start(self) -> None:
+        # seed_everything gives every rank the same seed; offset it so ranks draw different noise.
+        if self.trainer.world_size > 1:
+            torch.manual_seed(torch.initial_seed() + self.global_rank)
+
+    def _optimizer_step(self, optimizer, loss: torch.Tensor) -> None:
+        """toggle -> zero_grad -> manual_backward -> step -> untoggle: only `optimizer`'s net learns."""
+        self.toggle_optimizer(optimizer)
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        optimizer.step()
+        self.untoggle_optimizer(optimizer)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        real, labels = batch
+        y = labels if self.conditional else None
+        g_opt, d_opt = self.optimizers()
+        z = torch.randn(real.shape[0], self.latent_dim, device=real.device)
+        fake = self.generator(z, y)
+
+        # D: real -> 1, fake -> 0, on a detached fake so no gradient reaches G.
+        real_logits = self.discriminator(real, y)
+        fake_logits = self.discriminator(fake.detach(), y)
+        d_loss = self.loss.discriminator(real_logits, fake_logits)
+        self._optimizer_step(d_opt, d_loss)
+
+        # G: make the freshly updated D say 1 on the same fakes.
+        g_loss = self.loss.generator(self.discriminator(fake, y))
+        self._optimizer_step(g_opt, g_loss)
+
+        self._log_scalars("train", d_loss, g_loss, real_logits, fake_logits, on_step=True)
+
+    def on_validation_model_eval(self) -> None:
+        # G samples on its running statistics, as sample.py does. D keeps batch statistics, the only
+        # way it ever scores in training (its running mean mixes real and fake batches), so that
+        # val/d_* compare with train/d_*: held-out digits scored lower than training ones = D memorises.
+        super().on_validation_model_eval()
+        self.discriminator.train()
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        real, labels = batch
+        y = labels if self.conditional else None
+        fake = self.generator(torch.randn(real.shape[0], self.latent_dim, device=real.device), y)
+        real_logits, fake_logits = self.discriminator(real, y), self.discriminator(fake, y)
+        d_loss = self.loss.discriminator(real_logits, fake_logits)
+        g_loss = self.loss.generator(fake_logits)
+        self._log_scalars("val", d_loss, g_loss, real_logits, fake_logits, on_step=False)
+
+    def _log_scalars(self, stage, d_loss, g_loss, real_logits, fake_logits, on_step: bool) -> None:
+        """Log detached device tensors: Lightning reads them only when it writes, so no sync per step."""
+        metrics = {
+            f"{stage}/d_loss": d_loss,
+            f"{stage}/g_loss": g_loss,
+            f"{stage}/d_real": torch.sigmoid(real_logits.float()).mean(),  # mean D(x), 1 = sure it is real
+            f"{stage}/d_fake": torch.sigmoid(fake_logits.float()).mean(),
+        }
+        on_epoch = not on_step
+        self.log_dict(
+            {k: v.detach() for k, v in metrics.items()},
+            prog_bar=on_step,
+            on_step=on_step,
+            on_epoch=on_epoch,
+            sync_dist=on_epoch,
+            batch_size=real_logits.shape[0],
+        )
+        # A metric named "step" sets the logger's x-axis: make it the optimizer step (see class doc).
+        self.log("step", float(self.global_step), on_step=on_step, on_epoch=on_epoch, reduce_fx="max")
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.model_config is not None:
+            checkpoint[FORMAT_KEY] = checkpoint_payload(self.model_config)

@@ -1,0 +1,49 @@
+"""The DCGAN, lean enough to train on a laptop CPU: 7x7 -> 14x14 -> 28x28 with 4x4 stride-2 convs.
+
+With `num_classes=10` the same classes make the conditional cDCGAN: the generator joins a label
+embedding to its noise, the discriminator scores the label with a projection head.
+"""
+
+from torch import nn
+
+from gan_digits.nets.conditioning import maybe_spectral_norm
+from gan_digits.nets.contract import Discriminator, Generator
+from gan_digits.nets.init import dcgan_init
+
+
+class DCGANGenerator(Generator):
+    """z -> linear -> (2*width)x7x7 -> transposed conv -> width x14x14 -> transposed conv -> 1x28x28, tanh."""
+
+    def __init__(self, latent_dim: int = 100, width: int = 64, num_classes: int | None = None, embed_dim: int = 10):
+        super().__init__(latent_dim, num_classes, embed_dim)
+        self.body = nn.Sequential(
+            nn.Linear(self.noise.out_features, 2 * width * 7 * 7, bias=False),
+            nn.Unflatten(1, (2 * width, 7, 7)),
+            nn.BatchNorm2d(2 * width),
+            nn.ReLU(),
+            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.ConvTranspose2d(width, 1, 4, stride=2, padding=1),
+            nn.Tanh(),
+        )
+        self.apply(dcgan_init)
+
+
+class DCGANDiscriminator(Discriminator):
+    """1x28x28 -> conv -> width x14x14 -> conv -> (2*width)x7x7 (BatchNorm) -> logit; LeakyReLU 0.2."""
+
+    def __init__(self, width: int = 64, num_classes: int | None = None, spectral_norm: bool = False):
+        super().__init__(num_classes, spectral_norm)
+        # Spectral norm already bounds the layer; BatchNorm on top of it fights it, so it goes.
+        norm = nn.Identity() if spectral_norm else nn.BatchNorm2d(2 * width)
+        self.features = nn.Sequential(
+            maybe_spectral_norm(nn.Conv2d(1, width, 4, stride=2, padding=1), spectral_norm),
+            nn.LeakyReLU(0.2),
+            maybe_spectral_norm(nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), spectral_norm),
+            norm,
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+        )
+        self.build_head(2 * width * 7 * 7)
+        self.apply(dcgan_init)

@@ -1,0 +1,92 @@
+"""Turn a generator into digits: the logic behind `sample.py` and the training grids."""
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision.utils import make_grid, save_image
+
+from gan_digits.checkpoint import build_generator, load_checkpoint
+from gan_digits.checks import ConfigError, check_int
+from gan_digits.data.pixels import to_uint8
+from gan_digits.nets.contract import Generator
+
+OUTPUT_SUFFIXES = (".png", ".npz")
+CHUNK = 1000  # samples drawn at once: bounds memory for large n
+
+
+@torch.no_grad()
+def draw(generator: Generator, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """Samples in [-1, 1] drawn in eval mode (BatchNorm on running statistics); the mode is restored after."""
+    was_training = generator.training
+    generator.eval()
+    try:
+        chunks = [
+            generator(z[i : i + CHUNK], None if y is None else y[i : i + CHUNK]).float() for i in range(0, len(z), CHUNK)
+        ]
+        return torch.cat(chunks)
+    finally:
+        generator.train(was_training)
+
+
+def labels_for(generator: Generator, n: int, digits: Sequence[int] | None) -> torch.Tensor | None:
+    """The digit asked of each sample, cycling through `digits` (all of 0..9 by default); None if unconditional."""
+    if generator.num_classes is None:
+        if digits is not None:
+            raise ConfigError(
+                f"digits={list(digits)} given, but this checkpoint's {type(generator).__name__} is unconditional: "
+                "leave digits out (only a conditional model such as cdcgan can be asked for a digit)"
+            )
+        return None
+    classes = generator.num_classes
+    digits = list(range(classes)) if digits is None else list(digits)
+    if not digits:
+        raise ConfigError(f"digits=[] is not allowed: expected a list of digits from 0 to {classes - 1}")
+    for digit in digits:
+        check_int("digits", digit, 0, classes - 1)
+    return torch.tensor(digits)[torch.arange(n) % len(digits)]
+
+
+def grid_columns(n: int, labels: torch.Tensor | None) -> int:
+    """About square; for a conditional model a multiple of the digits cycled, so each column is one digit."""
+    if labels is None:
+        return math.ceil(math.sqrt(n))
+    cycle = len(labels.unique())
+    return cycle * max(1, round(math.sqrt(n) / cycle))
+
+
+def grid_image(images: torch.Tensor, columns: int) -> torch.Tensor:
+    """Images in [-1, 1] tiled `columns` wide on white padding, as a (3, H, W) float image in [0, 1]."""
+    return make_grid(images, nrow=columns, normalize=True, value_range=(-1, 1), pad_value=1.0)
+
+
+def check_output(out: str | Path) -> Path:
+    """An output file in an existing folder with a suffix we can write, or a ConfigError."""
+    out = Path(out)
+    if out.suffix not in OUTPUT_SUFFIXES:
+        raise ConfigError(f"out={str(out)!r} is not allowed: expected a file ending in {' or '.join(OUTPUT_SUFFIXES)}")
+    if not out.parent.is_dir():
+        raise ConfigError(f"out={str(out)!r} is not allowed: its folder {out.parent} does not exist")
+    return out
+
+
+def write_samples(images: torch.Tensor, labels: torch.Tensor | None, out: Path) -> None:
+    """A PNG grid, or an npz of `images` uint8 (n, 28, 28) and `labels` int64 (n,) (-1 = unconditional)."""
+    if out.suffix == ".png":
+        save_image(grid_image(images, grid_columns(len(images), labels)), out)
+    else:
+        labels = torch.full((len(images),), -1) if labels is None else labels
+        np.savez(out, images=to_uint8(images[:, 0]).numpy(), labels=labels.long().numpy())
+
+
+def sample(ckpt: str | Path, out: str | Path, n: int = 64, seed: int = 0, digits: Sequence[int] | None = None) -> Path:
+    """Draw `n` digits from the generator in `ckpt` into `out` (.png grid or .npz); returns the path written."""
+    out = check_output(out)
+    n = check_int("n", n, 1)
+    generator = build_generator(load_checkpoint(ckpt))
+    labels = labels_for(generator, n, digits)
+    z = torch.randn(n, generator.latent_dim, generator=torch.Generator().manual_seed(seed))
+    write_samples(draw(generator, z, labels), labels, out)
+    return out
