@@ -15,7 +15,6 @@ install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install $(TORCH)
 	$(PY) -m pip install -e ".[dev]"
 	touch $@

@@ -76,7 +76,9 @@ def build_generator(checkpoint: dict) -> Generator:
     generator = instantiate(config)
     if not isinstance(generator, Generator):
         raise CheckpointError(f"the checkpoint's generator config builds a {type(generator).__name__}, not a Generator")
-    prefix = "generator."
-    weights = {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+    # The EMA copy when the run kept one: it is what the run itself sampled from.
+    state = checkpoint["state_dict"]
+    prefix = "generator_ema." if any(k.startswith("generator_ema.") for k in state) else "generator."
+    weights = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     generator.load_state_dict(weights)
     return generator.eval()

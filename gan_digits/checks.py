@@ -31,8 +31,14 @@ def report_user_errors(entry_point: Callable[..., Any]) -> Callable[..., Any]:
     def wrapped(*args, **kwargs):
         try:
             return entry_point(*args, **kwargs)
-        except UserInputError as err:
-            print(f"error: {err}", file=sys.stderr)
+        except Exception as err:
+            # hydra.utils.instantiate wraps what a constructor raised: look down the chain.
+            cause = err
+            while cause is not None and not isinstance(cause, UserInputError):
+                cause = cause.__cause__
+            if cause is None:
+                raise
+            print(f"error: {cause}", file=sys.stderr)
             sys.exit(2)
 
     return wrapped

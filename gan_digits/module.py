@@ -1,5 +1,6 @@
 """The LightningModule: one adversarial step (D, then G) for every model, by manual optimization."""
 
+import copy
 from collections.abc import Callable
 
 import lightning as L
@@ -7,6 +8,7 @@ import torch
 from torch import nn
 
 from gan_digits.checkpoint import FORMAT_KEY, checkpoint_payload
+from gan_digits.checks import ConfigError
 from gan_digits.losses import BCELoss
 from gan_digits.nets.contract import Discriminator, Generator
 
@@ -33,6 +35,7 @@ class GANModule(L.LightningModule):
         d_optimizer: OptimizerFactory,
         loss: BCELoss | None = None,
         fixed_noise_seed: int = 0,
+        ema_decay: float | None = None,
     ):
         super().__init__()
         if generator.num_classes != discriminator.num_classes:
@@ -46,6 +49,12 @@ class GANModule(L.LightningModule):
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
         self.loss = loss or BCELoss()
+        # An exponential moving average of G's weights samples better than G itself (less jitter
+        # from the adversarial game); it is what grids, metrics and sample.py use when on.
+        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
+            raise ConfigError(f"model.ema_decay={ema_decay!r} is not allowed: expected a number in (0, 1), or null for no EMA")
+        self.ema_decay = ema_decay
+        self.generator_ema = copy.deepcopy(generator).requires_grad_(False) if ema_decay else None
         # The model's resolved config (plain types), written into every checkpoint so that
         # `sample.py` can rebuild the generator without this code's constructor arguments.
         self.model_config: dict | None = None
@@ -64,6 +73,21 @@ class GANModule(L.LightningModule):
     @property
     def latent_dim(self) -> int:
         return self.generator.latent_dim
+
+    @property
+    def sampler(self) -> Generator:
+        """The generator to draw samples from: the EMA copy when there is one."""
+        return self.generator_ema if self.generator_ema is not None else self.generator
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        # Warm-up: early on the average follows G closely, instead of remembering its random start.
+        step = self.global_step // 2
+        decay = min(self.ema_decay, (1 + step) / (10 + step))
+        for ema, live in zip(self.generator_ema.parameters(), self.generator.parameters()):
+            ema.lerp_(live, 1.0 - decay)
+        for ema, live in zip(self.generator_ema.buffers(), self.generator.buffers()):
+            ema.copy_(live)
 
     def configure_optimizers(self):
         return self.g_optimizer(self.generator.parameters()), self.d_optimizer(self.discriminator.parameters())
@@ -97,6 +121,8 @@ class GANModule(L.LightningModule):
         # G: make the freshly updated D say 1 on the same fakes.
         g_loss = self.loss.generator(self.discriminator(fake, y))
         self._optimizer_step(g_opt, g_loss)
+        if self.generator_ema is not None:
+            self._update_ema()
 
         self._log_scalars("train", d_loss, g_loss, real_logits, fake_logits, on_step=True)
 
@@ -110,7 +136,7 @@ class GANModule(L.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         real, labels = batch
         y = labels if self.conditional else None
-        fake = self.generator(torch.randn(real.shape[0], self.latent_dim, device=real.device), y)
+        fake = self.sampler(torch.randn(real.shape[0], self.latent_dim, device=real.device), y)
         real_logits, fake_logits = self.discriminator(real, y), self.discriminator(fake, y)
         d_loss = self.loss.discriminator(real_logits, fake_logits)
         g_loss = self.loss.generator(fake_logits)

@@ -1,10 +1,47 @@
 """The logic behind `train.py`: build everything from the composed config, then fit."""
 
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate, to_absolute_path
+from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
+from lightning.pytorch.callbacks import ProgressBar
+from lightning.pytorch.strategies import DDPStrategy
 from omegaconf import DictConfig, OmegaConf
 
 from gan_digits.module import GANModule
+
+
+def device_count(trainer_cfg: DictConfig) -> int:
+    """How many processes `trainer.accelerator` and `trainer.devices` ask for on this node.
+
+    Lightning's own parsers, so an impossible request (3 GPUs on a 1-GPU box) fails here, at once.
+    """
+    accelerator, devices = trainer_cfg.accelerator, OmegaConf.to_container(trainer_cfg, resolve=True)["devices"]
+    if accelerator == "auto":
+        accelerator = "gpu" if CUDAAccelerator.is_available() else "cpu"
+    if accelerator in ("gpu", "cuda"):
+        return CUDAAccelerator.auto_device_count() if devices == "auto" else len(CUDAAccelerator.parse_devices(devices) or [])
+    if accelerator == "cpu":
+        return 1 if devices == "auto" else CPUAccelerator.parse_devices(devices)
+    return 1
+
+
+def in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def pick_strategy(trainer_cfg: DictConfig):
+    """`strategy: auto` on several devices: DDP that accepts a network without gradients.
+
+    Each phase of the adversarial step leaves one network without gradients, which the plain DDP
+    Lightning would pick rejects ("parameters that were not used in producing the loss"). Under a
+    Hydra multirun the ranks are spawned: DDP's default launcher re-runs the command line, which
+    would re-run the whole sweep in every child.
+    """
+    if trainer_cfg.strategy != "auto" or device_count(trainer_cfg) * trainer_cfg.num_nodes <= 1:
+        return trainer_cfg.strategy
+    return DDPStrategy(find_unused_parameters=True, start_method="spawn" if in_multirun() else "popen")
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GANModule, L.Trainer]:
@@ -16,14 +53,37 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GANModule, L.Trainer]
     module = instantiate(cfg.model)
     module.model_config = OmegaConf.to_container(cfg.model, resolve=True)
     callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
+    if not cfg.trainer.get("enable_progress_bar", True):
+        # The configured bar only sets a refresh rate; Lightning refuses any bar when it is off.
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values()]
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer = instantiate(
+        cfg.trainer, strategy=pick_strategy(cfg.trainer), callbacks=callbacks, logger=loggers or False
+    )
     return datamodule, module, trainer
 
 
+def flatten(node, prefix: str = "") -> dict[str, str | int | float | bool]:
+    """A nested config as `{"model/g_optimizer/lr": 0.0002, ...}`: what TensorBoard's HPARAMS tab shows."""
+    if isinstance(node, dict):
+        flat = {}
+        for key, value in node.items():
+            flat.update(flatten(value, f"{prefix}{key}/"))
+        return flat
+    return {prefix.rstrip("/"): node if isinstance(node, (str, int, float, bool)) else str(node)}
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Seed, build and fit; returns the last logged metrics (what a sweeper would minimise)."""
+    """Seed, build and fit; returns the last logged metrics (what a sweeper minimises)."""
     L.seed_everything(cfg.seed, workers=True)
     datamodule, module, trainer = build(cfg)
     trainer.fit(module, datamodule=datamodule)
-    return {name: float(value) for name, value in trainer.callback_metrics.items()}
+    metrics = {name: float(value) for name, value in trainer.callback_metrics.items() if name != "step"}
+    # Hyper-parameters beside the final metrics, so the runs of a sweep compare in the HPARAMS tab.
+    # The metrics get their own names: under their usual ones they would add a point at step 0.
+    params = flatten({key: OmegaConf.to_container(cfg[key], resolve=True) for key in ("model", "data", "trainer")})
+    params["seed"] = cfg.seed
+    for logger in trainer.loggers:
+        logger.log_hyperparams(params, {f"hparams/{name}": value for name, value in metrics.items()})
+        logger.finalize("success")  # fit already finalized once: flush what came after
+    return metrics

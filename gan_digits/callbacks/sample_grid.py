@@ -38,7 +38,7 @@ class SampleGrid(L.Callback):
         if not trainer.is_global_zero or trainer.global_step == self._drawn_at:
             return
         self._drawn_at = trainer.global_step
-        images = draw(pl_module.generator, pl_module.fixed_z, pl_module.fixed_y)
+        images = draw(pl_module.sampler, pl_module.fixed_z, pl_module.fixed_y)
         grid = grid_image(images, GRID_COLUMNS)
         self.dirpath.mkdir(parents=True, exist_ok=True)
         save_image(grid, self.dirpath / f"step_{trainer.global_step:07d}.png")

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader, Dataset
 
 from gan_digits.checks import check_int
@@ -104,6 +105,11 @@ class MNISTDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
+        world_size = self.trainer.world_size if self.trainer else 1
+        rank_zero_info(
+            f"effective batch size {self.batch_size * world_size} "
+            f"({self.batch_size} per device x {world_size} devices)"
+        )
         return self._loader(self.train_set, self.seed)
 
     def val_dataloader(self) -> DataLoader:

@@ -3,6 +3,8 @@
 import torch
 from torch.utils.data import Sampler
 
+from gan_digits.checks import ConfigError
+
 
 class ShardedBatchSampler(Sampler[torch.Tensor]):
     """Yields index tensors of `batch_size` from a fresh permutation each epoch.
@@ -14,7 +16,7 @@ class ShardedBatchSampler(Sampler[torch.Tensor]):
 
     def __init__(self, num_samples: int, batch_size: int, seed: int = 0, rank: int = 0, world_size: int = 1):
         if num_samples // world_size < batch_size:
-            raise ValueError(
+            raise ConfigError(
                 f"data.batch_size={batch_size} is larger than the {num_samples // world_size} training images "
                 f"each of the {world_size} device(s) gets: lower the batch size or raise data.subset"
             )

@@ -1,0 +1,107 @@
+"""Quality reached in a fixed training time, against the real-data floor: the numbers in the README.
+
+    python bench/quality.py --minutes 8 --data ../shared/data              # every recipe below
+    python bench/quality.py --minutes 8 --only cdcgan dcgan_hinge_sn_ema   # some of them
+
+Each recipe trains `python train.py <overrides> trainer.max_time=<minutes>` in its own run dir
+under bench/runs/, then `gan_digits.evaluate` scores its last checkpoint on 10,000 digits; `--real`
+scores 10,000 real training digits once: the floor. Results go to bench/results/quality.json and a
+markdown table on stdout. Run it on an otherwise idle machine: the time budget is wall-clock.
+"""
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+RECIPES = {
+    "cdcgan": ["model=cdcgan"],
+    "dcgan": ["model=dcgan"],
+    "gan": ["model=gan"],
+    "dcgan_ema": ["model=dcgan", "model.ema_decay=0.999"],
+    "dcgan_hinge_sn_ema": [
+        "model=dcgan", "model.ema_decay=0.999", "model.discriminator.spectral_norm=true",
+        "model.loss._target_=gan_digits.losses.HingeLoss",
+    ],
+    "dcgan_ttur_ema": ["model=dcgan", "model.ema_decay=0.999", "model.d_optimizer.lr=4e-4", "model.g_optimizer.lr=1e-4"],
+    "dcgan_b128_ema": ["model=dcgan", "model.ema_decay=0.999", "data.batch_size=128"],
+}
+
+
+def evaluate(target: list[str], data: str) -> dict:
+    """Run the evaluate command; its last line is the JSON of every metric."""
+    out = subprocess.run([sys.executable, "-m", "gan_digits.evaluate", *target, f"--data={data}"],
+                         cwd=ROOT, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def first_fid_below(run_dir: Path, threshold: float) -> float | None:
+    """Minutes from the first logged event until `val/fid` (2,000 samples) first reached `threshold`."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / "tb"))
+    events.Reload()
+    start = min(e.wall_time for tag in events.Tags()["scalars"] for e in events.Scalars(tag))
+    hits = [e.wall_time for e in events.Scalars("val/fid") if e.value <= threshold]
+    return round((hits[0] - start) / 60, 1) if hits else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=8)
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--only", nargs="*", choices=sorted(RECIPES), default=sorted(RECIPES))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "quality.json"))
+    args = parser.parse_args()
+
+    out = Path(args.out)
+    results = json.loads(out.read_text()) if out.exists() else {}
+    results["hardware"] = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    results["floor"] = evaluate(["--real", "--n=10000"], args.data)
+    budget = time.strftime("%H:%M:%S", time.gmtime(args.minutes * 60))
+    for name in args.only:
+        run_dir = ROOT / "bench" / "runs" / name
+        start = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "train.py", *RECIPES[name], f"data.root={args.data}", f"trainer.max_time=00:{budget}",
+             "trainer.max_epochs=1000", "callbacks.progress_bar.refresh_rate=0", f"hydra.run.dir={run_dir}"],
+            cwd=ROOT, check=True,
+        )
+        checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+        metrics = evaluate([str(run_dir / "checkpoints" / "last.ckpt"), "--n=10000"], args.data)
+        metrics.update(
+            overrides=" ".join(RECIPES[name]),
+            minutes=round((time.perf_counter() - start) / 60, 1),
+            batches=checkpoint["global_step"] // 2,
+            epochs=checkpoint["epoch"],
+            fid_x_floor=round(metrics["fid"] / results["floor"]["fid"], 2),
+            minutes_to_fid_8x_floor=first_fid_below(run_dir, 8 * results["floor"]["fid"]),
+        )
+        if "intra_fid" in metrics:
+            metrics["intra_fid_x_floor"] = round(metrics["intra_fid"] / results["floor"]["intra_fid"], 2)
+        results.setdefault("runs", {})[name] = metrics
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2))
+
+    floor = results["floor"]
+    print(f"hardware: {results['hardware']}; budget {args.minutes} min of training per run")
+    print("| recipe | batches | FID (x floor) | intra-FID (x floor) | label acc | modes | confidence |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print(f"| real digits (floor) | - | {floor['fid']:.3f} | {floor['intra_fid']:.3f} | {floor['label_acc']:.3f} "
+          f"| {floor['modes']} | {floor['confidence']:.3f} |")
+    for name, m in results.get("runs", {}).items():
+        intra = f"{m['intra_fid']:.2f} ({m['intra_fid_x_floor']}x)" if "intra_fid" in m else "-"
+        acc = f"{m['label_acc']:.3f}" if "label_acc" in m else "-"
+        print(f"| {name} | {m['batches']} | {m['fid']:.2f} ({m['fid_x_floor']}x) | {intra} | {acc} "
+              f"| {m['modes']} | {m['confidence']:.3f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Score a checkpoint, an npz of digits, or real digits: `python -m gan_digits.evaluate <ckpt|npz> [n=10000]`.
+
+Prints a table, then one JSON line with every metric (see gan_digits/metrics/quality.py).
+`--real` (or `real=true`) scores n real training digits instead: the floor every model is compared
+against. Options also read as key=value: `n=2000 seed=1 data=../shared/data`.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gan_digits.checkpoint import build_generator, load_checkpoint
+from gan_digits.checks import UserInputError, check_int, report_user_errors
+from gan_digits.data import load_split
+from gan_digits.metrics import FeatureExtractor, QualityMeter, load_classifier
+from gan_digits.metrics.scoring import BATCH, add_generated_digits, add_real_test_digits
+
+
+def load_npz(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """uint8 images `(N, 1, 28, 28)` and the digits asked for (None when all labels are -1)."""
+    try:
+        data = np.load(path)
+        images, labels = data["images"], data["labels"]
+    except (OSError, ValueError, KeyError) as err:
+        raise UserInputError(f"cannot read {path}: {err}; expected an npz with 'images' and 'labels'") from err
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise UserInputError(f"{path}: images are {images.dtype} {images.shape}, expected uint8 (N, 28, 28)")
+    if labels.dtype != np.int64 or labels.shape != (len(images),):
+        raise UserInputError(f"{path}: labels are {labels.dtype} {labels.shape}, expected int64 ({len(images)},)")
+    if (labels == -1).all():
+        return torch.from_numpy(images).unsqueeze(1), None
+    if labels.min() < 0 or labels.max() > 9:
+        raise UserInputError(f"{path}: labels must all be -1 (unconditional) or all digits 0-9, got {sorted(set(labels.tolist()))[:12]}")
+    return torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels)
+
+
+def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: bool = False,
+             kid_subset_size: int = 1000) -> dict[str, float]:
+    """Every metric of `path` (a .ckpt or .npz) or, with `real`, of n real training digits."""
+    n = check_int("n", n, 2, 60_000)
+    if real:
+        images, labels = load_split(data, "train")
+        generator, fakes = None, (images[:n].unsqueeze(1), labels[:n])
+    elif path is not None and Path(path).suffix == ".npz":
+        generator, fakes = None, load_npz(Path(path))
+    elif path is not None:
+        generator, fakes = build_generator(load_checkpoint(path)), None
+    else:
+        raise UserInputError("nothing to evaluate: give a checkpoint or an .npz, or --real")
+
+    conditional = generator.num_classes is not None if generator else fakes[1] is not None
+    meter = QualityMeter(FeatureExtractor(load_classifier()), conditional, kid_subset_size)
+    add_real_test_digits(meter, data)
+    if generator is not None:
+        add_generated_digits(meter, generator, n, seed)
+    else:
+        images, asked = fakes
+        for i in range(0, len(images), BATCH):
+            meter.update_fake(images[i : i + BATCH], None if asked is None else asked[i : i + BATCH])
+    return meter.compute()
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m gan_digits.evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("path", nargs="?", help="a checkpoint written by train.py, or an npz written by sample.py")
+    parser.add_argument("--n", type=int, default=10_000, help="digits to generate (checkpoints and --real)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", default="data", help="folder holding MNIST/raw/ (the test split is the reference)")
+    parser.add_argument("--real", action="store_true", help="score real training digits: the floor")
+    parser.add_argument("--kid-subset-size", type=int, default=1000)
+    # key=value reads as --key=value; real=true as --real
+    argv = [f"--{a.replace('_', '-')}" if "=" in a and not a.startswith("-") else a for a in argv]
+    argv = ["--real" if a.lower() in ("--real=true", "--real=1") else a for a in argv if a.lower() not in ("--real=false", "--real=0")]
+    return parser.parse_args(argv)
+
+
+@report_user_errors
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    metrics = evaluate(args.path, args.data, args.n, args.seed, args.real, args.kid_subset_size)
+    print("real training digits (the floor)" if args.real else args.path)
+    for name, value in metrics.items():
+        print(f"  {name:<11} {value:.4f}" if isinstance(value, float) else f"  {name:<11} {value}")
+    print(json.dumps(metrics))
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

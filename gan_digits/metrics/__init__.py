@@ -1,0 +1,6 @@
+"""Measuring samples: the feature classifier and the quality metrics built on it."""
+
+from gan_digits.metrics.classifier import DigitClassifier, FeatureExtractor, load_classifier
+from gan_digits.metrics.quality import QualityMeter
+
+__all__ = ["DigitClassifier", "FeatureExtractor", "QualityMeter", "load_classifier"]

@@ -1,0 +1,121 @@
+"""Sample quality from one pass over generated digits against real ones: the project's yardstick.
+
+- `fid`, `kid_mean`, `kid_std`: torchmetrics' FID and KID on the feature classifier's features.
+- `modes`: digits that hold at least 5% of the samples (0-10): fewer than 10 = mode collapse.
+- `class_kl`: KL divergence of the predicted-digit histogram from uniform (0 = balanced).
+- `confidence`: the classifier's mean top probability (low = malformed digits).
+- conditional only: `label_acc` (the classifier reads the digit asked for) and `intra_fid` (the
+  mean over digits of the FID between that digit's samples and that digit's real images: high
+  when a generator ignores its noise and draws one image per label).
+"""
+
+import torch
+from torch import nn
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.kid import KernelInceptionDistance
+
+from gan_digits.checks import UserInputError
+from gan_digits.metrics.classifier import FEATURES, FeatureExtractor
+
+NUM_DIGITS = 10
+MODE_SHARE = 0.05
+
+
+class _Precomputed(nn.Module):
+    """The `feature=` module of the torchmetrics metrics: features go in already extracted.
+
+    The classifier runs once per batch and its features feed FID, KID, the intra-class FIDs and
+    the label metrics alike, instead of once per metric.
+    """
+
+    num_features = FEATURES
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features
+
+
+class QualityMeter(nn.Module):
+    """Accumulates real and generated uint8 digits `(B, 1, 28, 28)`; `compute()` returns every metric.
+
+    Features are float64 in the statistics (torchmetrics keeps its sums in double).
+
+    Real statistics survive `reset_fake()`, so a training run reads the real digits once. Under DDP
+    every rank updates with its own share and `compute()` is collective: call it on every rank.
+    """
+
+    def __init__(self, extractor: FeatureExtractor, conditional: bool, kid_subset_size: int = 1000):
+        super().__init__()
+        self.extractor = extractor
+        self.conditional = conditional
+        self.kid_subset_size = kid_subset_size
+        self.fid = FrechetInceptionDistance(feature=_Precomputed(), reset_real_features=False)
+        self.kid = KernelInceptionDistance(feature=_Precomputed(), subset_size=kid_subset_size, reset_real_features=False)
+        self.intra = nn.ModuleList(
+            FrechetInceptionDistance(feature=_Precomputed(), reset_real_features=False)
+            for _ in range(NUM_DIGITS if conditional else 0)
+        )
+        self.register_buffer("predicted", torch.zeros(NUM_DIGITS, dtype=torch.float64))
+        self.register_buffer("confidence_sum", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("label_hits", torch.zeros((), dtype=torch.float64))
+
+    def update_real(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        features = self.extractor(images)
+        self.fid.update(features, real=True)
+        self.kid.update(features, real=True)
+        for digit, metric in enumerate(self.intra):
+            metric.update(features[labels == digit], real=True)
+
+    def update_fake(self, images: torch.Tensor, asked: torch.Tensor | None = None) -> None:
+        """Generated digits, with the digits they were asked to be (conditional models)."""
+        if self.conditional and asked is None:
+            raise ValueError("a conditional model's samples need the digits they were asked for")
+        features = self.extractor(images)
+        self.fid.update(features, real=False)
+        self.kid.update(features, real=False)
+        probabilities = self.extractor.classify(features).double()
+        top, predicted = probabilities.max(dim=1)
+        self.predicted += torch.bincount(predicted, minlength=NUM_DIGITS).double()
+        self.confidence_sum += top.sum()
+        if self.conditional:
+            self.label_hits += (predicted == asked).sum()
+            for digit, metric in enumerate(self.intra):
+                metric.update(features[asked == digit], real=False)
+
+    def reset_fake(self) -> None:
+        for metric in (self.fid, self.kid, *self.intra):
+            metric.reset()  # reset_real_features=False: the real statistics stay
+        for buffer in (self.predicted, self.confidence_sum, self.label_hits):
+            buffer.zero_()
+
+    def compute(self) -> dict[str, float]:
+        counts = self._synced(self.predicted)
+        total = counts.sum()
+        if total < self.kid_subset_size:
+            raise UserInputError(
+                f"{int(total)} generated digits are fewer than KID's subset size {self.kid_subset_size}: "
+                f"generate at least {self.kid_subset_size} (n=) or lower the subset size"
+            )
+        share = counts / total
+        kid_mean, kid_std = self.kid.compute()
+        metrics = {
+            "fid": float(self.fid.compute()),
+            "kid_mean": float(kid_mean),
+            "kid_std": float(kid_std),
+            "modes": int((share >= MODE_SHARE).sum()),
+            "class_kl": float((share * (share * NUM_DIGITS).log()).nan_to_num().sum()),
+            "confidence": float(self._synced(self.confidence_sum) / total),
+        }
+        if self.conditional:
+            metrics["label_acc"] = float(self._synced(self.label_hits) / total)
+            # Over the digits asked for (an npz may hold only some), each needing two samples for a covariance.
+            asked = [m for m in self.intra if self._synced(m.fake_features_num_samples.clone()) >= 2]
+            metrics["intra_fid"] = float(torch.stack([m.compute() for m in asked]).mean()) if asked else float("nan")
+        return metrics
+
+    @staticmethod
+    def _synced(value: torch.Tensor) -> torch.Tensor:
+        """The sum over ranks (a no-op without torch.distributed)."""
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            value = value.clone()
+            torch.distributed.all_reduce(value)
+        return value

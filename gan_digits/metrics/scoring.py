@@ -1,0 +1,31 @@
+"""Feed a QualityMeter: the real test digits once, then generated ones in batches."""
+
+import torch
+
+from gan_digits.data import load_split
+from gan_digits.data.pixels import to_uint8
+from gan_digits.metrics.quality import QualityMeter
+from gan_digits.nets.contract import Generator
+from gan_digits.sampling import draw
+
+BATCH = 500
+
+
+def add_real_test_digits(meter: QualityMeter, root, rank: int = 0, world_size: int = 1, limit: int | None = None) -> None:
+    """The MNIST test split (or its first `limit` digits) as the real side; each rank adds its stride."""
+    images, labels = load_split(root, "test")
+    images, labels = images[:limit][rank::world_size], labels[:limit][rank::world_size]
+    device = meter.predicted.device
+    for i in range(0, len(images), BATCH):
+        meter.update_real(images[i : i + BATCH].unsqueeze(1).to(device), labels[i : i + BATCH].to(device))
+
+
+def add_generated_digits(meter: QualityMeter, generator: Generator, n: int, seed: int) -> None:
+    """`n` digits of `generator` from seeded noise; a conditional one is asked for 0..9 in turn."""
+    device = meter.predicted.device
+    noise = torch.Generator().manual_seed(seed)
+    for start in range(0, n, BATCH):
+        size = min(BATCH, n - start)
+        z = torch.randn(size, generator.latent_dim, generator=noise).to(device)
+        asked = (torch.arange(start, start + size) % 10).to(device) if generator.num_classes else None
+        meter.update_fake(to_uint8(draw(generator, z, asked)), asked)

@@ -1,0 +1,72 @@
+"""Shared fixtures: the real config composed and shrunk to tiny CPU runs, and trained tiny checkpoints."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("GAN_DIGITS_DATA", ROOT.parent / "shared" / "data")).resolve()
+MODELS = ("gan", "dcgan", "cdcgan")
+
+# Small enough for seconds on 2 CPU cores, large enough to exercise BatchNorm and every code path.
+TINY_MODEL = {
+    "gan": ["model.generator.hidden=[32,64]", "model.discriminator.hidden=[64,32]"],
+    "dcgan": ["model.generator.width=8", "model.discriminator.width=8"],
+    "cdcgan": ["model.generator.width=8", "model.discriminator.width=8"],
+}
+TINY_RUN = [
+    f"data.root={DATA}",
+    "data.subset=128",  # 4 batches of 32: one epoch is the 8 steps of max_steps
+    "data.val_size=64",
+    "data.batch_size=32",
+    "trainer.max_steps=8",
+    "trainer.accelerator=cpu",
+    "trainer.log_every_n_steps=1",
+    "trainer.limit_val_batches=1",
+    "trainer.num_sanity_val_steps=0",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "callbacks.sample_grid.every_n_steps=4",
+    "callbacks.quality.n=100",
+    "callbacks.quality.kid_subset_size=50",
+    "callbacks.quality.real_limit=500",
+]
+
+
+def compose_train(model: str = "cdcgan", overrides=(), output_dir: Path | None = None):
+    """conf/train.yaml composed as `python train.py` would, shrunk to a tiny CPU run writing to `output_dir`."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(
+            "train", return_hydra_config=True, overrides=[f"model={model}", *TINY_MODEL[model], *TINY_RUN, *overrides]
+        )
+    if output_dir is not None:
+        HydraConfig.instance().set_config(cfg)
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(output_dir)
+    return cfg
+
+
+def run_script(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run one of the project's entry points as a user would; never raises on failure."""
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """A finished tiny run per model: {model: run dir}, trained once and shared by the tests that read runs."""
+    from gan_digits.training import train
+
+    runs = {}
+    for model in MODELS:
+        run_dir = tmp_path_factory.mktemp(f"run_{model}")
+        train(compose_train(model, output_dir=run_dir))
+        runs[model] = run_dir
+    return runs

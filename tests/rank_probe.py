@@ -1,0 +1,31 @@
+"""A test-only callback that records what each rank saw, for the distributed tests to compare."""
+
+from pathlib import Path
+
+import lightning as L
+import torch
+
+
+def checksum(module: torch.nn.Module) -> float:
+    return float(sum(p.detach().double().sum() for p in module.parameters()))
+
+
+class RankProbe(L.Callback):
+    """Writes `rank<N>.pt`: per-batch weight checksums, the first batch's labels and a draw of the noise stream."""
+
+    def __init__(self, dirpath: str):
+        self.dirpath = Path(dirpath)
+        self.record = {"checksums": [], "first_labels": None, "noise": None}
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if batch_idx == 0:
+            self.record["first_labels"] = batch[1].cpu()
+            self.record["noise"] = torch.randn(4)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.record["checksums"].append((checksum(pl_module.generator), checksum(pl_module.discriminator)))
+
+    def on_train_end(self, trainer, pl_module):
+        self.record["world_size"] = trainer.world_size
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        torch.save(self.record, self.dirpath / f"rank{trainer.global_rank}.pt")

@@ -1,0 +1,66 @@
+"""train.py as a user runs it: outputs under the run dir, and bad input stopped before any work."""
+
+import pytest
+
+from conftest import DATA, TINY_MODEL, run_script
+
+TINY_CLI = [
+    f"data.root={DATA}",
+    "data.subset=128",
+    "data.val_size=64",
+    "data.batch_size=32",
+    "trainer.max_epochs=1",
+    "trainer.log_every_n_steps=1",
+    "trainer.limit_val_batches=1",
+    "trainer.enable_progress_bar=false",
+    "callbacks.quality.n=100",
+    "callbacks.quality.kid_subset_size=50",
+    "callbacks.quality.real_limit=500",
+]
+
+
+def test_train_cli_leaves_every_output_under_the_run_dir(tmp_path):
+    run = tmp_path / "run"
+    result = run_script("train.py", "model=cdcgan", *TINY_MODEL["cdcgan"], *TINY_CLI, f"hydra.run.dir={run}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    assert list((run / "tb").glob("events.out.tfevents.*"))
+    assert (run / "samples" / "step_0000008.png").is_file()
+    assert (run / ".hydra" / "config.yaml").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # nothing written beside it
+
+
+def test_unknown_model_lists_the_choices():
+    result = run_script("train.py", "model=stylegan")
+    assert result.returncode != 0
+    assert "Could not find 'model/stylegan'" in result.stderr
+    for name in ("gan", "dcgan", "cdcgan"):
+        assert name in result.stderr.split("Available options in 'model':")[1]
+
+
+def test_unknown_key_is_named():
+    result = run_script("train.py", "data.batchsize=8")
+    assert result.returncode != 0
+    assert "Could not override 'data.batchsize'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("data.batch_size=-1", "error: data.batch_size=-1 is not allowed: expected an integer >= 1"),
+        ("data.batch_size=0", "error: data.batch_size=0 is not allowed: expected an integer >= 1"),
+        ("data.subset=0", "error: data.subset=0 is not allowed"),
+    ],
+)
+def test_bad_values_fail_before_any_work(tmp_path, override, message):
+    run = tmp_path / "run"
+    result = run_script("train.py", *TINY_CLI, override, f"hydra.run.dir={run}")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(message)
+    assert not (run / "checkpoints").exists() and not (run / "tb").exists()
+
+
+def test_missing_data_offline_names_the_path(tmp_path):
+    result = run_script("train.py", f"data.root={tmp_path}", "data.download=false", f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 2
+    assert f"MNIST file missing: neither {tmp_path}/MNIST/raw/train-images-idx3-ubyte" in result.stderr

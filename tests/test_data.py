@@ -1,0 +1,111 @@
+"""The MNIST reader and DataModule: .gz or plain files, a clean split, and clear errors on bad files."""
+
+import gzip
+import shutil
+
+import pytest
+import torch
+
+from conftest import DATA
+from gan_digits.checks import ConfigError
+from gan_digits.data import MNISTDataModule, MNISTFileError, load_split
+from gan_digits.data.sampler import ShardedBatchSampler
+
+RAW = DATA / "MNIST" / "raw"
+
+
+def test_reads_gz_files_into_uint8_tensors():
+    images, labels = load_split(DATA, "test")
+    assert images.shape == (10_000, 28, 28) and images.dtype == torch.uint8
+    assert labels.shape == (10_000,) and labels.dtype == torch.int64
+    assert set(labels.unique().tolist()) == set(range(10))
+    assert images.max() == 255 and images.min() == 0
+
+
+def _copy_raw(tmp_path, decompress=False):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for src in RAW.glob("*.gz"):
+        if decompress:
+            with gzip.open(src) as f:
+                (raw / src.stem).write_bytes(f.read())
+        else:
+            shutil.copy(src, raw / src.name)
+    return raw
+
+
+def test_uncompressed_files_read_the_same(tmp_path):
+    _copy_raw(tmp_path, decompress=True)
+    plain_images, plain_labels = load_split(tmp_path, "test")
+    gz_images, gz_labels = load_split(DATA, "test")
+    assert torch.equal(plain_images, gz_images) and torch.equal(plain_labels, gz_labels)
+
+
+def test_truncated_file_names_path_and_expected_size(tmp_path):
+    raw = _copy_raw(tmp_path, decompress=True)
+    path = raw / "t10k-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:5000])
+    with pytest.raises(MNISTFileError, match=r"t10k-images-idx3-ubyte has 5000 bytes .* expected 7840016"):
+        load_split(tmp_path, "test")
+
+
+def test_truncated_gzip_is_reported(tmp_path):
+    raw = _copy_raw(tmp_path)
+    path = raw / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:20_000])
+    with pytest.raises(MNISTFileError, match=r"cannot read MNIST file .*t10k-images-idx3-ubyte.gz.*truncated or corrupt"):
+        load_split(tmp_path, "test")
+
+
+def test_wrong_magic_and_wrong_shape_are_reported(tmp_path):
+    raw = _copy_raw(tmp_path, decompress=True)
+    labels = raw / "t10k-labels-idx1-ubyte"
+    (raw / "t10k-images-idx3-ubyte").write_bytes(labels.read_bytes())
+    with pytest.raises(MNISTFileError, match=r"not an IDX file of unsigned bytes with 3 dimension"):
+        load_split(tmp_path, "test")
+    # A training-labels file where the test labels should be: right format, wrong count.
+    shutil.copy(raw / "train-labels-idx1-ubyte", labels)
+    shutil.copy(raw / "train-images-idx3-ubyte", raw / "t10k-images-idx3-ubyte")
+    with pytest.raises(MNISTFileError, match=r"holds shape \(60000, 28, 28\), expected \(10000, 28, 28\)"):
+        load_split(tmp_path, "test")
+
+
+def test_missing_files_without_download_say_what_to_do(tmp_path):
+    with pytest.raises(MNISTFileError, match=r"MNIST file missing: .*train-images-idx3-ubyte.*data.download=true"):
+        MNISTDataModule(root=str(tmp_path), download=False).setup("fit")
+
+
+def test_datamodule_split_subset_and_pixel_range():
+    dm = MNISTDataModule(root=str(DATA), batch_size=16, val_size=100, subset=300, seed=1)
+    dm.setup("fit")
+    assert len(dm.train_set) == 300 and len(dm.val_set) == 100
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.shape == (16, 1, 28, 28) and x.dtype == torch.uint8 and y.shape == (16,)
+    x, y = dm.on_after_batch_transfer((x, y), 0)
+    assert x.dtype == torch.float32 and x.min() >= -1 and x.max() <= 1 and x.min() == -1
+    # The same seed gives the same split; the hold-out is disjoint from training images.
+    dm2 = MNISTDataModule(root=str(DATA), batch_size=16, val_size=100, subset=300, seed=1)
+    dm2.setup("fit")
+    assert torch.equal(dm.val_set.images, dm2.val_set.images)
+    train_rows = {bytes(img.numpy()) for img in dm.train_set.images}
+    assert not any(bytes(img.numpy()) in train_rows for img in dm.val_set.images)
+
+
+@pytest.mark.parametrize("key,value", [("batch_size", 0), ("batch_size", -4), ("num_workers", -1), ("subset", 0)])
+def test_bad_datamodule_values_name_the_key(key, value):
+    with pytest.raises(ConfigError, match=rf"data.{key}={value} is not allowed: expected an integer"):
+        MNISTDataModule(root=str(DATA), **{key: value})
+
+
+def test_sampler_shards_are_disjoint_and_reshuffle_each_epoch():
+    ranks = [ShardedBatchSampler(100, 10, seed=3, rank=r, world_size=2) for r in range(2)]
+    first = [torch.cat(list(s)) for s in ranks]
+    assert len(ranks[0]) == 5 and all(len(f) == 50 for f in first)
+    assert not set(first[0].tolist()) & set(first[1].tolist())
+    ranks[0].set_epoch(1)
+    assert not torch.equal(torch.cat(list(ranks[0])), first[0])
+
+
+def test_batch_larger_than_shard_is_refused():
+    with pytest.raises(ConfigError, match=r"data.batch_size=64 is larger than the 50 training images"):
+        ShardedBatchSampler(100, 64, world_size=2)

@@ -1,0 +1,67 @@
+"""Several processes, mixed precision and sweeps, on CPU: correct, not just running."""
+
+import math
+import os
+
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from conftest import TINY_MODEL, compose_train, run_script
+from test_cli import TINY_CLI
+
+
+def _probe_args(probe_dir):
+    return ["+callbacks.probe._target_=rank_probe.RankProbe", f"+callbacks.probe.dirpath={probe_dir}"]
+
+
+def test_two_process_ddp_keeps_ranks_in_step(tmp_path):
+    run, probe = tmp_path / "run", tmp_path / "probe"
+    env = {**os.environ, "PYTHONPATH": str(os.path.dirname(__file__))}
+    result = run_script(
+        "train.py", "accelerator=ddp_cpu", "model=cdcgan", *TINY_MODEL["cdcgan"], *TINY_CLI,
+        *_probe_args(probe), f"hydra.run.dir={run}", env=env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [torch.load(probe / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    assert [r["world_size"] for r in ranks] == [2, 2]
+    # 128 images, 2 ranks, batches of 32: 2 batches each, weights identical after every one.
+    assert len(ranks[0]["checksums"]) == 2
+    assert ranks[0]["checksums"] == ranks[1]["checksums"]
+    # Different shards of the data, different noise.
+    assert not torch.equal(ranks[0]["first_labels"], ranks[1]["first_labels"])
+    assert not torch.equal(ranks[0]["noise"], ranks[1]["noise"])
+    # One run dir with one set of outputs, written by rank 0 only.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["probe", "run"]
+    checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert len(checkpoints) == 2 and checkpoints[0].startswith("epoch00-fid") and checkpoints[1] == "last.ckpt"
+    assert len(list((run / "tb").glob("events.out.tfevents.*"))) >= 1
+    assert sorted(p.name for p in run.iterdir()) == [".hydra", "checkpoints", "samples", "tb"]
+    assert "effective batch size 64 (32 per device x 2 devices)" in result.stdout + result.stderr
+
+
+def test_bf16_mixed_trains_on_cpu_with_finite_losses(tmp_path):
+    from gan_digits.training import train
+
+    metrics = train(compose_train("dcgan", ["trainer.precision=bf16-mixed"], output_dir=tmp_path))
+    for name in ("train/d_loss", "train/g_loss", "val/d_loss"):
+        assert math.isfinite(metrics[name])
+
+
+def test_multirun_leaves_one_run_dir_per_job(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_script(
+        "train.py", "-m", "model=gan", *TINY_MODEL["gan"], *TINY_CLI, "model.g_optimizer.lr=1e-4,2e-4",
+        f"hydra.sweep.dir={sweep}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert [p.name for p in jobs] == ["0", "1"]
+    for job in jobs:
+        assert (job / "checkpoints" / "last.ckpt").is_file()
+    lrs = [(job / ".hydra" / "overrides.yaml").read_text() for job in jobs]
+    assert "model.g_optimizer.lr=0.0001" in lrs[0] and "model.g_optimizer.lr=0.0002" in lrs[1]
+    # Hyper-parameters and final metrics land in TensorBoard's HPARAMS tab.
+    events = EventAccumulator(str(jobs[1] / "tb"))
+    events.Reload()
+    assert "hparams/val/fid" in events.Tags()["scalars"]
+    assert "_hparams_/experiment" in events.PluginTagToContent("hparams")

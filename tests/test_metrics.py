@@ -1,0 +1,134 @@
+"""The yardstick: the shipped classifier, FID/KID, modes, label accuracy, intra-class FID, evaluate."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import DATA, run_script
+from gan_digits.checks import UserInputError
+from gan_digits.data import load_split
+from gan_digits.evaluate import evaluate
+from gan_digits.metrics import FeatureExtractor, QualityMeter, load_classifier
+
+EXPECTED_KEYS = {"fid", "kid_mean", "kid_std", "modes", "class_kl", "confidence"}
+
+
+@pytest.fixture(scope="module")
+def test_split():
+    return load_split(DATA, "test")
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    return FeatureExtractor(load_classifier())
+
+
+def _score(extractor, real, fake, conditional=False, subset=100):
+    meter = QualityMeter(extractor, conditional, kid_subset_size=subset)
+    meter.update_real(real[0].unsqueeze(1), real[1])
+    meter.update_fake(fake[0].unsqueeze(1), fake[1] if conditional else None)
+    return meter.compute()
+
+
+def test_shipped_classifier_reads_test_digits(test_split):
+    images, labels = test_split
+    classifier = load_classifier()
+    with torch.no_grad():
+        predictions = classifier(images[:2000].unsqueeze(1)).argmax(1)
+    assert (predictions == labels[:2000]).float().mean() >= 0.99
+    assert not any(p.requires_grad for p in FeatureExtractor(classifier).parameters())
+
+
+def test_fid_real_vs_real_small_noise_vs_real_large(extractor, test_split):
+    images, labels = test_split
+    real = (images[:1000], labels[:1000])
+    other_real = _score(extractor, real, (images[1000:2000], labels[1000:2000]))
+    noise = torch.randint(0, 256, (1000, 28, 28), dtype=torch.uint8)
+    noisy = _score(extractor, real, (noise, labels[:1000]))
+    assert other_real["fid"] < 5 and noisy["fid"] > 100 * other_real["fid"]
+    assert noisy["kid_mean"] > 100 * max(other_real["kid_mean"], 1e-4)
+    assert other_real["modes"] == 10 and other_real["class_kl"] < 0.01 and other_real["confidence"] > 0.95
+
+
+def test_modes_and_label_accuracy_on_crafted_sets(extractor, test_split):
+    images, labels = test_split
+    real = (images[:1000], labels[:1000])
+    threes = images[labels == 3][:600]
+    only_threes = _score(extractor, real, (threes, torch.full((600,), 3)), conditional=True)
+    assert only_threes["modes"] == 1 and only_threes["class_kl"] > 2.0
+    assert only_threes["label_acc"] > 0.98
+    assert only_threes["intra_fid"] < 10  # only the digit asked for (3) counts
+    shuffled = labels[1000:2000][torch.randperm(1000, generator=torch.Generator().manual_seed(0))]
+    wrong_labels = _score(extractor, real, (images[1000:2000], shuffled), conditional=True)
+    assert wrong_labels["label_acc"] < 0.2 and wrong_labels["modes"] == 10
+
+
+def test_intra_fid_flags_one_image_per_label(extractor, test_split):
+    images, labels = test_split
+    real = (images[:2000], labels[:2000])
+    varied = _score(extractor, real, (images[2000:3000], labels[2000:3000]), conditional=True)
+    # Every digit drawn as one and the same (real) image, repeated: perfect labels, no variety.
+    firsts = torch.stack([images[labels == d][0] for d in range(10)])
+    asked = torch.arange(1000) % 10
+    repeated = _score(extractor, real, (firsts[asked], asked), conditional=True)
+    assert repeated["label_acc"] == 1.0
+    assert repeated["intra_fid"] > 10 * varied["intra_fid"]
+
+
+def test_too_few_samples_for_kid(extractor, test_split):
+    images, labels = test_split
+    with pytest.raises(UserInputError, match=r"50 generated digits are fewer than KID's subset size 100"):
+        _score(extractor, (images[:200], labels[:200]), (images[200:250], labels[200:250]))
+
+
+def _write_npz(path, images, labels):
+    np.savez(path, images=images, labels=labels)
+    return path
+
+
+def test_bad_npz_files_are_named(tmp_path):
+    good_images = np.zeros((20, 28, 28), np.uint8)
+    cases = [
+        (np.zeros((20, 28, 28), np.float32), np.full(20, -1), r"images are float32 \(20, 28, 28\), expected uint8"),
+        (np.zeros((20, 32, 32), np.uint8), np.full(20, -1), r"expected uint8 \(N, 28, 28\)"),
+        (good_images, np.full(19, -1), r"labels are int64 \(19,\), expected int64 \(20,\)"),
+        (good_images, np.array([-1] * 10 + [3] * 10), r"labels must all be -1 \(unconditional\) or all digits 0-9"),
+    ]
+    for i, (images, labels, message) in enumerate(cases):
+        path = _write_npz(tmp_path / f"bad{i}.npz", images, labels.astype(np.int64))
+        with pytest.raises(UserInputError, match=message):
+            evaluate(str(path), str(DATA), kid_subset_size=10)
+    with pytest.raises(UserInputError, match="is not a gan_digits checkpoint"):
+        torch.save({"state_dict": {}}, tmp_path / "foreign.ckpt")
+        evaluate(str(tmp_path / "foreign.ckpt"), str(DATA))
+
+
+def test_evaluate_cli_prints_a_table_and_json(trained, tmp_path):
+    result = run_script(
+        "-m", "gan_digits.evaluate", str(trained["cdcgan"] / "checkpoints" / "last.ckpt"),
+        "n=200", f"data={DATA}", "kid_subset_size=100",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.strip().splitlines()
+    metrics = json.loads(lines[-1])
+    assert set(metrics) == EXPECTED_KEYS | {"label_acc", "intra_fid"}
+    assert any(line.strip().startswith("fid") for line in lines[:-1])
+    real = run_script("-m", "gan_digits.evaluate", "--real", "n=300", f"data={DATA}", "kid_subset_size=100")
+    assert real.returncode == 0, real.stderr[-2000:]
+    floor = json.loads(real.stdout.strip().splitlines()[-1])
+    assert floor["fid"] < metrics["fid"] and floor["label_acc"] > 0.98
+
+
+def test_training_logs_quality_metrics(trained):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(trained["cdcgan"] / "tb"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"val/fid", "val/kid", "val/modes", "val/label_acc", "val/intra_fid"} <= tags
+    fid = events.Scalars("val/fid")
+    assert [e.step for e in fid] == [8] and fid[0].value > 0
+    best = list((trained["cdcgan"] / "checkpoints").glob("epoch00-fid*.ckpt"))
+    assert len(best) == 1

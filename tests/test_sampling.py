@@ -1,0 +1,127 @@
+"""sample.py turns a checkpoint into a PNG grid or an npz, and refuses bad requests before any work."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import run_script
+from gan_digits.checkpoint import CheckpointError, build_generator, load_checkpoint
+from gan_digits.checks import ConfigError
+from gan_digits.sampling import sample
+
+
+def _ckpt(trained, model):
+    return trained[model] / "checkpoints" / "last.ckpt"
+
+
+def test_cli_writes_png_grid(trained, tmp_path):
+    out = tmp_path / "grid.png"
+    result = run_script("sample.py", f"ckpt={_ckpt(trained, 'dcgan')}", f"out={out}", "n=16")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith(str(out))
+    assert Image.open(out).size == (4 * 30 + 2, 4 * 30 + 2)  # 16 digits, 4 x 4
+    assert not (tmp_path / ".hydra").exists() and not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize("model", ["gan", "cdcgan"])
+def test_cli_writes_npz_in_the_evaluation_format(trained, tmp_path, model):
+    out = tmp_path / "digits.npz"
+    result = run_script("sample.py", f"ckpt={_ckpt(trained, model)}", f"out={out}", "n=25")
+    assert result.returncode == 0, result.stderr
+    data = np.load(out)
+    assert set(data.files) == {"images", "labels"}
+    assert data["images"].dtype == np.uint8 and data["images"].shape == (25, 28, 28)
+    assert data["labels"].dtype == np.int64 and data["labels"].shape == (25,)
+    expected = np.arange(25) % 10 if model == "cdcgan" else np.full(25, -1)
+    np.testing.assert_array_equal(data["labels"], expected)
+    # The same seed draws the same digits, in the same pixels as the generator's own output.
+    generator = build_generator(load_checkpoint(_ckpt(trained, model)))
+    z = torch.randn(25, 100, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        images = generator(z, torch.from_numpy(expected) if model == "cdcgan" else None)
+    expected_pixels = ((images[:, 0] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+    np.testing.assert_array_equal(data["images"], expected_pixels)
+
+
+def test_digits_pick_the_labels(trained, tmp_path):
+    out = sample(_ckpt(trained, "cdcgan"), tmp_path / "d.npz", n=6, digits=[3, 7])
+    np.testing.assert_array_equal(np.load(out)["labels"], [3, 7, 3, 7, 3, 7])
+
+
+def test_same_seed_same_digits_other_seed_other_digits(trained, tmp_path):
+    a = np.load(sample(_ckpt(trained, "gan"), tmp_path / "a.npz", n=4, seed=1))["images"]
+    b = np.load(sample(_ckpt(trained, "gan"), tmp_path / "b.npz", n=4, seed=1))["images"]
+    c = np.load(sample(_ckpt(trained, "gan"), tmp_path / "c.npz", n=4, seed=2))["images"]
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize(
+    "model,kwargs,message",
+    [
+        ("cdcgan", {"digits": [3, 10]}, r"digits=10 is not allowed: expected an integer from 0 to 9"),
+        ("cdcgan", {"digits": [-1]}, r"digits=-1 is not allowed"),
+        ("dcgan", {"digits": [3]}, r"digits=\[3\] given, but this checkpoint's DCGANGenerator is unconditional"),
+        ("dcgan", {"n": 0}, r"n=0 is not allowed: expected an integer >= 1"),
+    ],
+)
+def test_bad_requests_are_named(trained, tmp_path, model, kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        sample(_ckpt(trained, model), tmp_path / "x.png", **kwargs)
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_output_in_missing_folder_or_wrong_suffix(trained, tmp_path):
+    with pytest.raises(ConfigError, match=r"its folder .*nowhere does not exist"):
+        sample(_ckpt(trained, "gan"), tmp_path / "nowhere" / "x.png")
+    with pytest.raises(ConfigError, match=r"expected a file ending in .png or .npz"):
+        sample(_ckpt(trained, "gan"), tmp_path / "x.jpg")
+
+
+def test_missing_truncated_and_foreign_checkpoints(trained, tmp_path):
+    with pytest.raises(CheckpointError, match=r"checkpoint not found: .*nope.ckpt"):
+        load_checkpoint(tmp_path / "nope.ckpt")
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(_ckpt(trained, "gan").read_bytes()[:10_000])
+    with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*truncated.ckpt: truncated or corrupt"):
+        load_checkpoint(truncated)
+    foreign = tmp_path / "foreign.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
+    with pytest.raises(CheckpointError, match=r"is not a gan_digits checkpoint"):
+        load_checkpoint(foreign)
+    newer = tmp_path / "newer.ckpt"
+    torch.save({"gan_digits": {"format_version": 99, "model": {}}}, newer)
+    with pytest.raises(CheckpointError, match=r"format version 99; this gan_digits reads version 1"):
+        load_checkpoint(newer)
+
+
+class _Payload:
+    """Unpickling this object would create a file: proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_checkpoint_with_pickled_code_is_refused_and_never_runs(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"gan_digits": {"format_version": 1, "model": {}}, "payload": _Payload(str(marker))}, evil)
+    with pytest.raises(CheckpointError, match=r"refusing to load .*evil.ckpt: it holds objects other than tensors"):
+        load_checkpoint(evil)
+    assert not marker.exists()
+
+
+def test_config_targets_outside_the_package_are_refused(trained, tmp_path):
+    checkpoint = torch.load(_ckpt(trained, "gan"), weights_only=True)
+    checkpoint["gan_digits"]["model"]["generator"] = {"_target_": "os.system", "command": "touch pwned"}
+    with pytest.raises(CheckpointError, match=r"_target_ 'os.system' is not a gan_digits class"):
+        build_generator(checkpoint)
+
+
+def test_cli_reports_bad_input_in_one_line(trained, tmp_path):
+    result = run_script("sample.py", f"ckpt={tmp_path / 'missing.ckpt'}")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: checkpoint not found: {tmp_path / 'missing.ckpt'}"

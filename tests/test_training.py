@@ -1,0 +1,92 @@
+"""Training through train(cfg): finite losses, the right networks learn, and every output lands in the run dir."""
+
+import math
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from conftest import MODELS, compose_train
+from gan_digits.module import GANModule
+from gan_digits.training import build
+
+SCALARS = {"train/d_loss", "train/g_loss", "train/d_real", "train/d_fake"}
+
+
+def _snapshot(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {name: p.detach().clone() for name, p in net.named_parameters()}
+
+
+def _changed(before: dict, net: torch.nn.Module) -> set[str]:
+    return {name for name, p in net.named_parameters() if not torch.equal(before[name], p)}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_each_step_updates_only_its_own_network(model, tmp_path, monkeypatch):
+    """D's step leaves G untouched and G's step leaves D untouched; both learn, losses stay finite."""
+    datamodule, module, trainer = build(compose_train(model, ["trainer.max_steps=4"], output_dir=tmp_path))
+    updates = []
+    original = GANModule._optimizer_step
+
+    def spy(self, optimizer, loss):
+        g_before, d_before = _snapshot(self.generator), _snapshot(self.discriminator)
+        original(self, optimizer, loss)
+        updates.append((loss.item(), _changed(g_before, self.generator), _changed(d_before, self.discriminator)))
+
+    monkeypatch.setattr(GANModule, "_optimizer_step", spy)
+    trainer.fit(module, datamodule=datamodule)
+
+    assert len(updates) == 4 and trainer.global_step == 4  # two batches, D then G each
+    n_g, n_d = len(list(module.generator.parameters())), len(list(module.discriminator.parameters()))
+    for i, (loss, g_changed, d_changed) in enumerate(updates):
+        assert math.isfinite(loss)
+        if i % 2 == 0:  # the discriminator's step
+            assert not g_changed and len(d_changed) == n_d
+        else:
+            assert not d_changed and len(g_changed) == n_g
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_run_writes_checkpoint_events_and_sample_grids(model, trained):
+    run = trained[model]
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    grids = sorted(p.name for p in (run / "samples").glob("*.png"))
+    assert grids == ["step_0000004.png", "step_0000008.png"]  # every_n_steps=4, then the epoch end (8) once
+
+    events = EventAccumulator(str(run / "tb"))
+    events.Reload()
+    assert SCALARS | {"val/d_real", "val/d_fake"} <= set(events.Tags()["scalars"])
+    for tag in SCALARS:
+        steps = [e.step for e in events.Scalars(tag)]
+        assert steps == [2, 4, 6, 8]  # the x-axis is the optimizer step: two per batch
+        assert all(math.isfinite(e.value) for e in events.Scalars(tag))
+    assert [e.step for e in events.Images("samples")] == [4, 8]
+
+
+def test_conditional_grid_has_one_row_per_digit(trained):
+    from PIL import Image
+
+    width, height = Image.open(trained["cdcgan"] / "samples" / "step_0000008.png").size
+    # make_grid pads 2 px around each 28 px digit: 8 columns, 10 rows (digits 0-9).
+    assert (width, height) == (8 * 30 + 2, 10 * 30 + 2)
+    width, height = Image.open(trained["dcgan"] / "samples" / "step_0000008.png").size
+    assert (width, height) == (8 * 30 + 2, 8 * 30 + 2)
+
+
+def test_checkpoint_loads_weights_only_and_holds_the_model_config(trained):
+    checkpoint = torch.load(trained["cdcgan"] / "checkpoints" / "last.ckpt", weights_only=True)
+    model = checkpoint["gan_digits"]["model"]
+    assert model["generator"]["_target_"] == "gan_digits.nets.DCGANGenerator"
+    assert model["generator"]["num_classes"] == 10
+    assert checkpoint["global_step"] == 8
+    assert "fixed_z" in checkpoint["state_dict"] and "fixed_y" in checkpoint["state_dict"]
+
+
+def test_same_seed_gives_same_losses(tmp_path):
+    from gan_digits.training import train
+
+    first = train(compose_train("dcgan", output_dir=tmp_path / "a"))
+    second = train(compose_train("dcgan", output_dir=tmp_path / "b"))
+    third = train(compose_train("dcgan", ["seed=7"], output_dir=tmp_path / "c"))
+    assert first["train/g_loss"] == second["train/g_loss"] and first["train/d_loss"] == second["train/d_loss"]
+    assert first["train/g_loss"] != third["train/g_loss"]
