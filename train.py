@@ -4,13 +4,13 @@ import hydra
 from omegaconf import DictConfig
 
 from gan_digits.checks import report_user_errors
-from gan_digits.training import train
+from gan_digits.training import objective, train
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 @report_user_errors
-def main(cfg: DictConfig) -> None:
-    train(cfg)
+def main(cfg: DictConfig) -> float | None:
+    return objective(cfg, train(cfg))  # what a sweeper (Optuna) minimises
 
 
 if __name__ == "__main__":

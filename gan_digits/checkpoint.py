@@ -10,9 +10,8 @@ import zipfile
 from pathlib import Path
 
 import torch
-from hydra.utils import instantiate
 
-from gan_digits.checks import UserInputError
+from gan_digits.checks import UserInputError, instantiate
 from gan_digits.nets.contract import Generator
 
 FORMAT_KEY = "gan_digits"

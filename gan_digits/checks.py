@@ -1,13 +1,17 @@
-"""Input checks that fail before any work, with a message naming the value and what is allowed."""
+"""Input checks that fail before any work, and the one-line report of errors at the entry points."""
 
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
-class UserInputError(ValueError):
-    """Bad input from the user (config, file, checkpoint): reported in one line, without a traceback."""
+class ReportedError(Exception):
+    """An error whose message says everything: the entry points print it in one line, no traceback."""
+
+
+class UserInputError(ReportedError, ValueError):
+    """Bad input from the user (config, file, checkpoint)."""
 
 
 class ConfigError(UserInputError):
@@ -23,22 +27,54 @@ def check_int(key: str, value: Any, minimum: int, maximum: int | None = None) ->
     raise ConfigError(f"{key}={value!r} is not allowed: expected {allowed}")
 
 
+def check_positive(key: str, value: Any) -> float:
+    """`value` as a number > 0, or a ConfigError naming `key`."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    raise ConfigError(f"{key}={value!r} is not allowed: expected a number > 0")
+
+
+def check_choice(key: str, value: Any, choices: Sequence) -> Any:
+    """`value` if it is one of `choices`, or a ConfigError naming `key`."""
+    if value in choices:
+        return value
+    raise ConfigError(f"{key}={value!r} is not allowed: expected one of {', '.join(map(str, choices))}")
+
+
+def reported_cause(err: BaseException) -> ReportedError | None:
+    """The ReportedError behind `err`, if any: hydra.utils.instantiate wraps what a constructor raised."""
+    while err is not None and not isinstance(err, ReportedError):
+        err = err.__cause__
+    return err
+
+
+def instantiate(config: Any, **kwargs: Any) -> Any:
+    """hydra.utils.instantiate, re-raising our own errors as they are rather than wrapped in Hydra's."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate as hydra_instantiate
+
+    try:
+        return hydra_instantiate(config, **kwargs)
+    except InstantiationException as err:
+        cause = reported_cause(err)
+        if cause is None:
+            raise
+        raise cause from None
+
+
 def report_user_errors(entry_point: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorate a command's task function (under `@hydra.main`, which would print a traceback):
-    bad input prints `error: ...` and exits 2; anything else still raises."""
+    """Decorate a command's task function (under `@hydra.main`, which would print a traceback): a
+    ReportedError prints `error: ...` and exits 2 for bad input, 1 otherwise; anything else raises."""
 
     @functools.wraps(entry_point)
     def wrapped(*args, **kwargs):
         try:
             return entry_point(*args, **kwargs)
         except Exception as err:
-            # hydra.utils.instantiate wraps what a constructor raised: look down the chain.
-            cause = err
-            while cause is not None and not isinstance(cause, UserInputError):
-                cause = cause.__cause__
+            cause = reported_cause(err)
             if cause is None:
                 raise
             print(f"error: {cause}", file=sys.stderr)
-            sys.exit(2)
+            sys.exit(2 if isinstance(cause, UserInputError) else 1)
 
     return wrapped

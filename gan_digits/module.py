@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from gan_digits.checkpoint import FORMAT_KEY, checkpoint_payload
-from gan_digits.checks import ConfigError
+from gan_digits.checks import ConfigError, check_positive
 from gan_digits.losses import BCELoss
 from gan_digits.nets.contract import Discriminator, Generator
 
@@ -43,6 +43,9 @@ class GANModule(L.LightningModule):
                 f"generator has num_classes={generator.num_classes} but discriminator has "
                 f"{discriminator.num_classes}: a conditional model needs both conditional"
             )
+        for key, factory in (("model.g_optimizer", g_optimizer), ("model.d_optimizer", d_optimizer)):
+            if "lr" in getattr(factory, "keywords", {}):
+                check_positive(f"{key}.lr", factory.keywords["lr"])
         self.automatic_optimization = False
         self.generator = generator
         self.discriminator = discriminator
@@ -165,3 +168,14 @@ class GANModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.model_config is not None:
             checkpoint[FORMAT_KEY] = checkpoint_payload(self.model_config)
+        # Lightning saves no RNG state; the noise stream must continue where it was to resume exactly.
+        checkpoint["rng_state"] = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            checkpoint["rng_state"]["cuda"] = torch.cuda.get_rng_state_all()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        rng = checkpoint.get("rng_state", {})
+        if "cpu" in rng:
+            torch.set_rng_state(rng["cpu"])
+        if "cuda" in rng and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(rng["cuda"])

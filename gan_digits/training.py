@@ -1,14 +1,20 @@
 """The logic behind `train.py`: build everything from the composed config, then fit."""
 
+from pathlib import Path
+
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra.utils import instantiate, to_absolute_path
+from hydra.errors import InstantiationException
+from hydra.utils import to_absolute_path
 from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.strategies import DDPStrategy
 from omegaconf import DictConfig, OmegaConf
 
+from gan_digits.checkpoint import FORMAT_KEY, CheckpointError, load_checkpoint
+from gan_digits.checks import ConfigError, instantiate
 from gan_digits.module import GANModule
 
 
@@ -44,6 +50,34 @@ def pick_strategy(trainer_cfg: DictConfig):
     return DDPStrategy(find_unused_parameters=True, start_method="spawn" if in_multirun() else "popen")
 
 
+def resume_path(cfg: DictConfig) -> str | None:
+    """The checkpoint `ckpt_path` names (`last`: this run dir's), checked before any work.
+
+    Read safely and compared with the model being built, so a checkpoint of another model fails
+    here with both models named, not as a shape mismatch deep in load_state_dict.
+    """
+    if cfg.get("ckpt_path") is None:
+        return None
+    if cfg.ckpt_path == "last":
+        path = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+        if not path.is_file():
+            raise ConfigError(
+                f"ckpt_path=last: there is no {path} to resume. Resume a run in its own dir "
+                "(hydra.run.dir=<that run's dir> ckpt_path=last) or name the file (ckpt_path=<path>)"
+            )
+    else:
+        path = Path(to_absolute_path(cfg.ckpt_path))
+    saved = load_checkpoint(path)[FORMAT_KEY]["model"]
+    wanted = OmegaConf.to_container(cfg.model, resolve=True)
+    for net in ("generator", "discriminator"):
+        if saved.get(net) != wanted[net]:
+            raise CheckpointError(
+                f"{path} holds a different {net} than this run builds: the checkpoint's is {saved.get(net)}, "
+                f"this run's is {wanted[net]}. Resume with the model= and overrides the checkpoint was trained with"
+            )
+    return str(path)
+
+
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GANModule, L.Trainer]:
     """Datamodule, module and trainer from `cfg`; bad data files fail here, before any training."""
     # Relative paths mean the folder the command was started in, not Hydra's run dir.
@@ -57,9 +91,13 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GANModule, L.Trainer]
         # The configured bar only sets a refresh rate; Lightning refuses any bar when it is off.
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values()]
-    trainer = instantiate(
-        cfg.trainer, strategy=pick_strategy(cfg.trainer), callbacks=callbacks, logger=loggers or False
-    )
+    try:
+        strategy = pick_strategy(cfg.trainer)
+        trainer = instantiate(cfg.trainer, strategy=strategy, callbacks=callbacks, logger=loggers or False)
+    except (InstantiationException, MisconfigurationException, ValueError, TypeError) as err:
+        # Lightning's messages name the value and what is allowed; say it is the trainer's config.
+        cause = err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ else err
+        raise ConfigError(f"trainer config: {cause}") from err
     return datamodule, module, trainer
 
 
@@ -76,8 +114,9 @@ def flatten(node, prefix: str = "") -> dict[str, str | int | float | bool]:
 def train(cfg: DictConfig) -> dict[str, float]:
     """Seed, build and fit; returns the last logged metrics (what a sweeper minimises)."""
     L.seed_everything(cfg.seed, workers=True)
+    ckpt_path = resume_path(cfg)
     datamodule, module, trainer = build(cfg)
-    trainer.fit(module, datamodule=datamodule)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items() if name != "step"}
     # Hyper-parameters beside the final metrics, so the runs of a sweep compare in the HPARAMS tab.
     # The metrics get their own names: under their usual ones they would add a point at step 0.
@@ -87,3 +126,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
         logger.log_hyperparams(params, {f"hparams/{name}": value for name, value in metrics.items()})
         logger.finalize("success")  # fit already finalized once: flush what came after
     return metrics
+
+
+def objective(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
+    """The value of `optimized_metric` (None when unset): what train.py returns to a sweeper."""
+    name = cfg.get("optimized_metric")
+    if name is None:
+        return None
+    if name not in metrics:
+        raise ConfigError(f"optimized_metric={name!r} was not logged; logged: {', '.join(sorted(metrics))}")
+    return metrics[name]

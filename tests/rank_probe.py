@@ -29,3 +29,17 @@ class RankProbe(L.Callback):
         self.record["world_size"] = trainer.world_size
         self.dirpath.mkdir(parents=True, exist_ok=True)
         torch.save(self.record, self.dirpath / f"rank{trainer.global_rank}.pt")
+
+
+class SendSignal(L.Callback):
+    """Sends `signum` to this very process after batch `at_batch`: a kill at a known point, no waiting."""
+
+    def __init__(self, at_batch: int, signum: int = 15):
+        self.at_batch = at_batch
+        self.signum = signum
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step == 2 * self.at_batch:
+            import os
+
+            os.kill(os.getpid(), self.signum)

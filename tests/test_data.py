@@ -98,12 +98,15 @@ def test_bad_datamodule_values_name_the_key(key, value):
 
 
 def test_sampler_shards_are_disjoint_and_reshuffle_each_epoch():
-    ranks = [ShardedBatchSampler(100, 10, seed=3, rank=r, world_size=2) for r in range(2)]
+    epoch = [0]
+    ranks = [ShardedBatchSampler(100, 10, seed=3, rank=r, world_size=2, epoch=lambda: epoch[0]) for r in range(2)]
     first = [torch.cat(list(s)) for s in ranks]
     assert len(ranks[0]) == 5 and all(len(f) == 50 for f in first)
     assert not set(first[0].tolist()) & set(first[1].tolist())
-    ranks[0].set_epoch(1)
+    epoch[0] = 1
     assert not torch.equal(torch.cat(list(ranks[0])), first[0])
+    epoch[0] = 0
+    assert torch.equal(torch.cat(list(ranks[0])), first[0])
 
 
 def test_batch_larger_than_shard_is_refused():

@@ -95,13 +95,17 @@ class MNISTDataModule(L.LightningDataModule):
     def _loader(self, dataset: TensorBatches, seed: int) -> DataLoader:
         trainer = self.trainer
         rank, world_size = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
-        sampler = ShardedBatchSampler(len(dataset), self.batch_size, seed, rank, world_size)
+        epoch = (lambda: trainer.current_epoch) if trainer else (lambda: 0)
+        sampler = ShardedBatchSampler(len(dataset), self.batch_size, seed, rank, world_size, epoch)
         return DataLoader(
             dataset,
             sampler=sampler,
             batch_size=None,  # the sampler already yields whole batches
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            # Its own generator for the workers' seeds: drawing them from the global RNG would shift
+            # the training noise whenever Lightning opens an extra iterator (it does when resuming).
+            generator=torch.Generator().manual_seed(seed),
         )
 
     def train_dataloader(self) -> DataLoader:

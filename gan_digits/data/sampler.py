@@ -1,5 +1,7 @@
 """Seeded, per-rank batches of indices: the one sampler every data path shares."""
 
+from collections.abc import Callable
+
 import torch
 from torch.utils.data import Sampler
 
@@ -12,9 +14,21 @@ class ShardedBatchSampler(Sampler[torch.Tensor]):
     Every rank draws the same permutation (seed + epoch) and keeps its own stride of it, so the
     shards are disjoint and equal in size without any communication. The last incomplete batch is
     dropped: a GAN's BatchNorm layers misbehave on a batch of one.
+
+    `epoch` is asked at the start of each pass (the trainer's `current_epoch`), not pushed through
+    `set_epoch`: Lightning's count for that drifts by one when a run resumes, which would reshuffle
+    differently from the run it continues.
     """
 
-    def __init__(self, num_samples: int, batch_size: int, seed: int = 0, rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        num_samples: int,
+        batch_size: int,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        epoch: Callable[[], int] = lambda: 0,
+    ):
         if num_samples // world_size < batch_size:
             raise ConfigError(
                 f"data.batch_size={batch_size} is larger than the {num_samples // world_size} training images "
@@ -25,17 +39,13 @@ class ShardedBatchSampler(Sampler[torch.Tensor]):
         self.seed = seed
         self.rank = rank
         self.world_size = world_size
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Called by Lightning at the start of every epoch, so each epoch shuffles differently."""
         self.epoch = epoch
 
     def __len__(self) -> int:
         return self.num_samples // self.world_size // self.batch_size
 
     def __iter__(self):
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        generator = torch.Generator().manual_seed(self.seed + self.epoch())
         order = torch.randperm(self.num_samples, generator=generator)
         shard = order[self.rank :: self.world_size][: self.num_samples // self.world_size]
         yield from shard[: len(self) * self.batch_size].view(len(self), self.batch_size)

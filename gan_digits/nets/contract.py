@@ -7,6 +7,7 @@ and `num_classes`), never to a model's name. A subclass builds `body` (G) or `fe
 import torch
 from torch import nn
 
+from gan_digits.checks import check_int
 from gan_digits.nets.conditioning import LabelledNoise, ProjectionHead
 
 IMAGE_SHAPE = (1, 28, 28)
@@ -29,8 +30,8 @@ class Generator(nn.Module):
 
     def __init__(self, latent_dim: int = 100, num_classes: int | None = None, embed_dim: int = 10):
         super().__init__()
-        self.latent_dim = latent_dim
-        self.num_classes = num_classes
+        self.latent_dim = check_int("model.generator.latent_dim", latent_dim, 1)
+        self.num_classes = None if num_classes is None else check_int("model.generator.num_classes", num_classes, 2)
         self.noise = LabelledNoise(latent_dim, num_classes, embed_dim)
         self.body: nn.Module = nn.Identity()
 

@@ -1,0 +1,57 @@
+"""SIGTERM, SIGINT and SIGUSR1 save `last.ckpt` and end the run with a code a scheduler can see.
+
+Lightning saves on SIGTERM only with an extra callback and then exits 0, which a scheduler reads as
+"finished". Here the signal is noted, the current batch completes, every rank agrees to stop,
+`last.ckpt` is written (atomically: Lightning writes to a temporary file and renames it) and the
+process exits with 128 + the signal number (143 for SIGTERM, 130 for Ctrl-C), as a shell would.
+A second Ctrl-C stops at once. On SLURM, SIGUSR1 (the pre-emption warning) also requeues the job.
+"""
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_info
+
+SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGUSR1") if hasattr(signal, name))
+
+
+class StopOnSignal(L.Callback):
+    def __init__(self, dirpath: str, requeue_on_slurm: bool = True):
+        self.dirpath = Path(dirpath)
+        self.requeue_on_slurm = requeue_on_slurm
+        self.received: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.received == signal.SIGINT and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # the second Ctrl-C: stop now
+        self.received = signum
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Installed after Lightning's own handlers, which would otherwise end the run with code 0.
+        for sig in SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        stop = self.received is not None
+        if trainer.world_size > 1:  # every rank must take part in the save
+            stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
+        if not stop:
+            return
+        signum = self.received or signal.SIGTERM
+        path = self.dirpath / "last.ckpt"
+        trainer.save_checkpoint(path)
+        rank_zero_info(f"{signal.Signals(signum).name} received: saved {path} at step {trainer.global_step}; "
+                       f"resume with ckpt_path={path}")
+        if signum == getattr(signal, "SIGUSR1", None) and self.requeue_on_slurm and "SLURM_JOB_ID" in os.environ:
+            if trainer.is_global_zero:
+                subprocess.run(["scontrol", "requeue", os.environ["SLURM_JOB_ID"]], check=False)
+        raise SystemExit(128 + signum)

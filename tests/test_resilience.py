@@ -1,0 +1,155 @@
+"""Runs that survive: signals, resume, divergence, unsafe checkpoints, bad values."""
+
+import os
+import signal
+
+import pytest
+import torch
+
+from conftest import TINY_MODEL, compose_train, run_script
+from gan_digits.callbacks import DivergenceError
+from gan_digits.checkpoint import CheckpointError
+from gan_digits.checks import ConfigError
+from gan_digits.data import MNISTFileError
+from gan_digits.losses import BCELoss
+from gan_digits.training import build, train
+from test_cli import TINY_CLI
+from test_sampling import _Payload
+
+# 8 batches an epoch, 12 batches in all: a kill at batch 3 lands mid-epoch.
+LONG = [a for a in TINY_CLI if not a.startswith(("data.subset", "trainer.max_epochs"))] + [
+    "data.subset=256", "trainer.max_steps=24"]
+
+
+def _weights(run_dir):
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_saves_a_checkpoint_exits_nonzero_and_resume_finishes(tmp_path, signum):
+    run = tmp_path / "run"
+    args = ["train.py", "model=dcgan", *TINY_MODEL["dcgan"], *LONG, f"hydra.run.dir={run}"]
+    killed = run_script(*args, "+callbacks.kill._target_=rank_probe.SendSignal", "+callbacks.kill.at_batch=3",
+                        f"+callbacks.kill.signum={int(signum)}", env={**os.environ, "PYTHONPATH": "tests"})
+    assert killed.returncode == 128 + signum, killed.stderr[-2000:]
+    # The signal came after batch 3's callbacks had run the check: batch 4 completes, then the save.
+    assert f"{signal.Signals(signum).name} received: saved {run}/checkpoints/last.ckpt at step 8" in killed.stderr
+    assert _weights(run)["global_step"] == 8
+
+    resumed = run_script(*args, "ckpt_path=last")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert _weights(run)["global_step"] == 24
+
+
+def test_resume_from_end_of_epoch_equals_uninterrupted(tmp_path):
+    whole = train(compose_train("dcgan", ["trainer.max_steps=16"], output_dir=tmp_path / "whole"))
+    train(compose_train("dcgan", ["trainer.max_steps=8"], output_dir=tmp_path / "half"))
+    resumed = train(compose_train("dcgan", ["trainer.max_steps=16", "ckpt_path=last"], output_dir=tmp_path / "half"))
+    for name in ("train/d_loss", "train/g_loss", "val/d_loss"):
+        assert resumed[name] == whole[name], name
+    a, b = _weights(tmp_path / "whole")["state_dict"], _weights(tmp_path / "half")["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_last_without_a_checkpoint_fails_clearly(tmp_path):
+    with pytest.raises(ConfigError, match=r"ckpt_path=last: there is no .*checkpoints/last.ckpt to resume"):
+        train(compose_train("dcgan", ["ckpt_path=last"], output_dir=tmp_path))
+
+
+def test_resume_with_another_models_checkpoint_names_both(tmp_path, trained):
+    ckpt = trained["gan"] / "checkpoints" / "last.ckpt"
+    with pytest.raises(CheckpointError, match=r"holds a different generator than this run builds.*MLPGenerator.*DCGANGenerator"):
+        train(compose_train("dcgan", [f"ckpt_path={ckpt}"], output_dir=tmp_path))
+
+
+def test_resume_refuses_pickled_code_and_truncated_files(tmp_path, trained):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"gan_digits": {"format_version": 1, "model": {}}, "payload": _Payload(str(marker))}, evil)
+    with pytest.raises(CheckpointError, match="refusing to load"):
+        train(compose_train("dcgan", [f"ckpt_path={evil}"], output_dir=tmp_path / "a"))
+    assert not marker.exists()
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes((trained["dcgan"] / "checkpoints" / "last.ckpt").read_bytes()[:50_000])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        train(compose_train("dcgan", [f"ckpt_path={truncated}"], output_dir=tmp_path / "b"))
+
+
+def test_interrupted_checkpoint_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
+    import fsspec.implementations.local as local
+
+    datamodule, module, trainer = build(compose_train("dcgan", output_dir=tmp_path))
+    trainer.fit(module, datamodule=datamodule)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    before = last.read_bytes()
+
+    def fail_midway(self, data):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(local.LocalFileOpener, "write", fail_midway)
+    with pytest.raises(OSError, match="disk full"):
+        trainer.save_checkpoint(last)
+    assert last.read_bytes() == before
+    assert sorted(p.name for p in last.parent.iterdir() if "last" in p.name) == ["last.ckpt"]
+
+
+def _nan_generator_loss(monkeypatch, at_calls):
+    calls = {"n": 0}
+    original = BCELoss.generator
+
+    def maybe_nan(self, fake_logits):
+        calls["n"] += 1
+        loss = original(self, fake_logits)
+        return loss * float("nan") if calls["n"] in at_calls else loss
+
+    monkeypatch.setattr(BCELoss, "generator", maybe_nan)
+
+
+GUARD = ["callbacks.divergence.every_n_batches=1", "trainer.max_steps=16"]
+
+
+def test_nan_loss_stops_the_run_naming_the_step(tmp_path, monkeypatch):
+    _nan_generator_loss(monkeypatch, at_calls=range(3, 1000))
+    with pytest.raises(DivergenceError, match=r"train/g_loss is nan at step 6: stopped"):
+        train(compose_train("dcgan", GUARD, output_dir=tmp_path))
+
+
+def test_nan_loss_rolls_back_to_the_last_checkpoint(tmp_path, monkeypatch):
+    _nan_generator_loss(monkeypatch, at_calls={6})  # in the second epoch, after last.ckpt exists
+    cfg = compose_train("dcgan", [*GUARD, "callbacks.divergence.action=rollback"], output_dir=tmp_path)
+    datamodule, module, trainer = build(cfg)
+    trainer.fit(module, datamodule=datamodule)
+    guard = next(c for c in trainer.callbacks if type(c).__name__ == "DivergenceGuard")
+    assert guard.rollbacks == 1 and trainer.global_step == 16
+    assert all(torch.isfinite(p).all() for p in module.parameters())
+
+
+def test_collapsed_discriminator_is_caught(tmp_path):
+    from gan_digits.callbacks import DivergenceGuard
+
+    guard = DivergenceGuard(str(tmp_path), patience=3)
+    won = {"train/d_real": torch.tensor(0.999), "train/d_fake": torch.tensor(0.001)}
+    assert guard._problem(won) is None and guard._problem(won) is None
+    assert "the discriminator has won for 3 checks in a row" in guard._problem(won)
+    assert guard._problem({"train/d_real": torch.tensor(0.7), "train/d_fake": torch.tensor(0.3)}) is None
+
+
+@pytest.mark.parametrize(
+    "override,error,message",
+    [
+        ("data.batch_size=0", ConfigError, r"data.batch_size=0 is not allowed"),
+        ("model.g_optimizer.lr=-0.1", ConfigError, r"model.g_optimizer.lr=-0.1 is not allowed: expected a number > 0"),
+        ("model.d_optimizer.lr=0", ConfigError, r"model.d_optimizer.lr=0 is not allowed"),
+        ("model.generator.latent_dim=0", ConfigError, r"model.generator.latent_dim=0 is not allowed"),
+        ("model.ema_decay=1.5", ConfigError, r"model.ema_decay=1.5 is not allowed: expected a number in \(0, 1\)"),
+        ("callbacks.divergence.action=ignore", ConfigError, r"callbacks.divergence.action='ignore' is not allowed: expected one of stop, rollback"),
+        ("trainer.devices=0", ConfigError, r"trainer config: `devices` selected with `CPUAccelerator` should be an int > 0"),
+        ("trainer.precision=17", ConfigError, r"trainer config: Precision 17 is invalid. Allowed precision values"),
+        ("data.root=/nonexistent", MNISTFileError, r"MNIST file missing: neither /nonexistent/MNIST/raw/train-images"),
+    ],
+)
+def test_bad_values_fail_before_training(tmp_path, override, error, message):
+    cfg = compose_train("dcgan", [override, "data.download=false"], output_dir=tmp_path)
+    with pytest.raises(error, match=message):
+        train(cfg)
+    assert not (tmp_path / "checkpoints").exists()
