@@ -1,17 +1,20 @@
-"""Turn a checkpoint into digits: `python sample.py ckpt=<path> [n=64] [seed=0] [out=digits.png|.npz] [digits=[3,7]]`."""
+"""Turn a checkpoint into digits: `python sample.py ckpt=<path> [mode=grid|digits|interpolate|arithmetic|compare|npz]`.
+
+See conf/sample.yaml for every option and README.md for examples.
+"""
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from gan_digits.checks import report_user_errors
-from gan_digits.sampling import sample
+from gan_digits.modes import sample
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="sample")
 @report_user_errors
 def main(cfg: DictConfig) -> None:
-    digits = OmegaConf.to_container(cfg.digits) if cfg.digits is not None else None
-    print(sample(cfg.ckpt, cfg.out, n=cfg.n, seed=cfg.seed, digits=digits))
+    params = OmegaConf.to_container(cfg, resolve=True)
+    print(sample(**params))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 RECIPES = {
     "cdcgan": ["model=cdcgan"],
+    "cdcgan_ema": ["model=cdcgan", "model.ema_decay=0.999"],
     "dcgan": ["model=dcgan"],
     "gan": ["model=gan"],
     "dcgan_ema": ["model=dcgan", "model.ema_decay=0.999"],

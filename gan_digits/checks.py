@@ -41,6 +41,22 @@ def check_choice(key: str, value: Any, choices: Sequence) -> Any:
     raise ConfigError(f"{key}={value!r} is not allowed: expected one of {', '.join(map(str, choices))}")
 
 
+def key_value_argv(argv: list[str] | None = None, flags: Sequence[str] = ()) -> list[str]:
+    """Command-line words for argparse, read the way the Hydra commands read theirs too:
+    `key=value` as `--key=value`, and `flag=true` as `--flag` for the boolean `flags`."""
+    words = []
+    for word in sys.argv[1:] if argv is None else argv:
+        if "=" in word and not word.startswith("-"):
+            key, value = word.split("=", 1)
+            key = key.replace("_", "-")
+            if key in flags:
+                words += [f"--{key}"] if value.lower() in ("true", "1", "yes") else []
+                continue
+            word = f"--{key}={value}"
+        words.append(word)
+    return words
+
+
 def reported_cause(err: BaseException) -> ReportedError | None:
     """The ReportedError behind `err`, if any: hydra.utils.instantiate wraps what a constructor raised."""
     while err is not None and not isinstance(err, ReportedError):

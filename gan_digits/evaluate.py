@@ -7,14 +7,13 @@ against. Options also read as key=value: `n=2000 seed=1 data=../shared/data`.
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from gan_digits.checkpoint import build_generator, load_checkpoint
-from gan_digits.checks import UserInputError, check_int, report_user_errors
+from gan_digits.checks import UserInputError, check_int, key_value_argv, report_user_errors
 from gan_digits.data import load_split
 from gan_digits.metrics import FeatureExtractor, QualityMeter, load_classifier
 from gan_digits.metrics.scoring import BATCH, add_generated_digits, add_real_test_digits
@@ -64,7 +63,7 @@ def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: 
     return meter.compute()
 
 
-def _parse(argv: list[str]) -> argparse.Namespace:
+def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m gan_digits.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?", help="a checkpoint written by train.py, or an npz written by sample.py")
     parser.add_argument("--n", type=int, default=10_000, help="digits to generate (checkpoints and --real)")
@@ -72,15 +71,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--data", default="data", help="folder holding MNIST/raw/ (the test split is the reference)")
     parser.add_argument("--real", action="store_true", help="score real training digits: the floor")
     parser.add_argument("--kid-subset-size", type=int, default=1000)
-    # key=value reads as --key=value; real=true as --real
-    argv = [f"--{a.replace('_', '-')}" if "=" in a and not a.startswith("-") else a for a in argv]
-    argv = ["--real" if a.lower() in ("--real=true", "--real=1") else a for a in argv if a.lower() not in ("--real=false", "--real=0")]
-    return parser.parse_args(argv)
+    return parser.parse_args(key_value_argv(argv, flags=("real",)))
 
 
 @report_user_errors
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    args = _parse(sys.argv[1:] if argv is None else argv)
+    args = _parse(argv)
     metrics = evaluate(args.path, args.data, args.n, args.seed, args.real, args.kid_subset_size)
     print("real training digits (the floor)" if args.real else args.path)
     for name, value in metrics.items():

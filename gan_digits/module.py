@@ -39,9 +39,9 @@ class GANModule(L.LightningModule):
     ):
         super().__init__()
         if generator.num_classes != discriminator.num_classes:
-            raise ValueError(
-                f"generator has num_classes={generator.num_classes} but discriminator has "
-                f"{discriminator.num_classes}: a conditional model needs both conditional"
+            raise ConfigError(
+                f"model.generator.num_classes={generator.num_classes} but model.discriminator.num_classes="
+                f"{discriminator.num_classes}: a conditional model needs both conditional, with the same classes"
             )
         for key, factory in (("model.g_optimizer", g_optimizer), ("model.d_optimizer", d_optimizer)):
             if "lr" in getattr(factory, "keywords", {}):
@@ -85,7 +85,7 @@ class GANModule(L.LightningModule):
     @torch.no_grad()
     def _update_ema(self) -> None:
         # Warm-up: early on the average follows G closely, instead of remembering its random start.
-        step = self.global_step // 2
+        step = self.global_step // 2  # batches so far: two optimizer steps each
         decay = min(self.ema_decay, (1 + step) / (10 + step))
         for ema, live in zip(self.generator_ema.parameters(), self.generator.parameters()):
             ema.lerp_(live, 1.0 - decay)

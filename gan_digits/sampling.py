@@ -1,4 +1,4 @@
-"""Turn a generator into digits: the logic behind `sample.py` and the training grids."""
+"""Turn a generator into digits: drawing, labels, grids and the files sample.py writes."""
 
 import math
 from collections.abc import Sequence
@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.utils import make_grid, save_image
+from torchvision.utils import make_grid
 
-from gan_digits.checkpoint import build_generator, load_checkpoint
 from gan_digits.checks import ConfigError, check_int
 from gan_digits.data.pixels import to_uint8
 from gan_digits.nets.contract import Generator
@@ -72,21 +71,7 @@ def check_output(out: str | Path) -> Path:
     return out
 
 
-def write_samples(images: torch.Tensor, labels: torch.Tensor | None, out: Path) -> None:
-    """A PNG grid, or an npz of `images` uint8 (n, 28, 28) and `labels` int64 (n,) (-1 = unconditional)."""
-    if out.suffix == ".png":
-        save_image(grid_image(images, grid_columns(len(images), labels)), out)
-    else:
-        labels = torch.full((len(images),), -1) if labels is None else labels
-        np.savez(out, images=to_uint8(images[:, 0]).numpy(), labels=labels.long().numpy())
-
-
-def sample(ckpt: str | Path, out: str | Path, n: int = 64, seed: int = 0, digits: Sequence[int] | None = None) -> Path:
-    """Draw `n` digits from the generator in `ckpt` into `out` (.png grid or .npz); returns the path written."""
-    out = check_output(out)
-    n = check_int("n", n, 1)
-    generator = build_generator(load_checkpoint(ckpt))
-    labels = labels_for(generator, n, digits)
-    z = torch.randn(n, generator.latent_dim, generator=torch.Generator().manual_seed(seed))
-    write_samples(draw(generator, z, labels), labels, out)
-    return out
+def write_npz(images: torch.Tensor, labels: torch.Tensor | None, out: Path) -> None:
+    """`images` uint8 (n, 28, 28), 0 = background, and `labels` int64 (n,), -1 = unconditional: what evaluate reads."""
+    labels = torch.full((len(images),), -1) if labels is None else labels
+    np.savez(out, images=to_uint8(images[:, 0]).numpy(), labels=labels.long().numpy())

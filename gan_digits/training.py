@@ -1,5 +1,7 @@
 """The logic behind `train.py`: build everything from the composed config, then fit."""
 
+import os
+import tempfile
 from pathlib import Path
 
 import lightning as L
@@ -78,8 +80,23 @@ def resume_path(cfg: DictConfig) -> str | None:
     return str(path)
 
 
+def check_writable(folder: str | Path) -> None:
+    """Fail now, not at the first checkpoint, when the run's folder cannot be written (read-only, full)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder) as probe:
+            probe.write(b"\0" * 1_000_000)  # about a checkpoint's first write
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as err:
+        raise ConfigError(f"cannot write the run's outputs to {folder}: {err.strerror or err}. "
+                          "Free some space, or choose another folder with hydra.run.dir=<folder>") from err
+
+
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GANModule, L.Trainer]:
     """Datamodule, module and trainer from `cfg`; bad data files fail here, before any training."""
+    check_writable(cfg.paths.output_dir)
     # Relative paths mean the folder the command was started in, not Hydra's run dir.
     datamodule = instantiate(cfg.data, root=to_absolute_path(cfg.data.root))
     if not datamodule.needs_download():

@@ -65,3 +65,19 @@ def test_multirun_leaves_one_run_dir_per_job(tmp_path):
     events.Reload()
     assert "hparams/val/fid" in events.Tags()["scalars"]
     assert "_hparams_/experiment" in events.PluginTagToContent("hparams")
+
+
+def test_multirun_with_two_devices_spawns_one_run_dir_per_job(tmp_path):
+    """DDP's default launcher would re-run the whole sweep in each child: under -m the ranks are spawned."""
+    sweep = tmp_path / "sweep"
+    result = run_script(
+        "train.py", "-m", "accelerator=ddp_cpu", "model=gan", *TINY_MODEL["gan"], *TINY_CLI, "seed=1,2",
+        f"hydra.sweep.dir={sweep}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in sweep.iterdir()) == ["0", "1", "multirun.yaml"]
+    for job in ("0", "1"):
+        assert sorted(p.name for p in (sweep / job).iterdir()) == [".hydra", "checkpoints", "samples", "tb"]
+        assert torch.load(sweep / job / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
+    assert result.stdout.count("effective batch size 64 (32 per device x 2 devices)") + \
+        result.stderr.count("effective batch size 64 (32 per device x 2 devices)") == 2

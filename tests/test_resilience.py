@@ -153,3 +153,10 @@ def test_bad_values_fail_before_training(tmp_path, override, error, message):
     with pytest.raises(error, match=message):
         train(cfg)
     assert not (tmp_path / "checkpoints").exists()
+
+
+def test_unwritable_output_folder_is_reported_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the run dir should go")
+    with pytest.raises(ConfigError, match=r"cannot write the run's outputs to .*file/run: .*hydra.run.dir"):
+        train(compose_train("dcgan", output_dir=blocker / "run"))

@@ -8,7 +8,7 @@ from PIL import Image
 from conftest import run_script
 from gan_digits.checkpoint import CheckpointError, build_generator, load_checkpoint
 from gan_digits.checks import ConfigError
-from gan_digits.sampling import sample
+from gan_digits.modes import sample
 
 
 def _ckpt(trained, model):

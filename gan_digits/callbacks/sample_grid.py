@@ -6,6 +6,7 @@ import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 from torchvision.utils import save_image
 
+from gan_digits.gif import make_gif
 from gan_digits.module import GRID_COLUMNS, GANModule
 from gan_digits.sampling import draw, grid_image
 
@@ -13,12 +14,14 @@ from gan_digits.sampling import draw, grid_image
 class SampleGrid(L.Callback):
     """Every `every_n_steps` optimizer steps and at the end of every epoch, the same z drawn again.
 
-    For a conditional model each row is one digit, 0 at the top. Files: `<dirpath>/step_<N>.png`.
+    For a conditional model each row is one digit, 0 at the top. Files: `<dirpath>/step_<N>.png`,
+    and with `gif` the grids as `<dirpath>/training.gif` when training ends.
     """
 
-    def __init__(self, dirpath: str, every_n_steps: int | None = None):
+    def __init__(self, dirpath: str, every_n_steps: int | None = None, gif: bool = False):
         self.dirpath = Path(dirpath)
         self.every_n_steps = every_n_steps
+        self.gif = gif
         self._steps_seen = 0  # global_step after the previous batch: a batch takes several steps
         self._drawn_at = -1
 
@@ -33,6 +36,10 @@ class SampleGrid(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: GANModule) -> None:
         self._log_grid(trainer, pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: GANModule) -> None:
+        if self.gif and trainer.is_global_zero:
+            make_gif(self.dirpath)
 
     def _log_grid(self, trainer: L.Trainer, pl_module: GANModule) -> None:
         if not trainer.is_global_zero or trainer.global_step == self._drawn_at:

@@ -6,11 +6,16 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader, Dataset
+from torchvision.datasets import MNIST, VisionDataset
+from torchvision.transforms import PILToTensor
 
-from gan_digits.checks import check_int
+from gan_digits.checks import check_choice, check_int
 from gan_digits.data.idx import SPLIT_FILES, MNISTFileError, find_idx, load_split, raw_dir
 from gan_digits.data.pixels import to_model_range
 from gan_digits.data.sampler import ShardedBatchSampler
+
+
+LOADERS = ("memory", "torchvision")
 
 
 class TensorBatches(Dataset):
@@ -31,6 +36,16 @@ class TensorBatches(Dataset):
         return self.images[index].unsqueeze(1), self.labels[index]
 
 
+class PerSampleMNIST(MNIST):
+    """torchvision's MNIST item path over the tensors we decoded: a PIL image and a transform per
+    digit, collated by the DataLoader. `data.loader=torchvision` keeps it one override away, for
+    comparing with the way most GAN tutorials feed MNIST."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        VisionDataset.__init__(self, root=None, transform=PILToTensor())  # uint8 out: one scaling path
+        self.data, self.targets = images, labels
+
+
 class MNISTDataModule(L.LightningDataModule):
     """Training digits minus a seeded hold-out for validation; the test split is kept for metrics.
 
@@ -47,6 +62,7 @@ class MNISTDataModule(L.LightningDataModule):
         val_size: int = 5000,
         subset: int | None = None,
         seed: int = 0,
+        loader: str = "memory",
     ):
         super().__init__()
         self.root = Path(root)
@@ -56,6 +72,7 @@ class MNISTDataModule(L.LightningDataModule):
         self.val_size = check_int("data.val_size", val_size, 1, 59_000)
         self.subset = None if subset is None else check_int("data.subset", subset, 1, 60_000 - val_size)
         self.seed = seed
+        self.loader = check_choice("data.loader", loader, LOADERS)
         self.train_set: TensorBatches | None = None
         self.val_set: TensorBatches | None = None
 
@@ -70,8 +87,6 @@ class MNISTDataModule(L.LightningDataModule):
         """Download with torchvision only when asked to and the files are absent (rank 0 only)."""
         if not self.needs_download():
             return
-        from torchvision.datasets import MNIST
-
         try:
             for train in (True, False):
                 MNIST(str(self.root), train=train, download=True)
@@ -97,16 +112,20 @@ class MNISTDataModule(L.LightningDataModule):
         rank, world_size = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
         epoch = (lambda: trainer.current_epoch) if trainer else (lambda: 0)
         sampler = ShardedBatchSampler(len(dataset), self.batch_size, seed, rank, world_size, epoch)
-        return DataLoader(
-            dataset,
-            sampler=sampler,
-            batch_size=None,  # the sampler already yields whole batches
+        common = dict(
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             # Its own generator for the workers' seeds: drawing them from the global RNG would shift
             # the training noise whenever Lightning opens an extra iterator (it does when resuming).
             generator=torch.Generator().manual_seed(seed),
         )
+        if self.loader == "torchvision":
+            return DataLoader(PerSampleMNIST(dataset.images, dataset.labels), batch_sampler=sampler, **common)
+        device = trainer.strategy.root_device if trainer else torch.device("cpu")
+        if device.type == "cuda" and self.num_workers == 0:
+            # 47 MB for all of MNIST: keep it on the GPU, so a batch is one indexing kernel, no copy.
+            dataset = TensorBatches(dataset.images.to(device), dataset.labels.to(device))
+        return DataLoader(dataset, sampler=sampler, batch_size=None, **common)  # the sampler yields whole batches
 
     def train_dataloader(self) -> DataLoader:
         world_size = self.trainer.world_size if self.trainer else 1

@@ -1,0 +1,217 @@
+"""Training speed against the plain PyTorch loop and the machine's own peak, in one run.
+
+    python bench/speed.py --data ../shared/data            # every model; `make bench` runs this
+    python bench/speed.py --models gan --iterations 500
+
+For each model, at the same batch size and with the same networks, it times:
+  (a) seed-style:      a plain PyTorch loop fed by torchvision's per-digit path (PIL + ToTensor +
+                       Normalize) through a DataLoader with 2 workers, as GAN tutorials do;
+  (b) lightning+tv:    this project's training through Lightning with `data.loader=torchvision`;
+  (c) default:         this project's default path (in-memory batches, no workers);
+  (d) raw:             the step of (c) in a loop without Lightning, fed from the same memory.
+An iteration is one batch: one D update and one G update (two of Lightning's steps). Rates are
+steady state: the first `--warmup` iterations (start-up, first-call costs) are timed apart. A GEMM
+and a convolution micro-benchmark give the achieved fp32 peak; the step's FLOPs are counted with
+torch.utils.flop_counter. Prints a table and writes bench/results/speed.json.
+"""
+
+import argparse
+import json
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from torch.utils.flop_counter import FlopCounterMode
+from torchvision import transforms
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hydra import compose, initialize_config_dir  # noqa: E402
+from hydra.core.global_hydra import GlobalHydra  # noqa: E402
+from hydra.utils import instantiate  # noqa: E402
+from lightning import Callback  # noqa: E402
+
+from gan_digits.data import load_split, to_model_range  # noqa: E402
+from gan_digits.data.datamodule import PerSampleMNIST  # noqa: E402
+from gan_digits.training import build  # noqa: E402
+
+TRAIN_IMAGES = 55_000  # the default split: 60,000 minus 5,000 held out
+
+
+def compose_model(model: str, overrides: list[str]):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose("train", overrides=[f"model={model}", *overrides])
+
+
+def adversarial_step(G, D, g_opt, d_opt, real, labels, latent_dim):
+    """The module's step without Lightning: D on a detached fake, then G through the updated D."""
+    z = torch.randn(real.shape[0], latent_dim, device=real.device)
+    fake = G(z, labels)
+    real_logits, fake_logits = D(real, labels), D(fake.detach(), labels)
+    d_loss = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits)) + \
+        F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    d_opt.zero_grad(set_to_none=True)
+    d_loss.backward()
+    d_opt.step()
+    D.requires_grad_(False)
+    g_logits = D(fake, labels)
+    g_loss = F.binary_cross_entropy_with_logits(g_logits, torch.ones_like(g_logits))
+    g_opt.zero_grad(set_to_none=True)
+    g_loss.backward()
+    g_opt.step()
+    D.requires_grad_(True)
+
+
+def plain_loop(cfg, batches, iterations: int, warmup: int) -> tuple[float, float]:
+    """(start-up seconds, iterations per second) of `adversarial_step` over an iterator of batches."""
+    module = instantiate(cfg.model)
+    G, D = module.generator, module.discriminator
+    g_opt, d_opt = module.configure_optimizers()
+    conditional = module.conditional
+    start = time.perf_counter()
+    for i, (real, labels) in enumerate(batches):
+        if i == warmup:
+            steady = time.perf_counter()
+        adversarial_step(G, D, g_opt, d_opt, real, labels if conditional else None, module.latent_dim)
+        if i + 1 == warmup + iterations:
+            break
+    return steady - start, iterations / (time.perf_counter() - steady)
+
+
+def forever(loader):
+    while True:
+        yield from loader
+
+
+def seed_style_batches(images, labels, batch_size):
+    dataset = PerSampleMNIST(images, labels)
+    dataset.transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
+    return forever(DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=2, drop_last=True,
+                              persistent_workers=True))
+
+
+def memory_batches(images, labels, batch_size):
+    generator = torch.Generator().manual_seed(0)
+    while True:
+        order = torch.randperm(len(images), generator=generator)
+        for i in range(len(images) // batch_size):
+            index = order[i * batch_size : (i + 1) * batch_size]
+            yield to_model_range(images[index].unsqueeze(1)), labels[index]
+
+
+class IterationTimer(Callback):
+    def __init__(self, warmup: int):
+        self.warmup = warmup
+        self.times = []
+
+    def on_train_start(self, trainer, pl_module):
+        self.times.append(time.perf_counter())
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.times.append(time.perf_counter())
+
+
+def lightning_run(model: str, data: str, batch_size: int, iterations: int, warmup: int, loader: str, workers: int):
+    cfg = compose_model(model, [
+        f"data.root={data}", f"data.batch_size={batch_size}", f"data.loader={loader}", f"data.num_workers={workers}",
+        f"trainer.max_steps={2 * (warmup + iterations)}", "trainer.limit_val_batches=0", "trainer.max_epochs=-1",
+        "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "accelerator=cpu",
+        "paths.output_dir=/tmp/gan_digits_bench",
+    ])
+    datamodule, module, trainer = build(cfg)
+    timer = IterationTimer(warmup)
+    trainer.callbacks.append(timer)
+    trainer.fit(module, datamodule=datamodule)
+    t = timer.times
+    return t[warmup] - t[0], iterations / (t[warmup + iterations] - t[warmup])
+
+
+def peak_gflops(repeats: int = 20) -> dict[str, float]:
+    """Achieved fp32 GFLOP/s of a large GEMM and of a DCGAN-sized convolution (forward)."""
+    results = {}
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    x, w = torch.randn(128, 64, 14, 14), torch.randn(128, 64, 4, 4)
+    for name, fn, flop in (
+        ("gemm", lambda: a @ b, 2 * 2048**3),
+        ("conv", lambda: F.conv2d(x, w, stride=2, padding=1), 2 * 128 * 128 * 7 * 7 * 64 * 16),
+    ):
+        for _ in range(3):
+            fn()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            fn()
+        results[name] = flop * repeats / (time.perf_counter() - start) / 1e9
+    return results
+
+
+def step_gflop(cfg, batch_size: int) -> float:
+    module = instantiate(cfg.model)
+    g_opt, d_opt = module.configure_optimizers()
+    real = torch.rand(batch_size, 1, 28, 28) * 2 - 1
+    labels = torch.randint(0, 10, (batch_size,)) if module.conditional else None
+    with FlopCounterMode(display=False) as counter:
+        adversarial_step(module.generator, module.discriminator, g_opt, d_opt, real, labels, module.latent_dim)
+    return counter.get_total_flops() / 1e9
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--models", nargs="*", default=["gan", "dcgan", "cdcgan"])
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--iterations", type=int, default=200, help="timed iterations (gan: 500 at least)")
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "speed.json"))
+    args = parser.parse_args()
+
+    torch.manual_seed(0)
+    images, labels = load_split(args.data, "train")
+    images, labels = images[:TRAIN_IMAGES], labels[:TRAIN_IMAGES]
+    peak = peak_gflops()
+    results = {"hardware": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+                           f"torch {torch.__version__}", "batch_size": args.batch_size, "peak_gflops": peak, "models": {}}
+    print(f"{results['hardware']}; batch {args.batch_size}; achieved fp32 peak: GEMM {peak['gemm']:.0f}, "
+          f"conv {peak['conv']:.0f} GFLOP/s")
+    for model in args.models:
+        iterations = max(args.iterations, 500) if model == "gan" else args.iterations
+        cfg = compose_model(model, ["paths.output_dir=/tmp/gan_digits_bench"])
+        gflop = step_gflop(cfg, args.batch_size)
+        rates = {
+            "a_seed_style": plain_loop(cfg, seed_style_batches(images, labels, args.batch_size), iterations, args.warmup),
+            "b_lightning_torchvision": lightning_run(model, args.data, args.batch_size, iterations, args.warmup,
+                                                     "torchvision", 2),
+            "c_default": lightning_run(model, args.data, args.batch_size, iterations, args.warmup, "memory", 0),
+            "d_raw": plain_loop(cfg, memory_batches(images, labels, args.batch_size), iterations, args.warmup),
+        }
+        its = {name: rate for name, (_, rate) in rates.items()}
+        row = {
+            "iterations_timed": iterations,
+            "startup_s": {name: round(s, 2) for name, (s, _) in rates.items()},
+            "iterations_per_s": {name: round(r, 2) for name, r in its.items()},
+            "s_per_epoch": {name: round(TRAIN_IMAGES // args.batch_size / r, 1) for name, r in its.items()},
+            "seconds_for_500_iterations_default": round(500 / its["c_default"], 1),
+            "c_over_a": round(its["c_default"] / its["a_seed_style"], 2),
+            "c_over_d": round(its["c_default"] / its["d_raw"], 3),
+            "gflop_per_iteration": round(gflop, 2),
+            "fraction_of_peak_default": round(gflop * its["c_default"] / max(peak.values()), 3),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        }
+        results["models"][model] = row
+        print(f"{model}: it/s {row['iterations_per_s']}; s/epoch {row['s_per_epoch']}; (c)/(a) {row['c_over_a']}; "
+              f"(c)/(d) {row['c_over_d']}; {gflop:.2f} GFLOP/it = {row['fraction_of_peak_default']:.0%} of peak; "
+              f"500 it in {row['seconds_for_500_iterations_default']} s", flush=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""A run's fixed-noise grids as an animated GIF: `python -m gan_digits.gif <run dir> [--out F] [--ms 250]`."""
+
+import argparse
+from pathlib import Path
+
+from PIL import Image
+
+from gan_digits.checks import UserInputError, report_user_errors
+
+
+def grids_of(run_dir: str | Path) -> list[Path]:
+    """The run's `samples/step_<N>.png`, in step order (a samples folder itself is accepted too)."""
+    run_dir = Path(run_dir)
+    folder = run_dir / "samples" if (run_dir / "samples").is_dir() else run_dir
+    frames = sorted(folder.glob("step_*.png"))
+    if not frames:
+        raise UserInputError(f"no sample grids in {folder}: expected the step_<N>.png files train.py writes there")
+    return frames
+
+
+def make_gif(run_dir: str | Path, out: str | Path | None = None, ms_per_frame: int = 250) -> Path:
+    """One frame per saved grid, looping; the last frame held four times as long. Returns the path."""
+    frames = grids_of(run_dir)
+    out = Path(out) if out else frames[0].parent / "training.gif"
+    images = [Image.open(frame).convert("RGB") for frame in frames]
+    durations = [ms_per_frame] * (len(images) - 1) + [4 * ms_per_frame]
+    images[0].save(out, save_all=True, append_images=images[1:], duration=durations, loop=0)
+    return out
+
+
+@report_user_errors
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m gan_digits.gif", description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", help="a run dir (outputs/<date>/<time>) or its samples/ folder")
+    parser.add_argument("--out", help="default: <run dir>/samples/training.gif")
+    parser.add_argument("--ms", type=int, default=250, help="milliseconds per frame")
+    args = parser.parse_args(argv)
+    print(make_gif(args.run_dir, args.out, args.ms))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""What `sample.py` and the studio draw from a generator: grids, digit rows, walks and noise arithmetic.
+
+Each mode returns a `Sheet`: images in [-1, 1] and how many columns to lay them out in. The noise of
+seed `s` is always `randn(1, latent_dim)` from a generator seeded with `s`, so seed `s` means the
+same digit in every mode (the first digit of `mode=grid seed=s` too).
+"""
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torchvision.utils import save_image
+
+from gan_digits.checkpoint import build_generator, load_checkpoint
+from gan_digits.checks import ConfigError, check_choice, check_int
+from gan_digits.data import load_split
+from gan_digits.data.pixels import to_model_range
+from gan_digits.nets.contract import Generator
+from gan_digits.sampling import check_output, draw, grid_columns, grid_image, labels_for, write_npz
+
+COLUMNS = 8
+
+
+@dataclass
+class Sheet:
+    images: torch.Tensor  # (N, 1, 28, 28) in [-1, 1]
+    columns: int
+    labels: torch.Tensor | None = None  # the digit asked of each image, None if unconditional
+
+
+def noise(seed: int, n: int, latent_dim: int) -> torch.Tensor:
+    return torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
+
+
+def one_digit(generator: Generator, digits: Sequence[int] | None, n: int) -> torch.Tensor | None:
+    """Labels for the modes that draw one digit: `digits[0]` (default 0) for a conditional model."""
+    if generator.num_classes is None:
+        return labels_for(generator, n, digits)  # None, or the error for digits asked of an unconditional model
+    return labels_for(generator, n, list(digits)[:1] if digits else [0])
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation: stays where Gaussian noise lives (its norm), unlike a straight line."""
+    a_unit, b_unit = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+    omega = torch.acos((a_unit * b_unit).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
+    t = t.unsqueeze(-1)
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def grid(generator: Generator, n: int = 64, seed: int = 0, digits: Sequence[int] | None = None, **_) -> Sheet:
+    """`n` digits from seed `seed`; a conditional model cycles through `digits` (default 0..9)."""
+    n = check_int("n", n, 1)
+    labels = labels_for(generator, n, digits)
+    return Sheet(draw(generator, noise(seed, n, generator.latent_dim), labels), grid_columns(n, labels), labels)
+
+
+def digit_rows(generator: Generator, digits: Sequence[int] | None = None, seed: int = 0, columns: int = COLUMNS,
+               **_) -> Sheet:
+    """Conditional models: one row per digit in `digits` (default 0..9), `columns` variations each."""
+    if generator.num_classes is None:
+        raise ConfigError("mode=digits needs a conditional model (such as cdcgan): this checkpoint's is unconditional")
+    digits = list(range(generator.num_classes)) if digits is None else list(digits)
+    labels_for(generator, 1, digits)  # checks every digit
+    columns = check_int("columns", columns, 1)
+    labels = torch.tensor(digits).repeat_interleave(columns)
+    return Sheet(draw(generator, noise(seed, len(labels), generator.latent_dim), labels), columns, labels)
+
+
+def interpolate(generator: Generator, a: int = 0, b: int = 1, steps: int = 10, digits: Sequence[int] | None = None,
+                **_) -> Sheet:
+    """A walk from seed `a`'s noise to seed `b`'s in `steps` images (spherical interpolation)."""
+    steps = check_int("steps", steps, 2)
+    t = torch.linspace(0, 1, steps)
+    z = slerp(noise(a, 1, generator.latent_dim), noise(b, 1, generator.latent_dim), t)
+    labels = one_digit(generator, digits, steps)
+    return Sheet(draw(generator, z, labels), steps, labels)
+
+
+def arithmetic(generator: Generator, a: int = 0, b: int = 1, op: str = "add", digits: Sequence[int] | None = None,
+               **_) -> Sheet:
+    """Seed `a`'s digit, seed `b`'s digit, and the digit of their noise added (`op=add`) or subtracted."""
+    check_choice("op", op, ("add", "sub"))
+    z_a, z_b = noise(a, 1, generator.latent_dim), noise(b, 1, generator.latent_dim)
+    z = torch.cat([z_a, z_b, z_a + z_b if op == "add" else z_a - z_b])
+    labels = one_digit(generator, digits, 3)
+    return Sheet(draw(generator, z, labels), 3, labels)
+
+
+def compare(generator: Generator, real: tuple[torch.Tensor, torch.Tensor], n: int = 32, seed: int = 0,
+            digits: Sequence[int] | None = None, **_) -> Sheet:
+    """Real MNIST test digits (left) beside generated ones (right), in the same layout: for a
+    conditional model, each real digit is the one the generated digit beside it was asked to be."""
+    generated = grid(generator, n, seed, digits)
+    images, labels = real
+    if generated.labels is None:
+        picked = images[:n]
+    else:
+        by_digit = {d: images[labels == d] for d in generated.labels.unique().tolist()}
+        seen = {d: 0 for d in by_digit}
+        picked = []
+        for d in generated.labels.tolist():
+            picked.append(by_digit[d][seen[d] % len(by_digit[d])])
+            seen[d] += 1
+        picked = torch.stack(picked)
+    columns = generated.columns
+    rows = math.ceil(n / columns)
+    pad = torch.full((rows * columns - n, 1, 28, 28), 1.0)  # white: fills the last row of each side
+    real_rows = torch.cat([to_model_range(picked.unsqueeze(1)), pad]).view(rows, columns, 1, 28, 28)
+    fake_rows = torch.cat([generated.images, pad]).view(rows, columns, 1, 28, 28)
+    gap = torch.ones(rows, 1, 1, 28, 28)  # one white cell between the two sides
+    side_by_side = torch.cat([real_rows, gap, fake_rows], dim=1).view(-1, 1, 28, 28)
+    return Sheet(side_by_side, 2 * columns + 1, None)
+
+
+MODES = {"grid": grid, "digits": digit_rows, "interpolate": interpolate, "arithmetic": arithmetic, "compare": compare}
+
+
+def sample(ckpt: str | Path, out: str | Path | None = None, mode: str = "grid", data: str | Path = "data",
+           **params) -> Path:
+    """Draw `mode` from the generator in `ckpt` into `out` and return its path.
+
+    A `.npz` out (or `mode=npz`, default out digits.npz) exports `mode=grid`'s digits for evaluate;
+    every other mode writes a PNG (default `<mode>.png`). `compare` reads real digits from `data`.
+    """
+    check_choice("mode", mode, (*MODES, "npz"))
+    out = check_output(out or ("digits.npz" if mode == "npz" else f"{mode}.png"))
+    suffixes = {"npz": (".npz",), "grid": (".png", ".npz")}.get(mode, (".png",))
+    if out.suffix not in suffixes:
+        raise ConfigError(f"out={str(out)!r} does not fit mode={mode}: expected a file ending in {' or '.join(suffixes)}")
+    generator = build_generator(load_checkpoint(ckpt))
+    if mode == "compare":
+        params["real"] = load_split(data, "test")
+    sheet = MODES["grid" if mode == "npz" else mode](generator, **params)
+    if out.suffix == ".npz":
+        write_npz(sheet.images, sheet.labels, out)
+    else:
+        save_image(grid_image(sheet.images, sheet.columns), out)
+    return out

@@ -1,0 +1,122 @@
+"""A local web page to play with a trained generator: `python -m gan_digits.studio ckpt=<path> [port=8000]`.
+
+Pick digits and seeds, walk between two seeds, add or subtract their noise: sliders and buttons,
+and the image follows at once. Served by the standard library on 127.0.0.1 only; every image is
+drawn by the same modes as `sample.py`. A bad request gets a 4xx with a message, never a crash.
+"""
+
+import argparse
+import io
+import json
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+from torchvision.utils import save_image
+
+from gan_digits.checkpoint import build_generator, load_checkpoint
+from gan_digits.checks import ConfigError, UserInputError, key_value_argv, report_user_errors
+from gan_digits.modes import MODES
+from gan_digits.nets.contract import Generator
+from gan_digits.sampling import grid_image
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+# What a request may ask for: name -> (parser, smallest, largest). Bounds keep one request cheap.
+INT_PARAMS = {"n": (1, 256), "seed": (0, 2**31 - 1), "a": (0, 2**31 - 1), "b": (0, 2**31 - 1),
+              "steps": (2, 64), "columns": (1, 32)}
+STUDIO_MODES = ("grid", "digits", "interpolate", "arithmetic")
+PAGE = (Path(__file__).with_name("studio.html")).read_text()
+
+
+def parse_request(query: str) -> tuple[str, dict]:
+    """(mode, params) from a query string such as `mode=grid&n=16&seed=3&digits=3,7`; ConfigError if bad."""
+    fields = {key: values[-1] for key, values in parse_qs(query, keep_blank_values=True).items()}
+    mode = fields.pop("mode", "grid")
+    if mode not in STUDIO_MODES:
+        raise ConfigError(f"mode={mode!r} is not allowed: expected one of {', '.join(STUDIO_MODES)}")
+    params = {}
+    for key, text in fields.items():
+        if key in INT_PARAMS:
+            low, high = INT_PARAMS[key]
+            if not text.lstrip("-").isdigit() or not low <= int(text) <= high:
+                raise ConfigError(f"{key}={text!r} is not allowed: expected an integer from {low} to {high}")
+            params[key] = int(text)
+        elif key == "digits":
+            parts = [p for p in text.split(",") if p]
+            if not parts or not all(p.isdigit() for p in parts):
+                raise ConfigError(f"digits={text!r} is not allowed: expected digits 0-9 separated by commas")
+            params["digits"] = [int(p) for p in parts]
+        elif key == "op":
+            params["op"] = text
+        else:
+            raise ConfigError(f"unknown parameter {key!r}: expected mode, digits, op, {', '.join(INT_PARAMS)}")
+    return mode, params
+
+
+def render_png(generator: Generator, mode: str, params: dict) -> bytes:
+    sheet = MODES[mode](generator, **params)
+    buffer = io.BytesIO()
+    save_image(grid_image(sheet.images, sheet.columns), buffer, format="png")
+    return buffer.getvalue()
+
+
+def make_server(generator: Generator, host: str = "127.0.0.1", port: int = 8000) -> ThreadingHTTPServer:
+    """The studio's HTTP server (not yet serving): `serve_forever()` it, `shutdown()` it."""
+    if host not in LOCAL_HOSTS:
+        raise ConfigError(f"host={host!r} is not allowed: the studio serves this machine only ({', '.join(LOCAL_HOSTS)})")
+    lock = threading.Lock()  # one drawing at a time: BatchNorm's eval switch is not thread-safe
+    info = json.dumps({"conditional": generator.num_classes is not None, "latent_dim": generator.latent_dim,
+                       "generator": type(generator).__name__}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _send(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+            url = urlparse(self.path)
+            if url.path == "/":
+                return self._send(HTTPStatus.OK, PAGE.encode(), "text/html; charset=utf-8")
+            if url.path == "/info":
+                return self._send(HTTPStatus.OK, info, "application/json")
+            if url.path != "/image.png":
+                return self._send(HTTPStatus.NOT_FOUND, f"no page {url.path}\n".encode(), "text/plain")
+            try:
+                mode, params = parse_request(url.query)
+                with lock:
+                    png = render_png(generator, mode, params)
+            except UserInputError as err:
+                return self._send(HTTPStatus.BAD_REQUEST, f"{err}\n".encode(), "text/plain; charset=utf-8")
+            self._send(HTTPStatus.OK, png, "image/png")
+
+        def log_message(self, format: str, *args) -> None:  # one quiet line per request
+            pass
+
+    return ThreadingHTTPServer((host, port), Handler)
+
+
+@report_user_errors
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m gan_digits.studio", description=__doc__.splitlines()[0])
+    parser.add_argument("--ckpt", required=True, help="a checkpoint written by train.py")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args(key_value_argv(argv))
+    server = make_server(build_generator(load_checkpoint(args.ckpt)), args.host, args.port)
+    print(f"gan_digits studio: http://{args.host}:{server.server_address[1]}/  (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()

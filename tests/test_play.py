@@ -1,0 +1,165 @@
+"""Playing with a trained generator: sample modes, the training GIF, plots and the studio page."""
+
+import shutil
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import DATA, run_script
+from gan_digits.checkpoint import build_generator, load_checkpoint
+from gan_digits.checks import ConfigError, UserInputError
+from gan_digits.gif import make_gif
+from gan_digits.modes import arithmetic, grid, interpolate, sample
+from gan_digits.sampling import draw
+from gan_digits.plot import plot_runs
+from gan_digits.studio import make_server
+
+CELL = 30  # a 28-px digit plus make_grid's 2-px padding
+
+
+def _size(columns, rows):
+    return (columns * CELL + 2, rows * CELL + 2)
+
+
+def _ckpt(trained, model):
+    return trained[model] / "checkpoints" / "last.ckpt"
+
+
+@pytest.mark.parametrize(
+    "model,mode,params,size",
+    [
+        ("dcgan", "grid", {"n": 20}, _size(5, 4)),
+        ("cdcgan", "digits", {"digits": [1, 4, 9], "columns": 6}, _size(6, 3)),
+        ("gan", "interpolate", {"steps": 7}, _size(7, 1)),
+        ("cdcgan", "arithmetic", {"a": 3, "b": 5}, _size(3, 1)),
+        ("dcgan", "compare", {"n": 16, "data": DATA}, _size(2 * 4 + 1, 4)),
+        ("cdcgan", "compare", {"n": 20, "data": DATA}, _size(2 * 10 + 1, 2)),
+    ],
+)
+def test_each_mode_writes_a_png_of_the_expected_grid(trained, tmp_path, model, mode, params, size):
+    out = sample(_ckpt(trained, model), tmp_path / "out.png", mode=mode, **params)
+    assert Image.open(out).size == size
+
+
+def test_npz_mode_and_default_names(trained, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert sample(_ckpt(trained, "gan"), mode="npz", n=5).name == "digits.npz"
+    assert np.load(tmp_path / "digits.npz")["images"].shape == (5, 28, 28)
+    assert sample(_ckpt(trained, "gan"), mode="interpolate").name == "interpolate.png"
+    with pytest.raises(ConfigError, match=r"out='x.npz' does not fit mode=compare: expected a file ending in .png"):
+        sample(_ckpt(trained, "gan"), "x.npz", mode="compare")
+    with pytest.raises(ConfigError, match=r"mode='movie' is not allowed: expected one of grid, digits"):
+        sample(_ckpt(trained, "gan"), mode="movie")
+    with pytest.raises(ConfigError, match="mode=digits needs a conditional model"):
+        sample(_ckpt(trained, "gan"), mode="digits")
+
+
+def test_interpolation_endpoints_are_the_two_seeds_samples(trained):
+    generator = build_generator(load_checkpoint(_ckpt(trained, "dcgan")))
+    walk = interpolate(generator, a=11, b=12, steps=5).images
+    first, last = grid(generator, n=1, seed=11).images[0], grid(generator, n=1, seed=12).images[0]
+    torch.testing.assert_close(walk[0], first, atol=1e-5, rtol=0)
+    torch.testing.assert_close(walk[4], last, atol=1e-5, rtol=0)
+    assert (walk[2] - first).abs().max() > 1e-3  # the middle is somewhere else (a tiny model varies little)
+
+
+def test_arithmetic_sub_of_a_seed_with_itself_is_the_zero_noise_sample(trained):
+    generator = build_generator(load_checkpoint(_ckpt(trained, "dcgan")))
+    images = arithmetic(generator, a=4, b=4, op="sub").images
+    torch.testing.assert_close(images[2], draw(generator, torch.zeros(1, 100), None)[0], atol=1e-5, rtol=0)
+    assert torch.equal(images[0], images[1])
+
+
+def test_gif_has_one_frame_per_grid(trained, tmp_path):
+    grids = sorted((trained["dcgan"] / "samples").glob("step_*.png"))
+    out = make_gif(trained["dcgan"], tmp_path / "t.gif")
+    assert Image.open(out).n_frames == len(grids) == 2
+    assert (trained["dcgan"] / "samples" / "training.gif").is_file()  # written when training ended
+    with pytest.raises(UserInputError, match="no sample grids in"):
+        make_gif(tmp_path)
+
+
+def test_plot_reads_real_runs_and_overlays_several(trained, tmp_path):
+    one = plot_runs([trained["gan"]], tmp_path / "one.png")
+    several = plot_runs([trained["gan"], trained["dcgan"]], tmp_path / "two.png")
+    assert Image.open(one).size[0] > 800 and Image.open(several).size == Image.open(one).size
+    result = run_script("-m", "gan_digits.plot", str(tmp_path))
+    assert result.returncode == 2 and "no TensorBoard scalars" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def studio(trained):
+    server = make_server(build_generator(load_checkpoint(_ckpt(trained, "cdcgan"))), port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, response.headers["Content-Type"], response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers["Content-Type"], err.read()
+
+
+def test_studio_serves_its_page_and_images(studio, tmp_path):
+    status, kind, body = _get(studio + "/")
+    assert status == 200 and kind.startswith("text/html") and b'id="picture"' in body
+    status, kind, body = _get(studio + "/image.png?mode=digits&digits=2,5&columns=4&seed=9")
+    assert status == 200 and kind == "image/png"
+    (tmp_path / "s.png").write_bytes(body)
+    assert Image.open(tmp_path / "s.png").size == _size(4, 2)
+
+
+@pytest.mark.parametrize(
+    "query,message",
+    [
+        ("mode=fly", "mode='fly' is not allowed"),
+        ("n=0", "n='0' is not allowed: expected an integer from 1 to 256"),
+        ("n=100000", "expected an integer from 1 to 256"),
+        ("seed=abc", "seed='abc' is not allowed"),
+        ("mode=digits&digits=3,x", "digits='3,x' is not allowed"),
+        ("mode=digits&digits=12", "digits=12 is not allowed: expected an integer from 0 to 9"),
+        ("mode=arithmetic&op=mul", "op='mul' is not allowed: expected one of add, sub"),
+        ("colour=red", "unknown parameter 'colour'"),
+    ],
+)
+def test_studio_rejects_bad_requests_and_keeps_serving(studio, query, message):
+    status, kind, body = _get(f"{studio}/image.png?{query}")
+    assert status == 400 and message in body.decode()
+    assert _get(studio + "/image.png?n=1")[0] == 200
+    assert _get(studio + "/nowhere")[0] == 404
+
+
+def test_studio_refuses_to_serve_beyond_this_machine(trained):
+    with pytest.raises(ConfigError, match=r"host='0.0.0.0' is not allowed: the studio serves this machine only"):
+        make_server(build_generator(load_checkpoint(_ckpt(trained, "gan"))), host="0.0.0.0", port=0)
+
+
+def test_studio_page_shows_digits_in_headless_chromium(studio, tmp_path):
+    chromium = shutil.which("chromium")
+    assert chromium, "headless Chromium is needed: apt-get install chromium (.ci/run installs it)"
+    shot = tmp_path / "page.png"
+    subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1000,800", "--virtual-time-budget=10000",
+         f"--screenshot={shot}", studio + "/"],
+        check=True, capture_output=True, timeout=120,
+    )
+    pixels = np.asarray(Image.open(shot).convert("L")).astype(int)
+    # The page is white; the digit grid is white strokes on black cells. Find the black cells.
+    dark = pixels < 40
+    assert dark.mean() > 0.05, "no generated digits on the page"
+    rows, cols = np.nonzero(dark)
+    picture = pixels[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    assert (picture > 128).mean() > 0.02  # strokes inside the grid: digits, not just black squares
