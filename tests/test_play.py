@@ -145,7 +145,25 @@ def test_studio_refuses_to_serve_beyond_this_machine(trained):
         make_server(build_generator(load_checkpoint(_ckpt(trained, "gan"))), host="0.0.0.0", port=0)
 
 
-def test_studio_page_shows_digits_in_headless_chromium(studio, tmp_path):
+@pytest.fixture(scope="module")
+def studio_with_strokes(tmp_path_factory):
+    """A studio serving a small MLP GAN trained long enough (~15 s) to draw strokes on black, not grey."""
+    from conftest import compose_train
+    from gan_digits.training import train
+
+    run = tmp_path_factory.mktemp("stroke_run")
+    train(compose_train("gan", ["model.generator.hidden=[128,256,512]", "model.discriminator.hidden=[256,128]",
+                                "trainer.max_steps=500", "data.subset=4096", "data.batch_size=64",
+                                "trainer.limit_val_batches=0"], output_dir=run))
+    server = make_server(build_generator(load_checkpoint(run / "checkpoints" / "last.ckpt")), port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_studio_page_shows_digits_in_headless_chromium(studio_with_strokes, tmp_path):
+    studio = studio_with_strokes
     chromium = shutil.which("chromium")
     assert chromium, "headless Chromium is needed: apt-get install chromium (.ci/run installs it)"
     shot = tmp_path / "page.png"

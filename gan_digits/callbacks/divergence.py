@@ -49,7 +49,7 @@ class DivergenceGuard(L.Callback):
     def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         if (batch_idx + 1) % self.every_n_batches:
             return
-        problem = self._problem(trainer.callback_metrics)  # reading them here is the only device sync
+        problem = self._problem(pl_module.last_train_scalars)  # reading them here is the only device sync
         if problem is None:
             return
         last = self.dirpath / "last.ckpt"
