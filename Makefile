@@ -1,4 +1,4 @@
-# make install | train | test | tensorboard | clean
+# make install | train | test | bench | tensorboard | clean
 #   make train DATA=../shared/data ARGS="model=gan trainer.max_epochs=20"
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,7 +9,7 @@ ARGS ?=
 # The torch wheels: CPU is enough for everything here; a CUDA build is used the same way.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install train test tensorboard clean
+.PHONY: install browser train test bench tensorboard clean
 
 install: $(VENV)/.installed
 
@@ -22,8 +22,18 @@ $(VENV)/.installed: pyproject.toml
 train: install
 	$(PY) train.py data.root=$(DATA) $(ARGS)
 
-test: install
+test: install browser
 	GAN_DIGITS_DATA=$(DATA) $(PY) -m pytest -q $(ARGS)
+
+# Headless Chromium for the studio's browser test: Debian's package, installed when missing.
+browser:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+bench: install
+	$(PY) bench/speed.py --data $(DATA) $(ARGS)
 
 tensorboard: install
 	$(VENV)/bin/tensorboard --logdir outputs
