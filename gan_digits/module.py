@@ -5,7 +5,6 @@ from collections.abc import Callable
 
 import lightning as L
 import torch
-from torch import nn
 
 from gan_digits.checkpoint import FORMAT_KEY, checkpoint_payload
 from gan_digits.checks import ConfigError, check_positive

@@ -23,7 +23,7 @@ from gan_digits.nets.contract import Generator
 from gan_digits.sampling import grid_image
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-# What a request may ask for: name -> (parser, smallest, largest). Bounds keep one request cheap.
+# The integer parameters a request may give: name -> (smallest, largest). Bounds keep one request cheap.
 INT_PARAMS = {"n": (1, 256), "seed": (0, 2**31 - 1), "a": (0, 2**31 - 1), "b": (0, 2**31 - 1),
               "steps": (2, 64), "columns": (1, 32)}
 STUDIO_MODES = ("grid", "digits", "interpolate", "arithmetic")

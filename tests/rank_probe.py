@@ -1,4 +1,4 @@
-"""A test-only callback that records what each rank saw, for the distributed tests to compare."""
+"""Test-only callbacks run inside train.py subprocesses: what each rank saw, and a signal at a known batch."""
 
 from pathlib import Path
 

@@ -107,6 +107,9 @@ def test_sampler_shards_are_disjoint_and_reshuffle_each_epoch():
     assert not torch.equal(torch.cat(list(ranks[0])), first[0])
     epoch[0] = 0
     assert torch.equal(torch.cat(list(ranks[0])), first[0])
+    # Resuming after 2 of the epoch's 5 batches: the other 3, in the same order.
+    resumed = ShardedBatchSampler(100, 10, seed=3, rank=0, world_size=2, epoch=lambda: 0, done=lambda: 2)
+    assert torch.equal(torch.cat(list(resumed)), first[0][20:])
 
 
 def test_batch_larger_than_shard_is_refused():

@@ -41,9 +41,11 @@ def test_signal_saves_a_checkpoint_exits_nonzero_and_resume_finishes(tmp_path, s
     assert _weights(run)["global_step"] == 24
 
 
-def test_resume_from_end_of_epoch_equals_uninterrupted(tmp_path):
+@pytest.mark.parametrize("stop_at", [8, 6], ids=["end-of-epoch", "mid-epoch"])
+def test_resume_equals_uninterrupted(tmp_path, stop_at):
+    """4 batches an epoch: stop after 4 (end of epoch) or 3 (mid-epoch), resume to 8 batches."""
     whole = train(compose_train("dcgan", ["trainer.max_steps=16"], output_dir=tmp_path / "whole"))
-    train(compose_train("dcgan", ["trainer.max_steps=8"], output_dir=tmp_path / "half"))
+    train(compose_train("dcgan", [f"trainer.max_steps={stop_at}"], output_dir=tmp_path / "half"))
     resumed = train(compose_train("dcgan", ["trainer.max_steps=16", "ckpt_path=last"], output_dir=tmp_path / "half"))
     for name in ("train/d_loss", "train/g_loss", "val/d_loss"):
         assert resumed[name] == whole[name], name

@@ -112,6 +112,9 @@ class MNISTDataModule(L.LightningDataModule):
         rank, world_size = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
         epoch = (lambda: trainer.current_epoch) if trainer else (lambda: 0)
         sampler = ShardedBatchSampler(len(dataset), self.batch_size, seed, rank, world_size, epoch)
+        if trainer and dataset is self.train_set:
+            # Batches of this epoch already trained: non-zero only when resuming mid-epoch.
+            sampler.done = lambda: trainer.fit_loop.epoch_loop.batch_progress.current.ready
         common = dict(
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,

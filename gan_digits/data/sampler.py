@@ -17,7 +17,8 @@ class ShardedBatchSampler(Sampler[torch.Tensor]):
 
     `epoch` is asked at the start of each pass (the trainer's `current_epoch`), not pushed through
     `set_epoch`: Lightning's count for that drifts by one when a run resumes, which would reshuffle
-    differently from the run it continues.
+    differently from the run it continues. `done` says how many batches of this epoch were already
+    trained: a run resumed mid-epoch goes on from there, with the batches it had not seen.
     """
 
     def __init__(
@@ -28,6 +29,7 @@ class ShardedBatchSampler(Sampler[torch.Tensor]):
         rank: int = 0,
         world_size: int = 1,
         epoch: Callable[[], int] = lambda: 0,
+        done: Callable[[], int] = lambda: 0,
     ):
         if num_samples // world_size < batch_size:
             raise ConfigError(
@@ -40,6 +42,7 @@ class ShardedBatchSampler(Sampler[torch.Tensor]):
         self.rank = rank
         self.world_size = world_size
         self.epoch = epoch
+        self.done = done
 
     def __len__(self) -> int:
         return self.num_samples // self.world_size // self.batch_size
@@ -48,4 +51,4 @@ class ShardedBatchSampler(Sampler[torch.Tensor]):
         generator = torch.Generator().manual_seed(self.seed + self.epoch())
         order = torch.randperm(self.num_samples, generator=generator)
         shard = order[self.rank :: self.world_size][: self.num_samples // self.world_size]
-        yield from shard[: len(self) * self.batch_size].view(len(self), self.batch_size)
+        yield from shard[: len(self) * self.batch_size].view(len(self), self.batch_size)[self.done() :]
