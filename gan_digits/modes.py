@@ -117,12 +117,12 @@ def compare(generator: Generator, real: tuple[torch.Tensor, torch.Tensor], n: in
 MODES = {"grid": grid, "digits": digit_rows, "interpolate": interpolate, "arithmetic": arithmetic, "compare": compare}
 
 
-def sample(ckpt: str | Path, out: str | Path | None = None, mode: str = "grid", data: str | Path = "data",
+def sample(ckpt: str | Path, out: str | Path | None = None, mode: str = "grid", data_root: str | Path = "data",
            **params) -> Path:
     """Draw `mode` from the generator in `ckpt` into `out` and return its path.
 
     A `.npz` out (or `mode=npz`, default out digits.npz) exports `mode=grid`'s digits for evaluate;
-    every other mode writes a PNG (default `<mode>.png`). `compare` reads real digits from `data`.
+    every other mode writes a PNG (default `<mode>.png`). `compare` reads real digits from `data_root`.
     """
     check_choice("mode", mode, (*MODES, "npz"))
     out = check_output(out or ("digits.npz" if mode == "npz" else f"{mode}.png"))
@@ -131,7 +131,7 @@ def sample(ckpt: str | Path, out: str | Path | None = None, mode: str = "grid", 
         raise ConfigError(f"out={str(out)!r} does not fit mode={mode}: expected a file ending in {' or '.join(suffixes)}")
     generator = build_generator(load_checkpoint(ckpt))
     if mode == "compare":
-        params["real"] = load_split(data, "test")
+        params["real"] = load_split(data_root, "test")
     sheet = MODES["grid" if mode == "npz" else mode](generator, **params)
     if out.suffix == ".npz":
         write_npz(sheet.images, sheet.labels, out)

@@ -38,8 +38,8 @@ def _ckpt(trained, model):
         ("cdcgan", "digits", {"digits": [1, 4, 9], "columns": 6}, _size(6, 3)),
         ("gan", "interpolate", {"steps": 7}, _size(7, 1)),
         ("cdcgan", "arithmetic", {"a": 3, "b": 5}, _size(3, 1)),
-        ("dcgan", "compare", {"n": 16, "data": DATA}, _size(2 * 4 + 1, 4)),
-        ("cdcgan", "compare", {"n": 20, "data": DATA}, _size(2 * 10 + 1, 2)),
+        ("dcgan", "compare", {"n": 16, "data_root": DATA}, _size(2 * 4 + 1, 4)),
+        ("cdcgan", "compare", {"n": 20, "data_root": DATA}, _size(2 * 10 + 1, 2)),
     ],
 )
 def test_each_mode_writes_a_png_of_the_expected_grid(trained, tmp_path, model, mode, params, size):
