@@ -3,6 +3,7 @@
 import math
 import os
 
+import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -51,7 +52,7 @@ def test_multirun_leaves_one_run_dir_per_job(tmp_path):
     sweep = tmp_path / "sweep"
     result = run_script(
         "train.py", "-m", "model=gan", *TINY_MODEL["gan"], *TINY_CLI, "model.g_optimizer.lr=1e-4,2e-4",
-        f"hydra.sweep.dir={sweep}",
+        "optimized_metric=val/fid", f"hydra.sweep.dir={sweep}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
@@ -81,3 +82,14 @@ def test_multirun_with_two_devices_spawns_one_run_dir_per_job(tmp_path):
         assert torch.load(sweep / job / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
     assert result.stdout.count("effective batch size 64 (32 per device x 2 devices)") + \
         result.stderr.count("effective batch size 64 (32 per device x 2 devices)") == 2
+
+
+def test_train_returns_the_optimized_metric_to_a_sweeper():
+    from gan_digits.checks import ConfigError
+    from gan_digits.training import objective
+
+    cfg = compose_train("gan", ["optimized_metric=val/fid"])
+    assert objective(cfg, {"val/fid": 12.5, "train/g_loss": 1.0}) == 12.5
+    with pytest.raises(ConfigError, match=r"optimized_metric='val/fid' was not logged; logged: train/g_loss"):
+        objective(cfg, {"train/g_loss": 1.0})
+    assert objective(compose_train("gan"), {"val/fid": 12.5}) is None
