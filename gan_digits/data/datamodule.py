@@ -107,14 +107,11 @@ class MNISTDataModule(L.LightningDataModule):
         self.train_set = TensorBatches(images[train_idx], labels[train_idx])
         self.val_set = TensorBatches(images[val_idx], labels[val_idx])
 
-    def _loader(self, dataset: TensorBatches, seed: int) -> DataLoader:
+    def _loader(self, dataset: TensorBatches, seed: int, done=lambda: 0) -> DataLoader:
         trainer = self.trainer
         rank, world_size = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
         epoch = (lambda: trainer.current_epoch) if trainer else (lambda: 0)
-        sampler = ShardedBatchSampler(len(dataset), self.batch_size, seed, rank, world_size, epoch)
-        if trainer and dataset is self.train_set:
-            # Batches of this epoch already trained: non-zero only when resuming mid-epoch.
-            sampler.done = lambda: trainer.fit_loop.epoch_loop.batch_progress.current.ready
+        sampler = ShardedBatchSampler(len(dataset), self.batch_size, seed, rank, world_size, epoch, done)
         common = dict(
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
@@ -136,7 +133,9 @@ class MNISTDataModule(L.LightningDataModule):
             f"effective batch size {self.batch_size * world_size} "
             f"({self.batch_size} per device x {world_size} devices)"
         )
-        return self._loader(self.train_set, self.seed)
+        # Batches of this epoch already trained: non-zero only when resuming mid-epoch.
+        done = (lambda: self.trainer.fit_loop.epoch_loop.batch_progress.current.ready) if self.trainer else (lambda: 0)
+        return self._loader(self.train_set, self.seed, done)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, self.seed + 1)
