@@ -2,6 +2,7 @@
 
     python bench/quality.py --minutes 8 --data ../shared/data              # every recipe below
     python bench/quality.py --minutes 8 --only cdcgan dcgan_hinge_sn_ema   # some of them
+    python bench/quality.py --batches 3000 --only dcgan_ema --out screen.json  # a fixed length instead
 
 Each recipe trains `python train.py <overrides> trainer.max_time=<minutes>` in its own run dir
 under bench/runs/, then `gan_digits.evaluate` scores its last checkpoint on 10,000 digits; `--real`
@@ -12,6 +13,7 @@ markdown table on stdout. Run it on an otherwise idle machine: the time budget i
 import argparse
 import json
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -24,6 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 RECIPES = {
     "cdcgan": ["model=cdcgan"],
     "cdcgan_ema": ["model=cdcgan", "model.ema_decay=0.999"],
+    "cdcgan_hinge_sn_ema": [
+        "model=cdcgan", "model.ema_decay=0.999", "model.discriminator.spectral_norm=true",
+        "model.loss._target_=gan_digits.losses.HingeLoss",
+    ],
+    "cdcgan_ttur_ema": ["model=cdcgan", "model.ema_decay=0.999", "model.d_optimizer.lr=4e-4", "model.g_optimizer.lr=1e-4"],
     "dcgan": ["model=dcgan"],
     "gan": ["model=gan"],
     "dcgan_ema": ["model=dcgan", "model.ema_decay=0.999"],
@@ -33,6 +40,10 @@ RECIPES = {
     ],
     "dcgan_ttur_ema": ["model=dcgan", "model.ema_decay=0.999", "model.d_optimizer.lr=4e-4", "model.g_optimizer.lr=1e-4"],
     "dcgan_b128_ema": ["model=dcgan", "model.ema_decay=0.999", "data.batch_size=128"],
+    "dcgan_info": ["model=dcgan", "model.generator.latent_codes=10"],
+    "dcgan_info_ema": ["model=dcgan", "model.generator.latent_codes=10", "model.ema_decay=0.999"],
+    "dcgan_mbstd": ["model=dcgan", "+model.discriminator.minibatch_std=true"],
+    "dcgan_hidden": ["model=dcgan", "+model.discriminator.hidden=256"],
 }
 
 
@@ -57,6 +68,8 @@ def first_fid_below(run_dir: Path, threshold: float) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=8)
+    parser.add_argument("--batches", type=int, help="train this many batches instead of --minutes (screening "
+                        "recipes, e.g. two at a time with OMP_NUM_THREADS=1: equal work, whatever the machine's load)")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--only", nargs="*", choices=sorted(RECIPES), default=sorted(RECIPES))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "quality.json"))
@@ -66,12 +79,16 @@ def main() -> None:
     results = json.loads(out.read_text()) if out.exists() else {}
     results["hardware"] = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
     results["floor"] = evaluate(["--real", "--n=10000"], args.data)
-    budget = time.strftime("%H:%M:%S", time.gmtime(args.minutes * 60))
+    if args.batches:
+        length = [f"trainer.max_steps={2 * args.batches}"]
+    else:
+        length = [f"trainer.max_time=00:{time.strftime('%H:%M:%S', time.gmtime(args.minutes * 60))}"]
     for name in args.only:
         run_dir = ROOT / "bench" / "runs" / name
+        shutil.rmtree(run_dir, ignore_errors=True)  # a rerun starts afresh (its TensorBoard curve too)
         start = time.perf_counter()
         subprocess.run(
-            [sys.executable, "train.py", *RECIPES[name], f"data.root={args.data}", f"trainer.max_time=00:{budget}",
+            [sys.executable, "train.py", *RECIPES[name], f"data.root={args.data}", *length,
              "trainer.max_epochs=1000", "callbacks.progress_bar.refresh_rate=0", f"hydra.run.dir={run_dir}"],
             cwd=ROOT, check=True,
         )
@@ -92,7 +109,8 @@ def main() -> None:
         out.write_text(json.dumps(results, indent=2))
 
     floor = results["floor"]
-    print(f"hardware: {results['hardware']}; budget {args.minutes} min of training per run")
+    budget = f"{args.batches} batches" if args.batches else f"{args.minutes} min of training"
+    print(f"hardware: {results['hardware']}; {budget} per run")
     print("| recipe | batches | FID (x floor) | intra-FID (x floor) | label acc | modes | confidence |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     print(f"| real digits (floor) | - | {floor['fid']:.3f} | {floor['intra_fid']:.3f} | {floor['label_acc']:.3f} "

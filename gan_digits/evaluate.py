@@ -2,7 +2,9 @@
 
 Prints a table, then one JSON line with every metric (see gan_digits/metrics/quality.py).
 `--real` (or `real=true`) scores n real training digits instead: the floor every model is compared
-against. Options also read as key=value: `n=2000 seed=1 data=../shared/data`.
+against. `backbone=inception` computes FID and KID on Inception-v3 features instead of the
+project's classifier: the standard FID (needs torch-fidelity and its weights). Options also read
+as key=value: `n=2000 seed=1 data=../shared/data`.
 """
 
 import argparse
@@ -15,7 +17,7 @@ import torch
 from gan_digits.checkpoint import build_generator, load_checkpoint
 from gan_digits.checks import UserInputError, check_int, key_value_argv, report_user_errors
 from gan_digits.data import load_split
-from gan_digits.metrics import FeatureExtractor, QualityMeter, load_classifier
+from gan_digits.metrics import build_meter, distance_backbone
 from gan_digits.metrics.scoring import BATCH, add_generated_digits, add_real_test_digits
 
 
@@ -38,7 +40,8 @@ def load_npz(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
 
 
 def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: bool = False,
-             kid_subset_size: int = 1000) -> dict[str, float]:
+             kid_subset_size: int = 1000, backbone: str = "classifier",
+             inception_weights: str | None = None) -> dict[str, float]:
     """Every metric of `path` (a .ckpt or .npz) or, with `real`, of n real training digits."""
     n = check_int("n", n, 2, 60_000)
     if real:
@@ -52,7 +55,7 @@ def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: 
         raise UserInputError("nothing to evaluate: give a checkpoint or an .npz, or --real")
 
     conditional = generator.num_classes is not None if generator else fakes[1] is not None
-    meter = QualityMeter(FeatureExtractor(load_classifier()), conditional, kid_subset_size)
+    meter = build_meter(conditional, kid_subset_size, distance_backbone(backbone, inception_weights))
     add_real_test_digits(meter, data)
     if generator is not None:
         add_generated_digits(meter, generator, n, seed)
@@ -71,13 +74,17 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", default="data", help="folder holding MNIST/raw/ (the test split is the reference)")
     parser.add_argument("--real", action="store_true", help="score real training digits: the floor")
     parser.add_argument("--kid-subset-size", type=int, default=1000)
+    parser.add_argument("--backbone", default="classifier", help="FID/KID features: classifier (the project's "
+                        "own) or inception (the standard FID: needs torch-fidelity and the Inception weights)")
+    parser.add_argument("--inception-weights", help="the Inception weights file, where it cannot be downloaded")
     return parser.parse_args(key_value_argv(argv, flags=("real",)))
 
 
 @report_user_errors
 def main(argv: list[str] | None = None) -> dict[str, float]:
     args = _parse(argv)
-    metrics = evaluate(args.path, args.data, args.n, args.seed, args.real, args.kid_subset_size)
+    metrics = evaluate(args.path, args.data, args.n, args.seed, args.real, args.kid_subset_size,
+                       args.backbone, args.inception_weights)
     print("real training digits (the floor)" if args.real else args.path)
     for name, value in metrics.items():
         print(f"  {name:<11} {value:.4f}" if isinstance(value, float) else f"  {name:<11} {value}")

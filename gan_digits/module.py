@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 import lightning as L
 import torch
+import torch.nn.functional as F
 
 from gan_digits.checkpoint import FORMAT_KEY, checkpoint_payload
 from gan_digits.checks import ConfigError, check_positive
@@ -35,13 +36,15 @@ class GANModule(L.LightningModule):
         loss: BCELoss | None = None,
         fixed_noise_seed: int = 0,
         ema_decay: float | None = None,
+        code_weight: float = 1.0,
     ):
         super().__init__()
-        if generator.num_classes != discriminator.num_classes:
-            raise ConfigError(
-                f"model.generator.num_classes={generator.num_classes} but model.discriminator.num_classes="
-                f"{discriminator.num_classes}: a conditional model needs both conditional, with the same classes"
-            )
+        for key, why in (("num_classes", "a conditional model needs both conditional, with the same classes"),
+                         ("latent_codes", "D must tell back the codes G draws from")):
+            if getattr(generator, key) != getattr(discriminator, key):
+                raise ConfigError(f"model.generator.{key}={getattr(generator, key)} but model.discriminator.{key}="
+                                  f"{getattr(discriminator, key)}: {why}")
+        self.code_weight = check_positive("model.code_weight", code_weight)
         for key, factory in (("model.g_optimizer", g_optimizer), ("model.d_optimizer", d_optimizer)):
             if "lr" in getattr(factory, "keywords", {}):
                 check_positive(f"{key}.lr", factory.keywords["lr"])
@@ -63,9 +66,13 @@ class GANModule(L.LightningModule):
         self.last_train_scalars: dict[str, torch.Tensor] = {}
 
         # The same noise (and labels) every time a grid is drawn, saved with the weights.
-        rows = generator.num_classes or UNCONDITIONAL_GRID_ROWS
+        # With latent codes, one row per code, as a conditional model has one per digit.
+        rows = generator.num_classes or generator.latent_codes or UNCONDITIONAL_GRID_ROWS
         noise = torch.Generator().manual_seed(fixed_noise_seed)
-        self.register_buffer("fixed_z", torch.randn(rows * GRID_COLUMNS, generator.latent_dim, generator=noise))
+        fixed_z = torch.randn(rows * GRID_COLUMNS, generator.latent_dim, generator=noise)
+        if generator.latent_codes:
+            fixed_z = generator.with_code(fixed_z, torch.arange(rows).repeat_interleave(GRID_COLUMNS))
+        self.register_buffer("fixed_z", fixed_z)
         fixed_y = torch.arange(rows).repeat_interleave(GRID_COLUMNS) if self.conditional else None
         self.register_buffer("fixed_y", fixed_y)
 
@@ -100,6 +107,12 @@ class GANModule(L.LightningModule):
         if self.trainer.world_size > 1:
             torch.manual_seed(torch.initial_seed() + self.global_rank)
 
+    def _code_loss(self, code_logits: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor | float:
+        """InfoGAN's term (with `latent_codes`): how badly D reads the code G drew each fake from."""
+        if code_logits is None:
+            return 0.0
+        return self.code_weight * F.cross_entropy(code_logits.float(), self.generator.code(z))
+
     def _optimizer_step(self, optimizer, loss: torch.Tensor) -> None:
         """toggle -> zero_grad -> manual_backward -> step -> untoggle: only `optimizer`'s net learns."""
         self.toggle_optimizer(optimizer)
@@ -117,12 +130,13 @@ class GANModule(L.LightningModule):
 
         # D: real -> 1, fake -> 0, on a detached fake so no gradient reaches G.
         real_logits = self.discriminator(real, y)
-        fake_logits = self.discriminator(fake.detach(), y)
-        d_loss = self.loss.discriminator(real_logits, fake_logits)
+        fake_logits, code_logits = self.discriminator.score(fake.detach(), y)
+        d_loss = self.loss.discriminator(real_logits, fake_logits) + self._code_loss(code_logits, z)
         self._optimizer_step(d_opt, d_loss)
 
-        # G: make the freshly updated D say 1 on the same fakes.
-        g_loss = self.loss.generator(self.discriminator(fake, y))
+        # G: make the freshly updated D say 1 on the same fakes (and read back their codes).
+        g_logits, code_logits = self.discriminator.score(fake, y)
+        g_loss = self.loss.generator(g_logits) + self._code_loss(code_logits, z)
         self._optimizer_step(g_opt, g_loss)
         if self.generator_ema is not None:
             self._update_ema()

@@ -20,6 +20,8 @@ TINY_MODEL = {
     "gan": ["model.generator.hidden=[32,64]", "model.discriminator.hidden=[64,32]"],
     "dcgan": ["model.generator.width=8", "model.discriminator.width=8"],
     "cdcgan": ["model.generator.width=8", "model.discriminator.width=8"],
+    "dcgan_tf": ["model.generator.width=8", "model.discriminator.width=8"],
+    "cdcgan_tf": ["model.generator.width=8", "model.discriminator.width=8"],
 }
 TINY_RUN = [
     f"data.root={DATA}",

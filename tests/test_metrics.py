@@ -10,7 +10,7 @@ from conftest import DATA, run_script
 from gan_digits.checks import UserInputError
 from gan_digits.data import load_split
 from gan_digits.evaluate import evaluate
-from gan_digits.metrics import FeatureExtractor, QualityMeter, load_classifier
+from gan_digits.metrics import FeatureExtractor, QualityMeter, build_meter, distance_backbone, load_classifier
 
 EXPECTED_KEYS = {"fid", "kid_mean", "kid_std", "modes", "class_kl", "confidence"}
 
@@ -132,3 +132,54 @@ def test_training_logs_quality_metrics(trained):
     assert [e.step for e in fid] == [8] and fid[0].value > 0
     best = list((trained["cdcgan"] / "checkpoints").glob("epoch00-fid*.ckpt"))
     assert len(best) == 1
+
+
+@pytest.fixture(scope="module")
+def inception_weights(tmp_path_factory):
+    """A file of (random) Inception-v3 weights in torch-fidelity's layout: the real ones cannot be downloaded here."""
+    import torch_fidelity.feature_extractor_inceptionv3 as fidelity
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fidelity, "load_state_dict_from_url", lambda *args, **kwargs: {})
+        patch.setattr(fidelity.FeatureExtractorInceptionV3, "load_state_dict", lambda self, state: None)
+        net = NoTrainInceptionV3("inception-v3-compat", ["2048"])
+    path = tmp_path_factory.mktemp("inception") / "weights-inception.pth"
+    torch.save(net.state_dict(), path)
+    return path
+
+
+def test_inception_backbone_computes_fid_on_2048_features(inception_weights, test_split):
+    images, labels = test_split
+    meter = build_meter(False, kid_subset_size=10, backbone=distance_backbone("inception", str(inception_weights)))
+    meter.update_real(images[:16].unsqueeze(1), labels[:16])
+    meter.update_fake(images[:16].unsqueeze(1))
+    same = meter.compute()
+    assert meter.fid.real_features_sum.shape == (2048,) and meter.kid.real_features[0].shape == (16, 2048)
+    meter.reset_fake()
+    meter.update_fake(torch.randint(0, 256, (16, 1, 28, 28), dtype=torch.uint8))
+    noise = meter.compute()
+    assert abs(same["fid"]) < 1e-2 * noise["fid"]
+    assert same["confidence"] > 0.95  # the digit metrics still read the classifier
+
+
+def test_inception_backbone_without_its_pieces_says_what_to_do(monkeypatch, tmp_path):
+    import gan_digits.metrics.inception as inception
+
+    with pytest.raises(UserInputError, match=r"metrics.backbone='inceptoin' is not allowed: expected one of classifier, inception"):
+        distance_backbone("inceptoin")
+    monkeypatch.setattr(inception.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(UserInputError, match=r"needs torch-fidelity: pip install -e \"\.\[inception\]\""):
+        distance_backbone("inception")
+    monkeypatch.undo()
+
+    def offline(*args, **kwargs):
+        raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    with pytest.raises(UserInputError, match=r"cannot read the Inception weights \(the download from https://.*name resolution.*metrics.inception_weights=<file>"):
+        distance_backbone("inception")
+    corrupt = tmp_path / "inception.pth"
+    corrupt.write_bytes(b"not a weights file")
+    with pytest.raises(UserInputError, match=rf"metrics.inception_weights={corrupt}"):
+        distance_backbone("inception", str(corrupt))

@@ -5,10 +5,12 @@ import torch
 from hydra.utils import instantiate
 
 from conftest import MODELS, compose_train
+from gan_digits.checks import ConfigError
+from gan_digits.checks import instantiate as instantiate_checked
 from gan_digits.module import GANModule
 
 
-@pytest.fixture(params=MODELS)
+@pytest.fixture(params=[*MODELS, "dcgan_tf", "cdcgan_tf"])
 def module(request) -> GANModule:
     return instantiate(compose_train(request.param).model)
 
@@ -16,6 +18,7 @@ def module(request) -> GANModule:
 def test_config_composes_with_defaults_for_every_model(module):
     assert module.latent_dim == 100
     assert module.conditional == (module.generator.num_classes == 10)
+    assert module.generator.latent_codes is None and module.discriminator.code_head is None
 
 
 def test_generator_and_discriminator_keep_the_contract(module):
@@ -61,3 +64,43 @@ def test_spectral_norm_discriminator_bounds_its_layers():
         conv(torch.zeros(1, 1, 28, 28))
     sigma = torch.linalg.matrix_norm(conv.weight.detach().flatten(1), ord=2).item()
     assert sigma == pytest.approx(1.0, abs=0.05)
+
+
+def test_latent_code_is_read_off_the_noise_and_back_from_the_image():
+    module = instantiate(compose_train("dcgan", ["model.generator.latent_codes=10"]).model)
+    G, D = module.generator, module.discriminator
+    codes = G.code(torch.randn(20_000, 100, generator=torch.Generator().manual_seed(0)))
+    assert ((torch.bincount(codes, minlength=10) / 20_000 - 0.1).abs() < 0.01).all()  # uniform
+    z = torch.randn(4, 100)
+    swapped = z.clone()
+    swapped[:, :10] = swapped[:, :10].roll(1, dims=1)  # same values, another argmax
+    G.eval()
+    assert not torch.allclose(G(z), G(swapped))
+    logits, code_logits = D.score(G(z))
+    assert logits.shape == (4, 1) and code_logits.shape == (4, 10)
+    assert torch.equal(D(G(z)), logits)
+    # The sample grid: one row of 8 per code, from noise that differs from plain N(0, 1) draws only by a swap.
+    assert torch.equal(G.code(module.fixed_z), torch.arange(10).repeat_interleave(8))
+
+
+def test_latent_code_misconfigurations_are_named():
+    cfg = compose_train("dcgan", ["model.generator.latent_codes=10", "model.discriminator.latent_codes=5"])
+    with pytest.raises(ConfigError, match="model.generator.latent_codes=10 but model.discriminator.latent_codes=5"):
+        instantiate_checked(cfg.model)
+    with pytest.raises(ConfigError, match="latent_codes is for unconditional models"):
+        instantiate_checked(compose_train("cdcgan", ["model.generator.latent_codes=10"]).model)
+    with pytest.raises(ConfigError, match=r"model.generator.latent_codes=200 is not allowed: expected an integer from 2 to 100"):
+        instantiate_checked(compose_train("dcgan", ["model.generator.latent_codes=200"]).model)
+
+
+def test_minibatch_std_channel_measures_the_batch_variety():
+    from gan_digits.nets.minibatch_std import MinibatchStd
+
+    same = torch.randn(1, 3, 7, 7).expand(5, 3, 7, 7)
+    varied = torch.randn(5, 3, 7, 7)
+    out_same, out_varied = MinibatchStd()(same), MinibatchStd()(varied)
+    assert out_same.shape == (5, 4, 7, 7) and torch.equal(out_same[:, :3], same)
+    assert out_same[:, 3].max() < 1e-6 and out_varied[:, 3].min() > 0.5
+    module = instantiate(compose_train("dcgan", ["+model.discriminator.minibatch_std=true", "+model.discriminator.hidden=16"]).model)
+    assert module.discriminator(torch.randn(4, 1, 28, 28)).shape == (4, 1)
+    assert module.discriminator.head.linear.in_features == 16

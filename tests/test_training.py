@@ -21,10 +21,10 @@ def _changed(before: dict, net: torch.nn.Module) -> set[str]:
     return {name for name, p in net.named_parameters() if not torch.equal(before[name], p)}
 
 
-@pytest.mark.parametrize("model", MODELS)
-def test_each_step_updates_only_its_own_network(model, tmp_path, monkeypatch):
+@pytest.mark.parametrize("model,recipe", [(m, []) for m in MODELS] + [("dcgan", ["model.generator.latent_codes=10"])])
+def test_each_step_updates_only_its_own_network(model, recipe, tmp_path, monkeypatch):
     """D's step leaves G untouched and G's step leaves D untouched; both learn, losses stay finite."""
-    datamodule, module, trainer = build(compose_train(model, ["trainer.max_steps=4"], output_dir=tmp_path))
+    datamodule, module, trainer = build(compose_train(model, ["trainer.max_steps=4", *recipe], output_dir=tmp_path))
     updates = []
     original = GANModule._optimizer_step
 

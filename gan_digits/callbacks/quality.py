@@ -2,7 +2,7 @@
 
 import lightning as L
 
-from gan_digits.metrics import FeatureExtractor, QualityMeter, load_classifier
+from gan_digits.metrics import QualityMeter, build_meter, distance_backbone
 from gan_digits.metrics.scoring import add_generated_digits, add_real_test_digits
 from gan_digits.module import GANModule
 
@@ -20,18 +20,19 @@ class QualityMetrics(L.Callback):
     """
 
     def __init__(self, every_n_epochs: int = 1, n: int = 2000, kid_subset_size: int = 1000,
-                 real_limit: int | None = None, seed: int = 1234):
+                 real_limit: int | None = None, seed: int = 1234, backbone: str = "classifier",
+                 inception_weights: str | None = None):
         self.every_n_epochs = every_n_epochs
         self.n = n
         self.kid_subset_size = kid_subset_size
+        self.backbone = distance_backbone(backbone, inception_weights)  # here: a missing Inception stops no run midway
         self.real_limit = real_limit
         self.seed = seed
         self.meter: QualityMeter | None = None
 
     def setup(self, trainer: L.Trainer, pl_module: GANModule, stage: str) -> None:
         if self.meter is None:
-            extractor = FeatureExtractor(load_classifier())
-            self.meter = QualityMeter(extractor, pl_module.conditional, self.kid_subset_size)
+            self.meter = build_meter(pl_module.conditional, self.kid_subset_size, self.backbone)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: GANModule) -> None:
         if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs:

@@ -1,6 +1,7 @@
 """Sample quality from one pass over generated digits against real ones: the project's yardstick.
 
-- `fid`, `kid_mean`, `kid_std`: torchmetrics' FID and KID on the feature classifier's features.
+- `fid`, `kid_mean`, `kid_std`: torchmetrics' FID and KID on the feature classifier's features
+  (or, with an Inception `backbone`, on Inception-v3's: the standard FID).
 - `modes`: digits that hold at least 5% of the samples (0-10): fewer than 10 = mode collapse.
 - `class_kl`: KL divergence of the predicted-digit histogram from uniform (0 = balanced).
 - `confidence`: the classifier's mean top probability (low = malformed digits).
@@ -14,8 +15,9 @@ from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
-from gan_digits.checks import UserInputError
-from gan_digits.metrics.classifier import FEATURES, FeatureExtractor
+from gan_digits.checks import UserInputError, check_choice
+from gan_digits.metrics.classifier import FeatureExtractor, load_classifier
+from gan_digits.metrics.inception import InceptionFeatures
 
 NUM_DIGITS = 10
 MODE_SHARE = 0.05
@@ -24,11 +26,13 @@ MODE_SHARE = 0.05
 class _Precomputed(nn.Module):
     """The `feature=` module of the torchmetrics metrics: features go in already extracted.
 
-    The classifier runs once per batch and its features feed FID, KID, the intra-class FIDs and
-    the label metrics alike, instead of once per metric.
+    The backbone runs once per batch and its features feed FID, KID and the intra-class FIDs
+    alike, instead of once per metric.
     """
 
-    num_features = FEATURES
+    def __init__(self, num_features: int):
+        super().__init__()
+        self.num_features = num_features
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return features
@@ -37,29 +41,41 @@ class _Precomputed(nn.Module):
 class QualityMeter(nn.Module):
     """Accumulates real and generated uint8 digits `(B, 1, 28, 28)`; `compute()` returns every metric.
 
-    Features are float64 in the statistics (torchmetrics keeps its sums in double).
+    FID and KID use the classifier's features, or those of `backbone` when given (e.g.
+    InceptionFeatures); the digit metrics always use the classifier. Features are float64 in the
+    statistics (torchmetrics keeps its sums in double).
 
     Real statistics survive `reset_fake()`, so a training run reads the real digits once. Under DDP
     every rank updates with its own share and `compute()` is collective: call it on every rank.
     """
 
-    def __init__(self, extractor: FeatureExtractor, conditional: bool, kid_subset_size: int = 1000):
+    def __init__(self, extractor: FeatureExtractor, conditional: bool, kid_subset_size: int = 1000,
+                 backbone: nn.Module | None = None):
         super().__init__()
         self.extractor = extractor
+        self.backbone = backbone
         self.conditional = conditional
         self.kid_subset_size = kid_subset_size
-        self.fid = FrechetInceptionDistance(feature=_Precomputed(), reset_real_features=False)
-        self.kid = KernelInceptionDistance(feature=_Precomputed(), subset_size=kid_subset_size, reset_real_features=False)
+        width = (backbone or extractor).num_features
+        self.fid = FrechetInceptionDistance(feature=_Precomputed(width), reset_real_features=False)
+        self.kid = KernelInceptionDistance(feature=_Precomputed(width), subset_size=kid_subset_size,
+                                           reset_real_features=False)
         self.intra = nn.ModuleList(
-            FrechetInceptionDistance(feature=_Precomputed(), reset_real_features=False)
+            FrechetInceptionDistance(feature=_Precomputed(width), reset_real_features=False)
             for _ in range(NUM_DIGITS if conditional else 0)
         )
         self.register_buffer("predicted", torch.zeros(NUM_DIGITS, dtype=torch.float64))
         self.register_buffer("confidence_sum", torch.zeros((), dtype=torch.float64))
         self.register_buffer("label_hits", torch.zeros((), dtype=torch.float64))
 
+    def _distance_features(self, images: torch.Tensor, classifier_features: torch.Tensor | None = None) -> torch.Tensor:
+        """The features FID and KID compare: the backbone's, or the classifier's own."""
+        if self.backbone is not None:
+            return self.backbone(images)
+        return self.extractor(images) if classifier_features is None else classifier_features
+
     def update_real(self, images: torch.Tensor, labels: torch.Tensor) -> None:
-        features = self.extractor(images)
+        features = self._distance_features(images)
         self.fid.update(features, real=True)
         self.kid.update(features, real=True)
         for digit, metric in enumerate(self.intra):
@@ -69,10 +85,11 @@ class QualityMeter(nn.Module):
         """Generated digits, with the digits they were asked to be (conditional models)."""
         if self.conditional and asked is None:
             raise ValueError("a conditional model's samples need the digits they were asked for")
-        features = self.extractor(images)
+        classifier_features = self.extractor(images)
+        features = self._distance_features(images, classifier_features)
         self.fid.update(features, real=False)
         self.kid.update(features, real=False)
-        probabilities = self.extractor.classify(features).double()
+        probabilities = self.extractor.classify(classifier_features).double()
         top, predicted = probabilities.max(dim=1)
         self.predicted += torch.bincount(predicted, minlength=NUM_DIGITS).double()
         self.confidence_sum += top.sum()
@@ -119,3 +136,17 @@ class QualityMeter(nn.Module):
             value = value.clone()
             torch.distributed.all_reduce(value)
         return value
+
+
+BACKBONES = ("classifier", "inception")
+
+
+def distance_backbone(name: str = "classifier", inception_weights: str | None = None) -> nn.Module | None:
+    """The `backbone` of a QualityMeter for `metrics.backbone=name` (None: the classifier's features)."""
+    check_choice("metrics.backbone", name, BACKBONES)
+    return InceptionFeatures(inception_weights) if name == "inception" else None
+
+
+def build_meter(conditional: bool, kid_subset_size: int = 1000, backbone: nn.Module | None = None) -> QualityMeter:
+    """A QualityMeter on the shipped classifier, with FID/KID on `backbone` when given."""
+    return QualityMeter(FeatureExtractor(load_classifier()), conditional, kid_subset_size, backbone)

@@ -9,13 +9,15 @@ from torch import nn
 from gan_digits.nets.conditioning import maybe_spectral_norm
 from gan_digits.nets.contract import Discriminator, Generator
 from gan_digits.nets.init import dcgan_init
+from gan_digits.nets.minibatch_std import MinibatchStd
 
 
 class DCGANGenerator(Generator):
     """z -> linear -> (2*width)x7x7 -> transposed conv -> width x14x14 -> transposed conv -> 1x28x28, tanh."""
 
-    def __init__(self, latent_dim: int = 100, width: int = 64, num_classes: int | None = None, embed_dim: int = 10):
-        super().__init__(latent_dim, num_classes, embed_dim)
+    def __init__(self, latent_dim: int = 100, width: int = 64, num_classes: int | None = None, embed_dim: int = 10,
+                 latent_codes: int | None = None):
+        super().__init__(latent_dim, num_classes, embed_dim, latent_codes)
         self.body = nn.Sequential(
             nn.Linear(self.noise.out_features, 2 * width * 7 * 7, bias=False),
             nn.Unflatten(1, (2 * width, 7, 7)),
@@ -31,19 +33,29 @@ class DCGANGenerator(Generator):
 
 
 class DCGANDiscriminator(Discriminator):
-    """1x28x28 -> conv -> width x14x14 -> conv -> (2*width)x7x7 (BatchNorm) -> logit; LeakyReLU 0.2."""
+    """1x28x28 -> conv -> width x14x14 -> conv -> (2*width)x7x7 (BatchNorm) -> logit; LeakyReLU 0.2.
 
-    def __init__(self, width: int = 64, num_classes: int | None = None, spectral_norm: bool = False):
-        super().__init__(num_classes, spectral_norm)
+    Recipe options: `minibatch_std` appends the batch's variety as a 7x7 channel; `hidden` puts a
+    fully connected layer of that width before the head (a little more capacity, little cost).
+    """
+
+    def __init__(self, width: int = 64, num_classes: int | None = None, spectral_norm: bool = False,
+                 latent_codes: int | None = None, minibatch_std: bool = False, hidden: int | None = None):
+        super().__init__(num_classes, spectral_norm, latent_codes)
         # Spectral norm already bounds the layer; BatchNorm on top of it fights it, so it goes.
         norm = nn.Identity() if spectral_norm else nn.BatchNorm2d(2 * width)
-        self.features = nn.Sequential(
+        channels = 2 * width + (1 if minibatch_std else 0)
+        layers = [
             maybe_spectral_norm(nn.Conv2d(1, width, 4, stride=2, padding=1), spectral_norm),
             nn.LeakyReLU(0.2),
             maybe_spectral_norm(nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), spectral_norm),
             norm,
             nn.LeakyReLU(0.2),
+            *([MinibatchStd()] if minibatch_std else []),
             nn.Flatten(),
-        )
-        self.build_head(2 * width * 7 * 7)
+        ]
+        if hidden:
+            layers += [maybe_spectral_norm(nn.Linear(channels * 7 * 7, hidden), spectral_norm), nn.LeakyReLU(0.2)]
+        self.features = nn.Sequential(*layers)
+        self.build_head(hidden or channels * 7 * 7)
         self.apply(dcgan_init)

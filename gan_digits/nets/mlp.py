@@ -20,8 +20,9 @@ class MLPGenerator(Generator):
         hidden: Sequence[int] = (256, 512, 1024),
         num_classes: int | None = None,
         embed_dim: int = 10,
+        latent_codes: int | None = None,
     ):
-        super().__init__(latent_dim, num_classes, embed_dim)
+        super().__init__(latent_dim, num_classes, embed_dim, latent_codes)
         layers, width = [], self.noise.out_features
         for i, out in enumerate(hidden):
             layers.append(nn.Linear(width, out))
@@ -41,8 +42,9 @@ class MLPDiscriminator(Discriminator):
         hidden: Sequence[int] = (512, 256),
         num_classes: int | None = None,
         spectral_norm: bool = False,
+        latent_codes: int | None = None,
     ):
-        super().__init__(num_classes, spectral_norm)
+        super().__init__(num_classes, spectral_norm, latent_codes)
         layers, width = [nn.Flatten()], PIXELS
         for out in hidden:
             layers += [maybe_spectral_norm(nn.Linear(width, out), spectral_norm), nn.LeakyReLU(0.2)]

@@ -1,0 +1,67 @@
+"""Inception-v3 features for the standard FID and KID (`metrics.backbone=inception`).
+
+The numbers papers report: torch-fidelity's Inception-v3 (2048 pool features), fed grey digits
+repeated to RGB. It needs `pip install -e ".[inception]"` and the weights file, which
+torch-fidelity downloads into torch's hub cache on first use; offline, give the file with
+`metrics.inception_weights=<path>`. Either missing is a clear error, never a crash mid-run.
+"""
+
+import importlib.util
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+from torch import nn
+
+from gan_digits.checks import UserInputError
+
+WEIGHTS_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
+FEATURES = 2048
+
+
+def _safe_weights_file(path: str | None) -> str:
+    """The weights file, downloaded when not given, and checked to hold plain tensors.
+
+    torch-fidelity reads the file with `weights_only=False`; reading it here first with
+    `weights_only=True` fails on anything but tensors, so no pickled code ever runs.
+    """
+    try:
+        if path is None:
+            torch.hub.load_state_dict_from_url(WEIGHTS_URL, map_location="cpu", weights_only=True, progress=False)
+            path = str(Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(WEIGHTS_URL).path).name)
+        else:
+            torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # no network, a missing, truncated or unsafe file: all say the same fix
+        where = f"metrics.inception_weights={path}" if path else f"the download from {WEIGHTS_URL}"
+        raise UserInputError(
+            f"metrics.backbone=inception: cannot read the Inception weights ({where}): {err}. Download that "
+            f"file where there is network and pass metrics.inception_weights=<file>, or use "
+            f"metrics.backbone=classifier"
+        ) from err
+    return path
+
+
+class InceptionFeatures(nn.Module):
+    """uint8 digits `(B, 1, 28, 28)` -> Inception-v3's 2048 pool features (frozen, eval mode)."""
+
+    num_features = FEATURES
+
+    def __init__(self, weights: str | None = None):
+        super().__init__()
+        if importlib.util.find_spec("torch_fidelity") is None:
+            raise UserInputError(
+                "metrics.backbone=inception needs torch-fidelity: pip install -e \".[inception]\" "
+                "(or use metrics.backbone=classifier, the default)"
+            )
+        from torchmetrics.image.fid import NoTrainInceptionV3
+
+        self.net = NoTrainInceptionV3("inception-v3-compat", [str(FEATURES)], _safe_weights_file(weights))
+        self.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "InceptionFeatures":
+        return super().train(False)
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(images.device.type, enabled=False):
+            return self.net(images.expand(-1, 3, -1, -1))
