@@ -1,4 +1,4 @@
-# make install | train | test | bench | tensorboard | clean
+# make install | train | test | bench | bench-quality | tensorboard | clean
 #   make train DATA=../shared/data ARGS="model=gan trainer.max_epochs=20"
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,7 +9,7 @@ ARGS ?=
 # The torch wheels: CPU is enough for everything here; a CUDA build is used the same way.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install browser train test bench tensorboard clean
+.PHONY: install browser train test bench bench-quality tensorboard clean
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,10 @@ browser:
 
 bench: install
 	$(PY) bench/speed.py --data $(DATA) $(ARGS)
+
+# Quality after 8 minutes per recipe (about 10 idle minutes each): ARGS="--only cdcgan_ema dcgan_ema"
+bench-quality: install
+	$(PY) bench/quality.py --data $(DATA) $(ARGS)
 
 tensorboard: install
 	$(VENV)/bin/tensorboard --logdir outputs

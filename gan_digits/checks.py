@@ -1,5 +1,6 @@
 """Input checks that fail before any work, and the one-line report of errors at the entry points."""
 
+import errno
 import functools
 import sys
 from collections.abc import Callable, Sequence
@@ -78,16 +79,31 @@ def instantiate(config: Any, **kwargs: Any) -> Any:
         raise cause from None
 
 
+def disk_full(err: BaseException | None) -> ReportedError | None:
+    """A one-line report when a full disk (or quota) is behind `err`, wherever in its chain."""
+    while err is not None:
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            where = f" writing {err.filename}" if err.filename else ""
+            return ReportedError(
+                f"the disk is full{where} ({err.strerror}). Checkpoints are written to a temporary file "
+                "and renamed, so the last one saved is whole: free some space, then resume with "
+                "ckpt_path=last and hydra.run.dir=<this run's dir>"
+            )
+        err = err.__cause__ or err.__context__
+    return None
+
+
 def report_user_errors(entry_point: Callable[..., Any]) -> Callable[..., Any]:
     """Decorate a command's task function (under `@hydra.main`, which would print a traceback): a
-    ReportedError prints `error: ...` and exits 2 for bad input, 1 otherwise; anything else raises."""
+    ReportedError (or a full disk) prints `error: ...` and exits 2 for bad input, 1 otherwise;
+    anything else raises."""
 
     @functools.wraps(entry_point)
     def wrapped(*args, **kwargs):
         try:
             return entry_point(*args, **kwargs)
         except Exception as err:
-            cause = reported_cause(err)
+            cause = reported_cause(err) or disk_full(err)
             if cause is None:
                 raise
             print(f"error: {cause}", file=sys.stderr)

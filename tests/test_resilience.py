@@ -1,5 +1,6 @@
 """Runs that survive: signals, resume, divergence, unsafe checkpoints, bad values."""
 
+import errno
 import os
 import signal
 
@@ -9,7 +10,7 @@ import torch
 from conftest import TINY_MODEL, compose_train, run_script
 from gan_digits.callbacks import DivergenceError
 from gan_digits.checkpoint import CheckpointError
-from gan_digits.checks import ConfigError
+from gan_digits.checks import ConfigError, report_user_errors
 from gan_digits.data import MNISTFileError
 from gan_digits.losses import BCELoss
 from gan_digits.training import build, train
@@ -77,7 +78,7 @@ def test_resume_refuses_pickled_code_and_truncated_files(tmp_path, trained):
         train(compose_train("dcgan", [f"ckpt_path={truncated}"], output_dir=tmp_path / "b"))
 
 
-def test_interrupted_checkpoint_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
+def test_disk_full_mid_write_leaves_the_old_checkpoint_whole_and_says_so(tmp_path, monkeypatch, capsys):
     import fsspec.implementations.local as local
 
     datamodule, module, trainer = build(compose_train("dcgan", output_dir=tmp_path))
@@ -86,11 +87,13 @@ def test_interrupted_checkpoint_write_leaves_the_old_file_whole(tmp_path, monkey
     before = last.read_bytes()
 
     def fail_midway(self, data):
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(local.LocalFileOpener, "write", fail_midway)
-    with pytest.raises(OSError, match="disk full"):
-        trainer.save_checkpoint(last)
+    with pytest.raises(SystemExit) as stopped:  # as train.py reports it: one line, exit 1
+        report_user_errors(trainer.save_checkpoint)(last)
+    assert stopped.value.code == 1
+    assert capsys.readouterr().err.startswith("error: the disk is full (No space left on device). Checkpoints are")
     assert last.read_bytes() == before
     assert sorted(p.name for p in last.parent.iterdir() if "last" in p.name) == ["last.ckpt"]
 

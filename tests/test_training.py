@@ -7,6 +7,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import MODELS, compose_train
+from gan_digits.checkpoint import build_generator, load_checkpoint
 from gan_digits.module import GANModule
 from gan_digits.training import build
 
@@ -90,3 +91,15 @@ def test_same_seed_gives_same_losses(tmp_path):
     third = train(compose_train("dcgan", ["seed=7"], output_dir=tmp_path / "c"))
     assert first["train/g_loss"] == second["train/g_loss"] and first["train/d_loss"] == second["train/d_loss"]
     assert first["train/g_loss"] != third["train/g_loss"]
+
+
+def test_ema_copy_follows_the_generator_and_is_what_is_sampled(trained):
+    checkpoint = load_checkpoint(trained["dcgan"] / "checkpoints" / "last.ckpt")
+    state = checkpoint["state_dict"]
+    live = {k[len("generator."):]: v for k, v in state.items() if k.startswith("generator.")}
+    ema = {k[len("generator_ema."):]: v for k, v in state.items() if k.startswith("generator_ema.")}
+    assert live.keys() == ema.keys()
+    weights = [k for k in live if k.endswith("weight")]
+    assert any(not torch.equal(live[k], ema[k]) for k in weights)  # an average, not a copy
+    sampled = build_generator(checkpoint).state_dict()
+    assert all(torch.equal(sampled[k], ema[k]) for k in ema)
