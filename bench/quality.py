@@ -41,8 +41,8 @@ RECIPES = {
     "dcgan_b128_ema": ["model=dcgan", EMA, "data.batch_size=128"],
     "dcgan_info": ["model=dcgan", CLASSIC, "model.generator.latent_codes=10"],
     "dcgan_info_ema": ["model=dcgan", EMA, "model.generator.latent_codes=10"],
-    "dcgan_mbstd": ["model=dcgan", CLASSIC, "+model.discriminator.minibatch_std=true"],
-    "dcgan_hidden": ["model=dcgan", CLASSIC, "+model.discriminator.hidden=256"],
+    "dcgan_mbstd": ["model=dcgan", CLASSIC, "model.discriminator.minibatch_std=true"],
+    "dcgan_hidden": ["model=dcgan", CLASSIC, "model.discriminator.hidden=256"],
 }
 
 

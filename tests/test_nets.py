@@ -101,6 +101,6 @@ def test_minibatch_std_channel_measures_the_batch_variety():
     out_same, out_varied = MinibatchStd()(same), MinibatchStd()(varied)
     assert out_same.shape == (5, 4, 7, 7) and torch.equal(out_same[:, :3], same)
     assert out_same[:, 3].max() < 1e-6 and out_varied[:, 3].min() > 0.5
-    module = instantiate(compose_train("dcgan", ["+model.discriminator.minibatch_std=true", "+model.discriminator.hidden=16"]).model)
+    module = instantiate(compose_train("dcgan", ["model.discriminator.minibatch_std=true", "model.discriminator.hidden=16"]).model)
     assert module.discriminator(torch.randn(4, 1, 28, 28)).shape == (4, 1)
     assert module.discriminator.head.linear.in_features == 16
