@@ -35,8 +35,8 @@ def _safe_weights_file(path: str | None) -> str:
         where = f"metrics.inception_weights={path}" if path else f"the download from {WEIGHTS_URL}"
         raise UserInputError(
             f"metrics.backbone=inception: cannot read the Inception weights ({where}): {err}. Download that "
-            f"file where there is network and pass metrics.inception_weights=<file>, or use "
-            f"metrics.backbone=classifier"
+            f"file where there is network and pass metrics.inception_weights=<file> (evaluate: "
+            f"inception_weights=<file>), or use metrics.backbone=classifier"
         ) from err
     return path
 
