@@ -43,6 +43,12 @@ RECIPES = {
     "dcgan_info_ema": ["model=dcgan", EMA, "model.generator.latent_codes=10"],
     "dcgan_mbstd": ["model=dcgan", CLASSIC, "model.discriminator.minibatch_std=true"],
     "dcgan_hidden": ["model=dcgan", CLASSIC, "model.discriminator.hidden=256"],
+    "dcgan_clusters20_ema": ["model=dcgan", EMA, "model.generator.clusters=20"],
+    "dcgan_clusters50_ema": ["model=dcgan", EMA, "model.generator.clusters=50"],
+    "dcgan_clusters100_ema": ["model=dcgan", EMA, "model.generator.clusters=100"],
+    "dcgan_clusters20_hidden_ema": ["model=dcgan", EMA, "model.generator.clusters=20", "model.discriminator.hidden=256"],
+    "cdcgan_clusters5_ema": ["model=cdcgan", EMA, "model.generator.clusters=5"],
+    "cdcgan_hidden_ema": ["model=cdcgan", EMA, "model.discriminator.hidden=256"],
 }
 
 

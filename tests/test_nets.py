@@ -87,10 +87,60 @@ def test_latent_code_misconfigurations_are_named():
     cfg = compose_train("dcgan", ["model.generator.latent_codes=10", "model.discriminator.latent_codes=5"])
     with pytest.raises(ConfigError, match="model.generator.latent_codes=10 but model.discriminator.latent_codes=5"):
         instantiate_checked(cfg.model)
-    with pytest.raises(ConfigError, match="latent_codes is for unconditional models"):
+    with pytest.raises(ConfigError, match="latent_codes=10 with num_classes=10, clusters=None: InfoGAN's code is for an unconditional model"):
         instantiate_checked(compose_train("cdcgan", ["model.generator.latent_codes=10"]).model)
     with pytest.raises(ConfigError, match=r"model.generator.latent_codes=200 is not allowed: expected an integer from 2 to 100"):
         instantiate_checked(compose_train("dcgan", ["model.generator.latent_codes=200"]).model)
+
+
+def test_kmeans_finds_separated_groups_and_the_code_follows_their_sizes():
+    from gan_digits.nets.clusters import kmeans, nearest
+
+    rng = torch.Generator().manual_seed(0)
+    points = torch.cat([torch.randn(300, 784, generator=rng) * 0.1 + c for c in (-0.5, 0.0, 0.5)])
+    centroids = kmeans(points, 3)
+    assert sorted(centroids.mean(1).round(decimals=1).tolist()) == [-0.5, 0.0, 0.5]
+    assert sorted(torch.bincount(nearest(points, centroids)).tolist()) == [300, 300, 300]
+
+    module = instantiate(compose_train("dcgan", ["model.generator.clusters=3"]).model)
+    G, D = module.generator, module.discriminator
+    G.set_cluster_sizes(torch.tensor([[600, 300, 100]]))
+    codes = G.cluster(torch.randn(20_000, 100, generator=rng))
+    assert ((torch.bincount(codes, minlength=3) / 20_000 - torch.tensor([0.6, 0.3, 0.1])).abs() < 0.015).all()
+    # D(x) scores an image against its nearest cluster; D(x, y) against the cluster G drew it from.
+    D.set_centroids(centroids[None])
+    x = points[::100].view(-1, 1, 28, 28)
+    D.eval()
+    assert torch.equal(D.cluster_of(x), nearest(x, centroids))
+    assert torch.equal(D(x), D.score(x, cluster=nearest(x, centroids))[0])
+    assert not torch.equal(D(x), D.score(x, cluster=(nearest(x, centroids) + 1) % 3)[0])
+
+
+def test_conditional_clusters_are_styles_within_the_digit_asked_for():
+    module = instantiate(compose_train("cdcgan", ["model.generator.clusters=2"]).model)
+    G, D = module.generator, module.discriminator
+    assert G.noise.embed.num_embeddings == 20 and D.head.embed.num_embeddings == 20
+    G.set_cluster_sizes(torch.tensor([[1, 0]] * 5 + [[0, 1]] * 5))  # digits 0-4: style 0 only; 5-9: style 1
+    y = torch.arange(10).repeat(100)
+    assert torch.equal(G.cluster(torch.randn(1000, 100), y), 2 * y + (y >= 5))
+    centroids = torch.stack([torch.full((2, 784), -1.0), torch.full((2, 784), 1.0)] * 5)
+    centroids[:, 1] *= -1  # every digit: style 0 near one flat image, style 1 near the other
+    D.set_centroids(centroids)
+    x = torch.ones(4, 1, 28, 28)
+    assert torch.equal(D.cluster_of(x, torch.tensor([0, 1, 2, 9])), torch.tensor([0 * 2 + 1, 1 * 2 + 0, 2 * 2 + 1, 9 * 2 + 0]))
+
+
+def test_cluster_misconfigurations_are_named():
+    from gan_digits.nets.clusters import fit_clusters
+
+    with pytest.raises(ConfigError, match="model.generator.latent_codes=10 with num_classes=None, clusters=5: InfoGAN"):
+        instantiate_checked(compose_train("dcgan", ["model.generator.clusters=5", "model.generator.latent_codes=10"]).model)
+    with pytest.raises(ConfigError, match=r"model.generator.clusters=1 is not allowed: expected an integer from 2 to 100"):
+        instantiate_checked(compose_train("dcgan", ["model.generator.clusters=1"]).model)
+    with pytest.raises(ConfigError, match="model.generator.clusters=5 is more than the 3 training images of digit 1: lower it"):
+        fit_clusters(torch.zeros(9, 28, 28, dtype=torch.uint8), 5, torch.tensor([0] * 6 + [1] * 3), 2)
+    with pytest.raises(ConfigError, match="model.generator.clusters=20 but model.discriminator.clusters=10"):
+        instantiate_checked(compose_train("dcgan", ["model.generator.clusters=20", "model.discriminator.clusters=10"]).model)
 
 
 def test_minibatch_std_channel_measures_the_batch_variety():

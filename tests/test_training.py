@@ -9,6 +9,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from conftest import MODELS, compose_train
 from gan_digits.checkpoint import build_generator, load_checkpoint
 from gan_digits.module import GANModule
+from gan_digits.nets.clusters import fit_clusters
 from gan_digits.training import build
 
 SCALARS = {"train/d_loss", "train/g_loss", "train/d_real", "train/d_fake"}
@@ -22,7 +23,9 @@ def _changed(before: dict, net: torch.nn.Module) -> set[str]:
     return {name for name, p in net.named_parameters() if not torch.equal(before[name], p)}
 
 
-@pytest.mark.parametrize("model,recipe", [(m, []) for m in MODELS] + [("dcgan", ["model.generator.latent_codes=10"])])
+@pytest.mark.parametrize("model,recipe", [(m, []) for m in MODELS] + [("dcgan", ["model.generator.latent_codes=10"]),
+                                                                      ("dcgan", ["model.generator.clusters=4"]),
+                                                                      ("cdcgan", ["model.generator.clusters=2"])])
 def test_each_step_updates_only_its_own_network(model, recipe, tmp_path, monkeypatch):
     """D's step leaves G untouched and G's step leaves D untouched; both learn, losses stay finite."""
     datamodule, module, trainer = build(compose_train(model, ["trainer.max_steps=4", *recipe], output_dir=tmp_path))
@@ -45,6 +48,26 @@ def test_each_step_updates_only_its_own_network(model, recipe, tmp_path, monkeyp
             assert not g_changed and len(d_changed) == n_d
         else:
             assert not d_changed and len(g_changed) == n_g
+
+
+@pytest.mark.parametrize("model,clusters", [("dcgan", 4), ("cdcgan", 2)])
+def test_clusters_are_fitted_on_the_training_digits_and_saved(model, clusters, tmp_path):
+    datamodule, module, trainer = build(compose_train(model, [f"model.generator.clusters={clusters}"], output_dir=tmp_path))
+    trainer.fit(module, datamodule=datamodule)
+    digits = datamodule.train_set
+    if module.conditional:  # clusters within each digit: its styles
+        centroids, sizes = fit_clusters(digits.images, clusters, digits.labels, 10)
+        assert centroids.shape == (10, clusters, 784)
+        assert torch.equal(sizes.sum(dim=1), torch.bincount(digits.labels, minlength=10))
+    else:
+        centroids, sizes = fit_clusters(digits.images, clusters)
+        assert centroids.shape == (1, clusters, 784) and sizes.sum() == len(digits)
+    assert torch.equal(module.discriminator.centroids, centroids)
+    for generator in (module.generator, module.generator_ema):
+        assert torch.allclose(generator.cluster_log_prior.exp(), sizes / sizes.sum(dim=1, keepdim=True))
+    # sample.py's generator draws clusters as often as training did.
+    sampler = build_generator(load_checkpoint(tmp_path / "checkpoints" / "last.ckpt"))
+    assert torch.equal(sampler.cluster_log_prior, module.generator_ema.cluster_log_prior)
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -7,15 +7,31 @@ and `num_classes`), never to a model's name. A subclass builds `body` (G) or `fe
 is read off the noise itself, `argmax(z[:, :K])`, uniform over K values for Gaussian z. G draws
 from it as a conditional G from its label; D learns to tell the code back from the image
 (`score`), which pushes G to give each code its own, distinct family of digits.
+
+`clusters=K` (self-conditioning, `clusters.py`) reads a cluster off the noise the same way (K per
+digit for a conditional net), drawn in proportion to the training digits in each k-means cluster;
+D scores an image against its cluster: the one G drew it from, or for a training digit the nearest.
 """
 
 import torch
 from torch import nn
 
 from gan_digits.checks import ConfigError, check_int
+from gan_digits.nets.clusters import gumbel, sq_distances
 from gan_digits.nets.conditioning import LabelledNoise, ProjectionHead, maybe_spectral_norm
 
 IMAGE_SHAPE = (1, 28, 28)
+
+
+def check_codes(key: str, latent_codes: int | None, clusters: int | None, num_classes: int | None,
+                latent_dim: int | None = None) -> None:
+    """InfoGAN codes are for an unconditional net without clusters; codes are read off the noise."""
+    for name, value in (("latent_codes", latent_codes), ("clusters", clusters)):
+        if value is not None:
+            check_int(f"{key}.{name}", value, 2, latent_dim)
+    if latent_codes is not None and (num_classes is not None or clusters is not None):
+        raise ConfigError(f"{key}.latent_codes={latent_codes} with num_classes={num_classes}, clusters={clusters}: "
+                          "InfoGAN's code is for an unconditional model without clusters (set latent_codes=null)")
 
 
 def check_labels(y: torch.Tensor | None, num_classes: int | None, batch: int) -> None:
@@ -34,18 +50,36 @@ class Generator(nn.Module):
     """Noise `(B, latent_dim)` (and labels `(B,)`) -> images `(B, 1, 28, 28)` in [-1, 1]."""
 
     def __init__(self, latent_dim: int = 100, num_classes: int | None = None, embed_dim: int = 10,
-                 latent_codes: int | None = None):
+                 latent_codes: int | None = None, clusters: int | None = None):
         super().__init__()
         self.latent_dim = check_int("model.generator.latent_dim", latent_dim, 1)
         self.num_classes = None if num_classes is None else check_int("model.generator.num_classes", num_classes, 2)
-        self.latent_codes = None if latent_codes is None else check_int("model.generator.latent_codes", latent_codes, 2, latent_dim)
-        if num_classes and latent_codes:
-            raise ConfigError("model.generator.latent_codes is for unconditional models: a conditional one has its labels")
-        self.noise = LabelledNoise(latent_dim, num_classes or latent_codes, embed_dim)
+        check_codes("model.generator", latent_codes, clusters, num_classes, latent_dim)
+        self.latent_codes = latent_codes
+        self.clusters = clusters
+        if clusters:
+            # Per digit (one row for an unconditional G): the log share of the digit's training
+            # images in each cluster; uniform until `set_cluster_sizes`.
+            self.register_buffer("cluster_log_prior", torch.zeros(num_classes or 1, clusters))
+        embeddings = (num_classes or 1) * clusters if clusters else num_classes or latent_codes
+        self.noise = LabelledNoise(latent_dim, embeddings, embed_dim)
         self.body: nn.Module = nn.Identity()
 
+    def set_cluster_sizes(self, sizes: torch.Tensor) -> None:
+        """Draw each cluster as often as it holds training digits (of the digit asked for): an
+        empty one never (log 0 = -inf)."""
+        sizes = sizes.float()
+        self.cluster_log_prior.copy_(sizes.log() - sizes.sum(dim=1, keepdim=True).clamp(min=1).log())
+
+    def cluster(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The cluster G draws from (`clusters`), read off the noise by the Gumbel-max trick on
+        `z[:, :clusters]` in proportion to the clusters' sizes; numbered digit * clusters + index."""
+        group = torch.zeros(len(z), dtype=torch.long, device=z.device) if y is None else y
+        index = (self.cluster_log_prior[group] + gumbel(z[:, : self.clusters])).argmax(dim=1)
+        return group * self.clusters + index
+
     def code(self, z: torch.Tensor) -> torch.Tensor:
-        """The categorical code hidden in the noise (`latent_codes` only): uniform for Gaussian z."""
+        """InfoGAN's categorical code hidden in the noise (`latent_codes`): uniform for Gaussian z."""
         return z[:, : self.latent_codes].argmax(dim=1)
 
     def with_code(self, z: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
@@ -59,7 +93,9 @@ class Generator(nn.Module):
         if z.dim() != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"noise z must have shape (B, {self.latent_dim}), got {tuple(z.shape)}")
         check_labels(y, self.num_classes, z.shape[0])
-        if self.latent_codes:
+        if self.clusters:
+            y = self.cluster(z, y)
+        elif self.latent_codes:
             y = self.code(z)
         return self.body(self.noise(z, y)).view(-1, *IMAGE_SHAPE)
 
@@ -67,27 +103,49 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """Images `(B, 1, 28, 28)` (and labels `(B,)`) -> logits `(B, 1)`: real > 0 > fake."""
 
-    def __init__(self, num_classes: int | None = None, spectral_norm: bool = False, latent_codes: int | None = None):
+    def __init__(self, num_classes: int | None = None, spectral_norm: bool = False, latent_codes: int | None = None,
+                 clusters: int | None = None):
         super().__init__()
+        check_codes("model.discriminator", latent_codes, clusters, num_classes)
         self.num_classes = num_classes
         self.spectral_norm = spectral_norm
         self.latent_codes = latent_codes
+        self.clusters = clusters
+        if clusters:
+            # Pixel centroids (in [-1, 1]) of each digit's clusters (one row for an unconditional D).
+            self.register_buffer("centroids", torch.zeros(num_classes or 1, clusters, IMAGE_SHAPE[1] * IMAGE_SHAPE[2]))
         self.features: nn.Module = nn.Identity()
         self.head: nn.Module = nn.Identity()
         self.code_head: nn.Module | None = None
 
     def build_head(self, in_features: int) -> None:
         """Called by a subclass once `features` is built and its width is known."""
-        self.head = ProjectionHead(in_features, self.num_classes, self.spectral_norm)
+        classes = (self.num_classes or 1) * self.clusters if self.clusters else self.num_classes
+        self.head = ProjectionHead(in_features, classes, self.spectral_norm)
         if self.latent_codes:
             self.code_head = maybe_spectral_norm(nn.Linear(in_features, self.latent_codes), self.spectral_norm)
 
-    def score(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Logits, and (with `latent_codes`) the logits of which code drew `x`, from one pass."""
+    def set_centroids(self, centroids: torch.Tensor) -> None:
+        self.centroids.copy_(centroids)
+
+    def cluster_of(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Each image's nearest cluster (among its digit's), numbered as `Generator.cluster` numbers them."""
+        groups, clusters = self.centroids.shape[:2]
+        distances = sq_distances(x.flatten(1).float(), self.centroids.flatten(0, 1)).view(len(x), groups, clusters)
+        group = torch.zeros(len(x), dtype=torch.long, device=x.device) if y is None else y
+        return group * clusters + distances[torch.arange(len(x), device=x.device), group].argmin(dim=1)
+
+    def score(self, x: torch.Tensor, y: torch.Tensor | None = None,
+              cluster: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits, and (with `latent_codes`) the logits of which code drew `x`, from one pass.
+
+        With `clusters`, `x` is scored against `cluster` (the one G drew it from) or, if None, the
+        nearest: a training digit's."""
         check_labels(y, self.num_classes, x.shape[0])
         h = self.features(x)
+        if self.clusters:
+            y = self.cluster_of(x, y) if cluster is None else cluster
         return self.head(h, y), None if self.code_head is None else self.code_head(h)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.score(x, y)[0]
-

@@ -16,8 +16,8 @@ class DCGANGenerator(Generator):
     """z -> linear -> (2*width)x7x7 -> transposed conv -> width x14x14 -> transposed conv -> 1x28x28, tanh."""
 
     def __init__(self, latent_dim: int = 100, width: int = 64, num_classes: int | None = None, embed_dim: int = 10,
-                 latent_codes: int | None = None):
-        super().__init__(latent_dim, num_classes, embed_dim, latent_codes)
+                 latent_codes: int | None = None, clusters: int | None = None):
+        super().__init__(latent_dim, num_classes, embed_dim, latent_codes, clusters)
         self.body = nn.Sequential(
             nn.Linear(self.noise.out_features, 2 * width * 7 * 7, bias=False),
             nn.Unflatten(1, (2 * width, 7, 7)),
@@ -40,8 +40,9 @@ class DCGANDiscriminator(Discriminator):
     """
 
     def __init__(self, width: int = 64, num_classes: int | None = None, spectral_norm: bool = False,
-                 latent_codes: int | None = None, minibatch_std: bool = False, hidden: int | None = None):
-        super().__init__(num_classes, spectral_norm, latent_codes)
+                 latent_codes: int | None = None, clusters: int | None = None,
+                 minibatch_std: bool = False, hidden: int | None = None):
+        super().__init__(num_classes, spectral_norm, latent_codes, clusters)
         # Spectral norm already bounds the layer; BatchNorm on top of it fights it, so it goes.
         norm = nn.Identity() if spectral_norm else nn.BatchNorm2d(2 * width)
         channels = 2 * width + (1 if minibatch_std else 0)

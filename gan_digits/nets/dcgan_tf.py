@@ -22,8 +22,8 @@ class TFDCGANGenerator(Generator):
     """z -> linear -> (4*width)x7x7 -> (2*width)x7x7 -> width x14x14 -> 1x28x28, tanh."""
 
     def __init__(self, latent_dim: int = 100, width: int = 64, num_classes: int | None = None, embed_dim: int = 10,
-                 latent_codes: int | None = None):
-        super().__init__(latent_dim, num_classes, embed_dim, latent_codes)
+                 latent_codes: int | None = None, clusters: int | None = None):
+        super().__init__(latent_dim, num_classes, embed_dim, latent_codes, clusters)
         self.body = nn.Sequential(
             nn.Linear(self.noise.out_features, 4 * width * 7 * 7, bias=False),
             nn.BatchNorm1d(4 * width * 7 * 7),
@@ -41,8 +41,8 @@ class TFDCGANDiscriminator(Discriminator):
     """1x28x28 -> 5x5 stride-2 conv -> width x14x14 -> (2*width)x7x7 -> logit; LeakyReLU 0.3, dropout 0.3."""
 
     def __init__(self, width: int = 64, num_classes: int | None = None, spectral_norm: bool = False,
-                 latent_codes: int | None = None):
-        super().__init__(num_classes, spectral_norm, latent_codes)
+                 latent_codes: int | None = None, clusters: int | None = None):
+        super().__init__(num_classes, spectral_norm, latent_codes, clusters)
         self.features = nn.Sequential(
             maybe_spectral_norm(nn.Conv2d(1, width, 5, stride=2, padding=2), spectral_norm),
             nn.LeakyReLU(0.3),

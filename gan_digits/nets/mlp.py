@@ -21,8 +21,9 @@ class MLPGenerator(Generator):
         num_classes: int | None = None,
         embed_dim: int = 10,
         latent_codes: int | None = None,
+        clusters: int | None = None,
     ):
-        super().__init__(latent_dim, num_classes, embed_dim, latent_codes)
+        super().__init__(latent_dim, num_classes, embed_dim, latent_codes, clusters)
         layers, width = [], self.noise.out_features
         for i, out in enumerate(hidden):
             layers.append(nn.Linear(width, out))
@@ -43,8 +44,9 @@ class MLPDiscriminator(Discriminator):
         num_classes: int | None = None,
         spectral_norm: bool = False,
         latent_codes: int | None = None,
+        clusters: int | None = None,
     ):
-        super().__init__(num_classes, spectral_norm, latent_codes)
+        super().__init__(num_classes, spectral_norm, latent_codes, clusters)
         layers, width = [nn.Flatten()], PIXELS
         for out in hidden:
             layers += [maybe_spectral_norm(nn.Linear(width, out), spectral_norm), nn.LeakyReLU(0.2)]
