@@ -28,21 +28,22 @@ CLASSIC = "model.ema_decay=null"  # BCE, Adam 2e-4 (beta1 0.5), G sampled as tra
 EMA = "model.ema_decay=0.999"     # the default
 HINGE_SN = ["model.discriminator.spectral_norm=true", "model.loss._target_=gan_digits.losses.HingeLoss"]
 TTUR = ["model.d_optimizer.lr=4e-4", "model.g_optimizer.lr=1e-4"]
+DCGAN = ["model=dcgan", "model.generator.clusters=null"]  # the plain unconditional DCGAN, no clusters
 RECIPES = {
     "cdcgan_classic": ["model=cdcgan", CLASSIC],
     "cdcgan_ema": ["model=cdcgan", EMA],
     "cdcgan_hinge_sn_ema": ["model=cdcgan", EMA, *HINGE_SN],
     "cdcgan_ttur_ema": ["model=cdcgan", EMA, *TTUR],
-    "gan_ema": ["model=gan", EMA],
-    "dcgan_classic": ["model=dcgan", CLASSIC],
-    "dcgan_ema": ["model=dcgan", EMA],
-    "dcgan_hinge_sn_ema": ["model=dcgan", EMA, *HINGE_SN],
-    "dcgan_ttur_ema": ["model=dcgan", EMA, *TTUR],
-    "dcgan_b128_ema": ["model=dcgan", EMA, "data.batch_size=128"],
-    "dcgan_info": ["model=dcgan", CLASSIC, "model.generator.latent_codes=10"],
-    "dcgan_info_ema": ["model=dcgan", EMA, "model.generator.latent_codes=10"],
-    "dcgan_mbstd": ["model=dcgan", CLASSIC, "model.discriminator.minibatch_std=true"],
-    "dcgan_hidden": ["model=dcgan", CLASSIC, "model.discriminator.hidden=256"],
+    "gan_ema": ["model=gan", EMA, "model.generator.clusters=null"],
+    "dcgan_classic": [*DCGAN, CLASSIC],
+    "dcgan_ema": [*DCGAN, EMA],
+    "dcgan_hinge_sn_ema": [*DCGAN, EMA, *HINGE_SN],
+    "dcgan_ttur_ema": [*DCGAN, EMA, *TTUR],
+    "dcgan_b128_ema": [*DCGAN, EMA, "data.batch_size=128"],
+    "dcgan_info": [*DCGAN, CLASSIC, "model.generator.latent_codes=10"],
+    "dcgan_info_ema": [*DCGAN, EMA, "model.generator.latent_codes=10"],
+    "dcgan_mbstd": [*DCGAN, CLASSIC, "model.discriminator.minibatch_std=true"],
+    "dcgan_hidden": [*DCGAN, CLASSIC, "model.discriminator.hidden=256"],
     "dcgan_clusters20_ema": ["model=dcgan", EMA, "model.generator.clusters=20"],
     "dcgan_clusters50_ema": ["model=dcgan", EMA, "model.generator.clusters=50"],
     "dcgan_clusters100_ema": ["model=dcgan", EMA, "model.generator.clusters=100"],

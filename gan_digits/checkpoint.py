@@ -79,5 +79,11 @@ def build_generator(checkpoint: dict) -> Generator:
     state = checkpoint["state_dict"]
     prefix = "generator_ema." if any(k.startswith("generator_ema.") for k in state) else "generator."
     weights = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-    generator.load_state_dict(weights)
+    try:
+        generator.load_state_dict(weights)
+    except RuntimeError as err:  # keys or shapes that this code's network does not have
+        raise CheckpointError(
+            f"the checkpoint's generator weights do not fit the {type(generator).__name__} its config builds "
+            f"(written by another version of gan_digits?): {' '.join(str(err).split())[:300]}"
+        ) from err
     return generator.eval()

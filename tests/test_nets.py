@@ -19,6 +19,9 @@ def test_config_composes_with_defaults_for_every_model(module):
     assert module.latent_dim == 100
     assert module.conditional == (module.generator.num_classes == 10)
     assert module.generator.latent_codes is None and module.discriminator.code_head is None
+    # Self-conditioning on 50 clusters is the unconditional DCGAN's default recipe (README results).
+    expected = 50 if type(module.generator).__name__ == "DCGANGenerator" and not module.conditional else None
+    assert module.generator.clusters == module.discriminator.clusters == expected
 
 
 def test_generator_and_discriminator_keep_the_contract(module):
@@ -67,7 +70,7 @@ def test_spectral_norm_discriminator_bounds_its_layers():
 
 
 def test_latent_code_is_read_off_the_noise_and_back_from_the_image():
-    module = instantiate(compose_train("dcgan", ["model.generator.latent_codes=10"]).model)
+    module = instantiate(compose_train("dcgan", ["model.generator.latent_codes=10", "model.generator.clusters=null"]).model)
     G, D = module.generator, module.discriminator
     codes = G.code(torch.randn(20_000, 100, generator=torch.Generator().manual_seed(0)))
     assert ((torch.bincount(codes, minlength=10) / 20_000 - 0.1).abs() < 0.01).all()  # uniform
@@ -84,7 +87,8 @@ def test_latent_code_is_read_off_the_noise_and_back_from_the_image():
 
 
 def test_latent_code_misconfigurations_are_named():
-    cfg = compose_train("dcgan", ["model.generator.latent_codes=10", "model.discriminator.latent_codes=5"])
+    cfg = compose_train("dcgan", ["model.generator.latent_codes=10", "model.discriminator.latent_codes=5",
+                                  "model.generator.clusters=null"])
     with pytest.raises(ConfigError, match="model.generator.latent_codes=10 but model.discriminator.latent_codes=5"):
         instantiate_checked(cfg.model)
     with pytest.raises(ConfigError, match="latent_codes=10 with num_classes=10, clusters=None: InfoGAN's code is for an unconditional model"):

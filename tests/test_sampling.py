@@ -121,6 +121,14 @@ def test_config_targets_outside_the_package_are_refused(trained, tmp_path):
         build_generator(checkpoint)
 
 
+def test_weights_that_do_not_fit_the_config_are_named(trained):
+    checkpoint = torch.load(_ckpt(trained, "dcgan"), weights_only=True)
+    checkpoint["gan_digits"]["model"]["generator"]["width"] = 16  # the weights were trained at width 8
+    with pytest.raises(CheckpointError, match=r"generator weights do not fit the DCGANGenerator its config builds "
+                                              r"\(written by another version of gan_digits\?\): .*size mismatch"):
+        build_generator(checkpoint)
+
+
 def test_cli_reports_bad_input_in_one_line(trained, tmp_path):
     result = run_script("sample.py", f"ckpt={tmp_path / 'missing.ckpt'}")
     assert result.returncode == 2

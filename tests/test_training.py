@@ -23,7 +23,7 @@ def _changed(before: dict, net: torch.nn.Module) -> set[str]:
     return {name for name, p in net.named_parameters() if not torch.equal(before[name], p)}
 
 
-@pytest.mark.parametrize("model,recipe", [(m, []) for m in MODELS] + [("dcgan", ["model.generator.latent_codes=10"]),
+@pytest.mark.parametrize("model,recipe", [(m, []) for m in MODELS] + [("dcgan", ["model.generator.latent_codes=10", "model.generator.clusters=null"]),
                                                                       ("dcgan", ["model.generator.clusters=4"]),
                                                                       ("cdcgan", ["model.generator.clusters=2"])])
 def test_each_step_updates_only_its_own_network(model, recipe, tmp_path, monkeypatch):
