@@ -9,6 +9,7 @@ For each model, at the same batch size and with the same networks, it times:
   (b) lightning+tv:    this project's training through Lightning with `data.loader=torchvision`;
   (c) default:         this project's default path (in-memory batches, no workers);
   (d) raw:             the step of (c) in a loop without Lightning, fed from the same memory.
+(a) and (d) run the module's step, default recipe included (EMA of G, dcgan's clusters).
 An iteration is one batch: one D update and one G update (two of Lightning's steps). Rates are
 steady state: the first `--warmup` iterations (start-up, first-call costs) are timed apart. A GEMM
 and a convolution micro-benchmark give the achieved fp32 peak; the step's FLOPs are counted with
@@ -50,36 +51,40 @@ def compose_model(model: str, overrides: list[str]):
         return compose("train", overrides=[f"model={model}", *overrides])
 
 
-def adversarial_step(G, D, g_opt, d_opt, real, labels, latent_dim):
-    """The module's step without Lightning: D on a detached fake, then G through the updated D."""
-    z = torch.randn(real.shape[0], latent_dim, device=real.device)
-    fake = G(z, labels)
-    real_logits, fake_logits = D(real, labels), D(fake.detach(), labels)
+def adversarial_step(module, g_opt, d_opt, real, labels):
+    """The module's step without Lightning: D on a detached fake, then G through the updated D; with
+    the default recipe's extras (dcgan's cluster lookup, the EMA update of G), so every column does
+    the same work."""
+    G, D = module.generator, module.discriminator
+    z = torch.randn(real.shape[0], module.latent_dim, device=real.device)
+    fake, clusters = G(z, labels), module.fake_clusters(z, labels)
+    real_logits, fake_logits = D(real, labels), D.score(fake.detach(), labels, clusters)[0]
     d_loss = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits)) + \
         F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
     d_opt.zero_grad(set_to_none=True)
     d_loss.backward()
     d_opt.step()
     D.requires_grad_(False)
-    g_logits = D(fake, labels)
+    g_logits = D.score(fake, labels, clusters)[0]
     g_loss = F.binary_cross_entropy_with_logits(g_logits, torch.ones_like(g_logits))
     g_opt.zero_grad(set_to_none=True)
     g_loss.backward()
     g_opt.step()
     D.requires_grad_(True)
+    if module.generator_ema is not None:
+        module._update_ema()
 
 
 def plain_loop(cfg, batches, iterations: int, warmup: int) -> tuple[float, float]:
     """(start-up seconds, iterations per second) of `adversarial_step` over an iterator of batches."""
     module = instantiate(cfg.model)
-    G, D = module.generator, module.discriminator
     g_opt, d_opt = module.configure_optimizers()
     conditional = module.conditional
     start = time.perf_counter()
     for i, (real, labels) in enumerate(batches):
         if i == warmup:
             steady = time.perf_counter()
-        adversarial_step(G, D, g_opt, d_opt, real, labels if conditional else None, module.latent_dim)
+        adversarial_step(module, g_opt, d_opt, real, labels if conditional else None)
         if i + 1 == warmup + iterations:
             break
     return steady - start, iterations / (time.perf_counter() - steady)
@@ -157,7 +162,7 @@ def step_gflop(cfg, batch_size: int) -> float:
     real = torch.rand(batch_size, 1, 28, 28) * 2 - 1
     labels = torch.randint(0, 10, (batch_size,)) if module.conditional else None
     with FlopCounterMode(display=False) as counter:
-        adversarial_step(module.generator, module.discriminator, g_opt, d_opt, real, labels, module.latent_dim)
+        adversarial_step(module, g_opt, d_opt, real, labels)
     return counter.get_total_flops() / 1e9
 
 

@@ -19,8 +19,8 @@ def test_config_composes_with_defaults_for_every_model(module):
     assert module.latent_dim == 100
     assert module.conditional == (module.generator.num_classes == 10)
     assert module.generator.latent_codes is None and module.discriminator.code_head is None
-    # Self-conditioning on 50 clusters is the unconditional DCGAN's default recipe (README results).
-    expected = 50 if type(module.generator).__name__ == "DCGANGenerator" and not module.conditional else None
+    # Self-conditioning on 100 clusters is the unconditional DCGAN's default recipe (README results).
+    expected = 100 if type(module.generator).__name__ == "DCGANGenerator" and not module.conditional else None
     assert module.generator.clusters == module.discriminator.clusters == expected
 
 
