@@ -47,6 +47,7 @@ RECIPES = {
     "dcgan_clusters20_ema": ["model=dcgan", EMA, "model.generator.clusters=20"],
     "dcgan_clusters50_ema": ["model=dcgan", EMA, "model.generator.clusters=50"],
     "dcgan_clusters100_ema": ["model=dcgan", EMA, "model.generator.clusters=100"],
+    "dcgan_clusters200_ema": ["model=dcgan", EMA, "model.generator.clusters=200"],
     "dcgan_clusters20_hidden_ema": ["model=dcgan", EMA, "model.generator.clusters=20", "model.discriminator.hidden=256"],
     "cdcgan_clusters5_ema": ["model=cdcgan", EMA, "model.generator.clusters=5"],
     "cdcgan_hidden_ema": ["model=cdcgan", EMA, "model.discriminator.hidden=256"],

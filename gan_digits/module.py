@@ -170,7 +170,8 @@ class GANModule(L.LightningModule):
         y = labels if self.conditional else None
         z = torch.randn(real.shape[0], self.latent_dim, device=real.device)
         fake = self.sampler(z, y)
-        real_logits, fake_logits = self.discriminator(real, y), self.discriminator.score(fake, y, self.fake_clusters(z, y))[0]
+        real_logits = self.discriminator(real, y)
+        fake_logits = self.discriminator.score(fake, y, self.fake_clusters(z, y))[0]
         d_loss = self.loss.discriminator(real_logits, fake_logits)
         g_loss = self.loss.generator(fake_logits)
         self._log_scalars("val", d_loss, g_loss, real_logits, fake_logits, on_step=False)

@@ -111,6 +111,9 @@ def test_kmeans_finds_separated_groups_and_the_code_follows_their_sizes():
     G.set_cluster_sizes(torch.tensor([[600, 300, 100]]))
     codes = G.cluster(torch.randn(20_000, 100, generator=rng))
     assert ((torch.bincount(codes, minlength=3) / 20_000 - torch.tensor([0.6, 0.3, 0.1])).abs() < 0.015).all()
+    # Any number of clusters, more than the noise has values too: the draw reads one of them.
+    many = instantiate(compose_train("dcgan", ["model.generator.clusters=300"]).model).generator
+    assert many.cluster(torch.randn(20_000, 100, generator=rng)).unique().tolist() == list(range(300))
     # D(x) scores an image against its nearest cluster; D(x, y) against the cluster G drew it from.
     D.set_centroids(centroids[None])
     x = points[::100].view(-1, 1, 28, 28)
@@ -139,7 +142,7 @@ def test_cluster_misconfigurations_are_named():
 
     with pytest.raises(ConfigError, match="model.generator.latent_codes=10 with num_classes=None, clusters=5: InfoGAN"):
         instantiate_checked(compose_train("dcgan", ["model.generator.clusters=5", "model.generator.latent_codes=10"]).model)
-    with pytest.raises(ConfigError, match=r"model.generator.clusters=1 is not allowed: expected an integer from 2 to 100"):
+    with pytest.raises(ConfigError, match=r"model.generator.clusters=1 is not allowed: expected an integer >= 2"):
         instantiate_checked(compose_train("dcgan", ["model.generator.clusters=1"]).model)
     with pytest.raises(ConfigError, match="model.generator.clusters=5 is more than the 3 training images of digit 1: lower it"):
         fit_clusters(torch.zeros(9, 28, 28, dtype=torch.uint8), 5, torch.tensor([0] * 6 + [1] * 3), 2)

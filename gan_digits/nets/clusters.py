@@ -50,15 +50,6 @@ def kmeans(points: torch.Tensor, k: int, iters: int = 20, seed: int = 0) -> torc
     return centroids
 
 
-def gumbel(z: torch.Tensor) -> torch.Tensor:
-    """Standard-normal values -> standard-Gumbel ones, monotonically (via the normal CDF).
-
-    `argmax(log p + gumbel(z))` draws from the categorical `p` (the Gumbel-max trick), and for a
-    uniform `p` it is `argmax(z)`: a code read off Gaussian noise with any prior.
-    """
-    return -torch.log(-torch.special.log_ndtr(z.float()))
-
-
 def fit_clusters(images: torch.Tensor, k: int, labels: torch.Tensor | None = None,
                  num_classes: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Centroids `(C, k, 784)` in the nets' [-1, 1] range and the number of digits in each cluster

@@ -8,8 +8,8 @@ is read off the noise itself, `argmax(z[:, :K])`, uniform over K values for Gaus
 from it as a conditional G from its label; D learns to tell the code back from the image
 (`score`), which pushes G to give each code its own, distinct family of digits.
 
-`clusters=K` (self-conditioning, `clusters.py`) reads a cluster off the noise the same way (K per
-digit for a conditional net), drawn in proportion to the training digits in each k-means cluster;
+`clusters=K` (self-conditioning, `clusters.py`) reads a cluster off the noise too (K per digit for
+a conditional net), drawn in proportion to the training digits in each k-means cluster;
 D scores an image against its cluster: the one G drew it from, or for a training digit the nearest.
 """
 
@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from gan_digits.checks import ConfigError, check_int
-from gan_digits.nets.clusters import gumbel, sq_distances
+from gan_digits.nets.clusters import sq_distances
 from gan_digits.nets.conditioning import LabelledNoise, ProjectionHead, maybe_spectral_norm
 
 IMAGE_SHAPE = (1, 28, 28)
@@ -26,9 +26,10 @@ IMAGE_SHAPE = (1, 28, 28)
 def check_codes(key: str, latent_codes: int | None, clusters: int | None, num_classes: int | None,
                 latent_dim: int | None = None) -> None:
     """InfoGAN codes are for an unconditional net without clusters; codes are read off the noise."""
-    for name, value in (("latent_codes", latent_codes), ("clusters", clusters)):
-        if value is not None:
-            check_int(f"{key}.{name}", value, 2, latent_dim)
+    if latent_codes is not None:
+        check_int(f"{key}.latent_codes", latent_codes, 2, latent_dim)
+    if clusters is not None:
+        check_int(f"{key}.clusters", clusters, 2)
     if latent_codes is not None and (num_classes is not None or clusters is not None):
         raise ConfigError(f"{key}.latent_codes={latent_codes} with num_classes={num_classes}, clusters={clusters}: "
                           "InfoGAN's code is for an unconditional model without clusters (set latent_codes=null)")
@@ -72,10 +73,13 @@ class Generator(nn.Module):
         self.cluster_log_prior.copy_(sizes.log() - sizes.sum(dim=1, keepdim=True).clamp(min=1).log())
 
     def cluster(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """The cluster G draws from (`clusters`), read off the noise by the Gumbel-max trick on
-        `z[:, :clusters]` in proportion to the clusters' sizes; numbered digit * clusters + index."""
+        """The cluster G draws from (`clusters`), read off the noise: the normal CDF of `z[:, 0]`
+        is uniform, and falls in each cluster's slice of [0, 1) as often as the cluster holds
+        training digits. Numbered digit * clusters + index."""
         group = torch.zeros(len(z), dtype=torch.long, device=z.device) if y is None else y
-        index = (self.cluster_log_prior[group] + gumbel(z[:, : self.clusters])).argmax(dim=1)
+        cdf = self.cluster_log_prior[group].exp().cumsum(dim=1)
+        u = torch.special.ndtr(z[:, :1].float()) * cdf[:, -1:]  # scaled by the total, which rounds near 1
+        index = (cdf < u).sum(dim=1).clamp_(max=self.clusters - 1)
         return group * self.clusters + index
 
     def code(self, z: torch.Tensor) -> torch.Tensor:
