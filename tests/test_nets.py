@@ -140,7 +140,8 @@ def test_conditional_clusters_are_styles_within_the_digit_asked_for():
 def test_cluster_misconfigurations_are_named():
     from gan_digits.nets.clusters import fit_clusters
 
-    with pytest.raises(ConfigError, match="model.generator.latent_codes=10 with num_classes=None, clusters=5: InfoGAN"):
+    with pytest.raises(ConfigError, match=r"model.generator.latent_codes=10 with num_classes=None, clusters=5: InfoGAN's "
+                                          r"code is for an unconditional model without clusters: set model.generator.clusters=null"):
         instantiate_checked(compose_train("dcgan", ["model.generator.clusters=5", "model.generator.latent_codes=10"]).model)
     with pytest.raises(ConfigError, match=r"model.generator.clusters=1 is not allowed: expected an integer >= 2"):
         instantiate_checked(compose_train("dcgan", ["model.generator.clusters=1"]).model)

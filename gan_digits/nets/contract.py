@@ -31,8 +31,9 @@ def check_codes(key: str, latent_codes: int | None, clusters: int | None, num_cl
     if clusters is not None:
         check_int(f"{key}.clusters", clusters, 2)
     if latent_codes is not None and (num_classes is not None or clusters is not None):
+        fix = "latent_codes=null" if num_classes is not None else f"{key}.clusters=null (or latent_codes=null)"
         raise ConfigError(f"{key}.latent_codes={latent_codes} with num_classes={num_classes}, clusters={clusters}: "
-                          "InfoGAN's code is for an unconditional model without clusters (set latent_codes=null)")
+                          f"InfoGAN's code is for an unconditional model without clusters: set {fix}")
 
 
 def check_labels(y: torch.Tensor | None, num_classes: int | None, batch: int) -> None:
