@@ -64,10 +64,10 @@ def test_clusters_are_fitted_on_the_training_digits_and_saved(model, clusters, t
         assert centroids.shape == (1, clusters, 784) and sizes.sum() == len(digits)
     assert torch.equal(module.discriminator.centroids, centroids)
     for generator in (module.generator, module.generator_ema):
-        assert torch.allclose(generator.cluster_log_prior.exp(), sizes / sizes.sum(dim=1, keepdim=True))
+        assert torch.allclose(generator.cluster_cdf, sizes.cumsum(dim=1) / sizes.sum(dim=1, keepdim=True))
     # sample.py's generator draws clusters as often as training did.
     sampler = build_generator(load_checkpoint(tmp_path / "checkpoints" / "last.ckpt"))
-    assert torch.equal(sampler.cluster_log_prior, module.generator_ema.cluster_log_prior)
+    assert torch.equal(sampler.cluster_cdf, module.generator_ema.cluster_cdf)
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -60,27 +60,27 @@ class Generator(nn.Module):
         self.latent_codes = latent_codes
         self.clusters = clusters
         if clusters:
-            # Per digit (one row for an unconditional G): the log share of the digit's training
-            # images in each cluster; uniform until `set_cluster_sizes`.
-            self.register_buffer("cluster_log_prior", torch.zeros(num_classes or 1, clusters))
+            # Per digit (one row for an unconditional G), per cluster i: the share of the digit's
+            # training images in clusters 0..i; uniform until `set_cluster_sizes`.
+            uniform = torch.arange(1, clusters + 1, dtype=torch.float) / clusters
+            self.register_buffer("cluster_cdf", uniform.repeat(num_classes or 1, 1))
         embeddings = (num_classes or 1) * clusters if clusters else num_classes or latent_codes
         self.noise = LabelledNoise(latent_dim, embeddings, embed_dim)
         self.body: nn.Module = nn.Identity()
 
     def set_cluster_sizes(self, sizes: torch.Tensor) -> None:
         """Draw each cluster as often as it holds training digits (of the digit asked for): an
-        empty one never (log 0 = -inf)."""
-        sizes = sizes.float()
-        self.cluster_log_prior.copy_(sizes.log() - sizes.sum(dim=1, keepdim=True).clamp(min=1).log())
+        empty one never (its slice of [0, 1) is empty)."""
+        sizes = sizes.double()  # the last cumulative share is then exactly 1
+        self.cluster_cdf.copy_(sizes.cumsum(dim=1) / sizes.sum(dim=1, keepdim=True).clamp(min=1))
 
     def cluster(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """The cluster G draws from (`clusters`), read off the noise: the normal CDF of `z[:, 0]`
         is uniform, and falls in each cluster's slice of [0, 1) as often as the cluster holds
         training digits. Numbered digit * clusters + index."""
         group = torch.zeros(len(z), dtype=torch.long, device=z.device) if y is None else y
-        cdf = self.cluster_log_prior[group].exp().cumsum(dim=1)
-        u = torch.special.ndtr(z[:, :1].float()) * cdf[:, -1:]  # scaled by the total, which rounds near 1
-        index = (cdf < u).sum(dim=1).clamp_(max=self.clusters - 1)
+        u = torch.special.ndtr(z[:, :1].float())
+        index = (self.cluster_cdf[group] < u).sum(dim=1).clamp_(max=self.clusters - 1)  # u rounds to 1 for z > 5.4
         return group * self.clusters + index
 
     def code(self, z: torch.Tensor) -> torch.Tensor:
