@@ -129,12 +129,10 @@ class GANModule(L.LightningModule):
         return self.code_weight * F.cross_entropy(code_logits.float(), self.generator.code(z))
 
     def _optimizer_step(self, optimizer, loss: torch.Tensor) -> None:
-        """toggle -> zero_grad -> manual_backward -> step -> untoggle: only `optimizer`'s net learns."""
-        self.toggle_optimizer(optimizer)
+        """zero_grad -> manual_backward -> step, inside `toggled_optimizer(optimizer)`."""
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         optimizer.step()
-        self.untoggle_optimizer(optimizer)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         real, labels = batch
@@ -143,16 +141,21 @@ class GANModule(L.LightningModule):
         z = torch.randn(real.shape[0], self.latent_dim, device=real.device)
         fake, fake_clusters = self.generator(z, y), self.fake_clusters(z, y)
 
+        # Each net's forward runs inside its toggle (only that optimizer's weights require grad), as in
+        # Lightning's GAN example: scoring the fakes for G's loss with D's weights frozen keeps them out
+        # of the graph, so G's backward computes no gradients for D (a sixth of a DCGAN step otherwise).
         # D: real -> 1, fake -> 0, on a detached fake so no gradient reaches G.
-        real_logits = self.discriminator(real, y)
-        fake_logits, code_logits = self.discriminator.score(fake.detach(), y, fake_clusters)
-        d_loss = self.loss.discriminator(real_logits, fake_logits) + self._code_loss(code_logits, z)
-        self._optimizer_step(d_opt, d_loss)
+        with self.toggled_optimizer(d_opt):
+            real_logits = self.discriminator(real, y)
+            fake_logits, code_logits = self.discriminator.score(fake.detach(), y, fake_clusters)
+            d_loss = self.loss.discriminator(real_logits, fake_logits) + self._code_loss(code_logits, z)
+            self._optimizer_step(d_opt, d_loss)
 
         # G: make the freshly updated D say 1 on the same fakes (and read back their codes).
-        g_logits, code_logits = self.discriminator.score(fake, y, fake_clusters)
-        g_loss = self.loss.generator(g_logits) + self._code_loss(code_logits, z)
-        self._optimizer_step(g_opt, g_loss)
+        with self.toggled_optimizer(g_opt):
+            g_logits, code_logits = self.discriminator.score(fake, y, fake_clusters)
+            g_loss = self.loss.generator(g_logits) + self._code_loss(code_logits, z)
+            self._optimizer_step(g_opt, g_loss)
         if self.generator_ema is not None:
             self._update_ema()
 

@@ -19,6 +19,20 @@ def _snapshot(net: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {name: p.detach().clone() for name, p in net.named_parameters()}
 
 
+def _graph_leaves(loss: torch.Tensor) -> list[torch.Tensor]:
+    """The weights a backward from `loss` computes gradients for."""
+    leaves, seen, todo = [], set(), [loss.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        if hasattr(node, "variable"):  # AccumulateGrad: a leaf that requires grad
+            leaves.append(node.variable)
+        todo.extend(next_node for next_node, _ in node.next_functions)
+    return leaves
+
+
 def _changed(before: dict, net: torch.nn.Module) -> set[str]:
     return {name for name, p in net.named_parameters() if not torch.equal(before[name], p)}
 
@@ -27,27 +41,30 @@ def _changed(before: dict, net: torch.nn.Module) -> set[str]:
                                                                       ("dcgan", ["model.generator.clusters=4"]),
                                                                       ("cdcgan", ["model.generator.clusters=2"])])
 def test_each_step_updates_only_its_own_network(model, recipe, tmp_path, monkeypatch):
-    """D's step leaves G untouched and G's step leaves D untouched; both learn, losses stay finite."""
+    """D's step leaves G untouched and G's step leaves D untouched; both learn, losses stay finite.
+    G's step computes no gradients for D at all: D's weights are frozen while it scores the fakes."""
     datamodule, module, trainer = build(compose_train(model, ["trainer.max_steps=4", *recipe], output_dir=tmp_path))
     updates = []
     original = GANModule._optimizer_step
 
     def spy(self, optimizer, loss):
         g_before, d_before = _snapshot(self.generator), _snapshot(self.discriminator)
+        in_graph = {id(w) for w in _graph_leaves(loss)}
         original(self, optimizer, loss)
-        updates.append((loss.item(), _changed(g_before, self.generator), _changed(d_before, self.discriminator)))
+        updates.append((loss.item(), _changed(g_before, self.generator), _changed(d_before, self.discriminator),
+                        [n for n, w in self.discriminator.named_parameters() if id(w) in in_graph]))
 
     monkeypatch.setattr(GANModule, "_optimizer_step", spy)
     trainer.fit(module, datamodule=datamodule)
 
     assert len(updates) == 4 and trainer.global_step == 4  # two batches, D then G each
     n_g, n_d = len(list(module.generator.parameters())), len(list(module.discriminator.parameters()))
-    for i, (loss, g_changed, d_changed) in enumerate(updates):
+    for i, (loss, g_changed, d_changed, d_weights_in_graph) in enumerate(updates):
         assert math.isfinite(loss)
         if i % 2 == 0:  # the discriminator's step
             assert not g_changed and len(d_changed) == n_d
         else:
-            assert not d_changed and len(g_changed) == n_g
+            assert not d_changed and len(g_changed) == n_g and d_weights_in_graph == []
 
 
 @pytest.mark.parametrize("model,clusters", [("dcgan", 4), ("cdcgan", 2)])

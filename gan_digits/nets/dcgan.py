@@ -10,6 +10,7 @@ from gan_digits.nets.conditioning import maybe_spectral_norm
 from gan_digits.nets.contract import Discriminator, Generator
 from gan_digits.nets.init import dcgan_init
 from gan_digits.nets.minibatch_std import MinibatchStd
+from gan_digits.nets.to_image import FoldConvTranspose2d
 
 
 class DCGANGenerator(Generator):
@@ -26,7 +27,7 @@ class DCGANGenerator(Generator):
             nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(width),
             nn.ReLU(),
-            nn.ConvTranspose2d(width, 1, 4, stride=2, padding=1),
+            FoldConvTranspose2d(width, 1, 4, stride=2, padding=1),
             nn.Tanh(),
         )
         self.apply(dcgan_init)

@@ -11,6 +11,7 @@ from torch import nn
 from gan_digits.nets.conditioning import maybe_spectral_norm
 from gan_digits.nets.contract import Discriminator, Generator
 from gan_digits.nets.init import dcgan_init
+from gan_digits.nets.to_image import FoldConvTranspose2d
 
 
 def _up(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
@@ -31,7 +32,7 @@ class TFDCGANGenerator(Generator):
             nn.Unflatten(1, (4 * width, 7, 7)),
             *_up(4 * width, 2 * width, 1),
             *_up(2 * width, width, 2),
-            nn.ConvTranspose2d(width, 1, 5, stride=2, padding=2, output_padding=1, bias=False),
+            FoldConvTranspose2d(width, 1, 5, stride=2, padding=2, output_padding=1, bias=False),
             nn.Tanh(),
         )
         self.apply(dcgan_init)

@@ -1,0 +1,30 @@
+"""The generator's last layer, a transposed conv down to one channel, as a matrix product and a fold.
+
+On a CPU, oneDNN runs a transposed convolution with a single output channel at a few GFLOP/s:
+that one small layer cost a DCGAN step nearly as much as its 64-channel neighbour. The same
+arithmetic as a matrix product (every input pixel's k x k patch of output) and `F.fold` (adding
+the overlapping patches into place) is several times faster. Same parameters and results as
+`nn.ConvTranspose2d`, so it is a drop-in: checkpoints load either way.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class FoldConvTranspose2d(nn.ConvTranspose2d):
+    """`nn.ConvTranspose2d` (groups 1, dilation 1) computed as matmul + `F.fold`: for few output channels."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.groups != 1 or self.dilation != (1, 1):
+            raise ValueError("FoldConvTranspose2d supports groups=1 and dilation=1 only")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        (kh, kw), (sh, sw), (ph, pw), (oh, ow) = self.kernel_size, self.stride, self.padding, self.output_padding
+        size = ((h - 1) * sh - 2 * ph + kh + oh, (w - 1) * sw - 2 * pw + kw + ow)
+        # (c_out*kh*kw, c_in) @ (n, c_in, h*w): each input pixel's patch of output, summed into place by fold.
+        patches = self.weight.flatten(1).t() @ x.flatten(2)
+        out = F.fold(patches, size, self.kernel_size, padding=self.padding, stride=self.stride)
+        return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
