@@ -29,6 +29,8 @@ EMA = "model.ema_decay=0.999"     # the default
 HINGE_SN = ["model.discriminator.spectral_norm=true", "model.loss._target_=gan_digits.losses.HingeLoss"]
 TTUR = ["model.d_optimizer.lr=4e-4", "model.g_optimizer.lr=1e-4"]
 DCGAN = ["model=dcgan", "model.generator.clusters=null"]  # the plain unconditional DCGAN, no clusters
+PIXEL = ["model=dcgan", "model.discriminator.fine_clusters=null"]  # self-conditioned on pixel k-means clusters
+MANIFOLD = ["model=dcgan", "model.discriminator.fine_clusters=1000"]  # ... on manifold clusters (clusters.py)
 RECIPES = {
     "cdcgan_classic": ["model=cdcgan", CLASSIC],
     "cdcgan_ema": ["model=cdcgan", EMA],
@@ -44,11 +46,14 @@ RECIPES = {
     "dcgan_info_ema": [*DCGAN, EMA, "model.generator.latent_codes=10"],
     "dcgan_mbstd": [*DCGAN, CLASSIC, "model.discriminator.minibatch_std=true"],
     "dcgan_hidden": [*DCGAN, CLASSIC, "model.discriminator.hidden=256"],
-    "dcgan_clusters20_ema": ["model=dcgan", EMA, "model.generator.clusters=20"],
-    "dcgan_clusters50_ema": ["model=dcgan", EMA, "model.generator.clusters=50"],
-    "dcgan_clusters100_ema": ["model=dcgan", EMA, "model.generator.clusters=100"],
-    "dcgan_clusters200_ema": ["model=dcgan", EMA, "model.generator.clusters=200"],
-    "dcgan_clusters20_hidden_ema": ["model=dcgan", EMA, "model.generator.clusters=20", "model.discriminator.hidden=256"],
+    "dcgan_clusters20_ema": [*PIXEL, EMA, "model.generator.clusters=20"],
+    "dcgan_clusters50_ema": [*PIXEL, EMA, "model.generator.clusters=50"],
+    "dcgan_clusters100_ema": [*PIXEL, EMA, "model.generator.clusters=100"],
+    "dcgan_clusters200_ema": [*PIXEL, EMA, "model.generator.clusters=200"],
+    "dcgan_clusters20_hidden_ema": [*PIXEL, EMA, "model.generator.clusters=20", "model.discriminator.hidden=256"],
+    "dcgan_manifold20_ema": [*MANIFOLD, EMA, "model.generator.clusters=20"],
+    "dcgan_manifold30_ema": [*MANIFOLD, EMA, "model.generator.clusters=30"],
+    "dcgan_manifold50_ema": [*MANIFOLD, EMA, "model.generator.clusters=50"],
     "cdcgan_clusters5_ema": ["model=cdcgan", EMA, "model.generator.clusters=5"],
     "cdcgan_hidden_ema": ["model=cdcgan", EMA, "model.discriminator.hidden=256"],
 }

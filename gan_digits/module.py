@@ -105,10 +105,11 @@ class GANModule(L.LightningModule):
             # Seeded and deterministic; a resumed run then loads the same values from its checkpoint.
             digits = self.trainer.datamodule.train_set
             labels = digits.labels if self.conditional else None
-            centroids, sizes = fit_clusters(digits.images, self.generator.clusters, labels, self.generator.num_classes)
+            centroids, members, sizes = fit_clusters(digits.images, self.generator.clusters, labels,
+                                                     self.generator.num_classes, self.discriminator.fine_clusters)
             for generator in filter(None, (self.generator, self.generator_ema)):
                 generator.set_cluster_sizes(sizes)
-            self.discriminator.set_centroids(centroids)
+            self.discriminator.set_clusters(centroids, members)
 
     def fake_clusters(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor | None:
         """With `clusters`, the cluster G drew each fake from: D scores it against that one."""

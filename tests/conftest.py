@@ -18,7 +18,8 @@ MODELS = ("gan", "dcgan", "cdcgan")
 # Small enough for seconds on 2 CPU cores, large enough to exercise BatchNorm and every code path.
 TINY_MODEL = {
     "gan": ["model.generator.hidden=[32,64]", "model.discriminator.hidden=[64,32]"],
-    "dcgan": ["model.generator.width=8", "model.discriminator.width=8"],
+    "dcgan": ["model.generator.width=8", "model.discriminator.width=8",
+              "model.discriminator.fine_clusters=64"],  # of the 128 training digits
     "cdcgan": ["model.generator.width=8", "model.discriminator.width=8"],
     "dcgan_tf": ["model.generator.width=8", "model.discriminator.width=8"],
     "cdcgan_tf": ["model.generator.width=8", "model.discriminator.width=8"],

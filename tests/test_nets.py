@@ -19,8 +19,8 @@ def test_config_composes_with_defaults_for_every_model(module):
     assert module.latent_dim == 100
     assert module.conditional == (module.generator.num_classes == 10)
     assert module.generator.latent_codes is None and module.discriminator.code_head is None
-    # Self-conditioning on 100 clusters is the unconditional DCGAN's default recipe (README results).
-    expected = 100 if type(module.generator).__name__ == "DCGANGenerator" and not module.conditional else None
+    # Self-conditioning on 30 manifold clusters is the unconditional DCGAN's default recipe (README results).
+    expected = 30 if type(module.generator).__name__ == "DCGANGenerator" and not module.conditional else None
     assert module.generator.clusters == module.discriminator.clusters == expected
 
 
@@ -106,21 +106,49 @@ def test_kmeans_finds_separated_groups_and_the_code_follows_their_sizes():
     assert sorted(centroids.mean(1).round(decimals=1).tolist()) == [-0.5, 0.0, 0.5]
     assert sorted(torch.bincount(nearest(points, centroids)).tolist()) == [300, 300, 300]
 
-    module = instantiate(compose_train("dcgan", ["model.generator.clusters=3"]).model)
+    module = instantiate(compose_train("dcgan", ["model.generator.clusters=3", "model.discriminator.fine_clusters=null"]).model)
     G, D = module.generator, module.discriminator
     G.set_cluster_sizes(torch.tensor([[600, 300, 100]]))
     codes = G.cluster(torch.randn(20_000, 100, generator=rng))
     assert ((torch.bincount(codes, minlength=3) / 20_000 - torch.tensor([0.6, 0.3, 0.1])).abs() < 0.015).all()
     # Any number of clusters, more than the noise has values too: the draw reads one of them.
-    many = instantiate(compose_train("dcgan", ["model.generator.clusters=300"]).model).generator
+    many = instantiate(compose_train("dcgan", ["model.generator.clusters=300", "model.discriminator.fine_clusters=null"]).model)
+    many = many.generator
     assert many.cluster(torch.randn(20_000, 100, generator=rng)).unique().tolist() == list(range(300))
     # D(x) scores an image against its nearest cluster; D(x, y) against the cluster G drew it from.
-    D.set_centroids(centroids[None])
+    D.set_clusters(centroids[None], torch.arange(3)[None])
     x = points[::100].view(-1, 1, 28, 28)
     D.eval()
     assert torch.equal(D.cluster_of(x), nearest(x, centroids))
     assert torch.equal(D(x), D.score(x, cluster=nearest(x, centroids))[0])
     assert not torch.equal(D(x), D.score(x, cluster=(nearest(x, centroids) + 1) % 3)[0])
+
+
+def test_manifold_clusters_follow_connected_shapes_that_kmeans_cuts_across():
+    """Two concentric rings: k-means halves the plane; the small clusters, joined where the data
+    links them, give one cluster per ring. D then reads an image's cluster off its nearest centroid."""
+    from gan_digits.nets.clusters import kmeans, manifold_clusters, nearest
+
+    rng = torch.Generator().manual_seed(0)
+    angle = torch.rand(4000, generator=rng) * 2 * torch.pi
+    ring = torch.arange(4000) % 2
+    radius = 1.0 + 2.0 * ring + 0.05 * torch.randn(4000, generator=rng)
+    points = torch.stack([radius * angle.cos(), radius * angle.sin()], dim=1)
+
+    def purity(assigned):  # the share of points in their cluster's majority ring
+        return sum(torch.bincount(ring[assigned == c], minlength=2).max().item() for c in range(2)) / len(ring)
+
+    assert purity(nearest(points, kmeans(points, 2))) < 0.75
+    centroids, members = manifold_clusters(points, 2, fine=40)
+    assert centroids.shape == (40, 2) and sorted(members.unique().tolist()) == [0, 1]
+    assert purity(members[nearest(points, centroids)]) == 1.0
+
+    module = instantiate(compose_train("dcgan", ["model.generator.clusters=2", "model.discriminator.fine_clusters=3"]).model)
+    D = module.discriminator
+    assert D.centroids.shape == (1, 3, 784) and D.members.shape == (1, 3)
+    D.set_clusters(torch.stack([torch.full((784,), v) for v in (-1.0, 0.0, 1.0)])[None], torch.tensor([[0, 1, 0]]))
+    x = torch.stack([torch.full((1, 28, 28), v) for v in (-0.9, 0.1, 0.8)])
+    assert D.cluster_of(x).tolist() == [0, 1, 0]
 
 
 def test_conditional_clusters_are_styles_within_the_digit_asked_for():
@@ -132,7 +160,7 @@ def test_conditional_clusters_are_styles_within_the_digit_asked_for():
     assert torch.equal(G.cluster(torch.randn(1000, 100), y), 2 * y + (y >= 5))
     centroids = torch.stack([torch.full((2, 784), -1.0), torch.full((2, 784), 1.0)] * 5)
     centroids[:, 1] *= -1  # every digit: style 0 near one flat image, style 1 near the other
-    D.set_centroids(centroids)
+    D.set_clusters(centroids, torch.arange(2).repeat(10, 1))
     x = torch.ones(4, 1, 28, 28)
     assert torch.equal(D.cluster_of(x, torch.tensor([0, 1, 2, 9])), torch.tensor([0 * 2 + 1, 1 * 2 + 0, 2 * 2 + 1, 9 * 2 + 0]))
 
@@ -147,6 +175,11 @@ def test_cluster_misconfigurations_are_named():
         instantiate_checked(compose_train("dcgan", ["model.generator.clusters=1"]).model)
     with pytest.raises(ConfigError, match="model.generator.clusters=5 is more than the 3 training images of digit 1: lower it"):
         fit_clusters(torch.zeros(9, 28, 28, dtype=torch.uint8), 5, torch.tensor([0] * 6 + [1] * 3), 2)
+    with pytest.raises(ConfigError, match="model.discriminator.fine_clusters=40 is more than the 9 training digits: lower it"):
+        fit_clusters(torch.zeros(9, 28, 28, dtype=torch.uint8), 5, fine=40)
+    with pytest.raises(ConfigError, match=r"model.discriminator.fine_clusters=20 is not allowed: expected an integer >= 21"):
+        instantiate_checked(compose_train("dcgan", ["model.generator.clusters=20",
+                                                    "model.discriminator.fine_clusters=20"]).model)
     with pytest.raises(ConfigError, match="model.generator.clusters=20 but model.discriminator.clusters=10"):
         instantiate_checked(compose_train("dcgan", ["model.generator.clusters=20", "model.discriminator.clusters=10"]).model)
 

@@ -72,13 +72,16 @@ def test_clusters_are_fitted_on_the_training_digits_and_saved(model, clusters, t
     datamodule, module, trainer = build(compose_train(model, [f"model.generator.clusters={clusters}"], output_dir=tmp_path))
     trainer.fit(module, datamodule=datamodule)
     digits = datamodule.train_set
-    if module.conditional:  # clusters within each digit: its styles
-        centroids, sizes = fit_clusters(digits.images, clusters, digits.labels, 10)
+    fine = module.discriminator.fine_clusters
+    if module.conditional:  # clusters within each digit: its styles, by pixel k-means
+        assert fine is None
+        centroids, members, sizes = fit_clusters(digits.images, clusters, digits.labels, 10)
         assert centroids.shape == (10, clusters, 784)
         assert torch.equal(sizes.sum(dim=1), torch.bincount(digits.labels, minlength=10))
-    else:
-        centroids, sizes = fit_clusters(digits.images, clusters)
-        assert centroids.shape == (1, clusters, 784) and sizes.sum() == len(digits)
+    else:  # manifold clusters: unions of `fine` small ones
+        centroids, members, sizes = fit_clusters(digits.images, clusters, fine=fine)
+        assert centroids.shape == (1, fine, 784) and sizes.sum() == len(digits) and (sizes > 0).all()
+    assert torch.equal(module.discriminator.members, members)
     assert torch.equal(module.discriminator.centroids, centroids)
     for generator in (module.generator, module.generator_ema):
         assert torch.allclose(generator.cluster_cdf, sizes.cumsum(dim=1) / sizes.sum(dim=1, keepdim=True))

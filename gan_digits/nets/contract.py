@@ -9,8 +9,8 @@ from it as a conditional G from its label; D learns to tell the code back from t
 (`score`), which pushes G to give each code its own, distinct family of digits.
 
 `clusters=K` (self-conditioning, `clusters.py`) reads a cluster off the noise too (K per digit for
-a conditional net), drawn in proportion to the training digits in each k-means cluster;
-D scores an image against its cluster: the one G drew it from, or for a training digit the nearest.
+a conditional net), drawn in proportion to the training digits in each cluster; D scores an image
+against its cluster: the one G drew it from, or for a training digit that of its nearest centroid.
 """
 
 import torch
@@ -109,16 +109,23 @@ class Discriminator(nn.Module):
     """Images `(B, 1, 28, 28)` (and labels `(B,)`) -> logits `(B, 1)`: real > 0 > fake."""
 
     def __init__(self, num_classes: int | None = None, spectral_norm: bool = False, latent_codes: int | None = None,
-                 clusters: int | None = None):
+                 clusters: int | None = None, fine_clusters: int | None = None):
         super().__init__()
         check_codes("model.discriminator", latent_codes, clusters, num_classes)
         self.num_classes = num_classes
         self.spectral_norm = spectral_norm
         self.latent_codes = latent_codes
         self.clusters = clusters
+        # With clusters: make each a union of small k-means clusters, this many in all (clusters.py).
+        self.fine_clusters = fine_clusters
         if clusters:
-            # Pixel centroids (in [-1, 1]) of each digit's clusters (one row for an unconditional D).
-            self.register_buffer("centroids", torch.zeros(num_classes or 1, clusters, IMAGE_SHAPE[1] * IMAGE_SHAPE[2]))
+            if fine_clusters is not None:
+                check_int("model.discriminator.fine_clusters", fine_clusters, clusters + 1)
+            # Pixel centroids (in [-1, 1]) of each digit's (small) clusters, one row for an unconditional
+            # D, and the cluster each belongs to; set before training by `set_clusters`.
+            groups, centroids = num_classes or 1, self.fine_clusters or clusters
+            self.register_buffer("centroids", torch.zeros(groups, centroids, IMAGE_SHAPE[1] * IMAGE_SHAPE[2]))
+            self.register_buffer("members", torch.arange(centroids).remainder(clusters).repeat(groups, 1))
         self.features: nn.Module = nn.Identity()
         self.head: nn.Module = nn.Identity()
         self.code_head: nn.Module | None = None
@@ -130,15 +137,18 @@ class Discriminator(nn.Module):
         if self.latent_codes:
             self.code_head = maybe_spectral_norm(nn.Linear(in_features, self.latent_codes), self.spectral_norm)
 
-    def set_centroids(self, centroids: torch.Tensor) -> None:
+    def set_clusters(self, centroids: torch.Tensor, members: torch.Tensor) -> None:
+        """`fit_clusters`' centroids `(C, F, 784)` and the cluster of each `(C, F)`."""
         self.centroids.copy_(centroids)
+        self.members.copy_(members)
 
     def cluster_of(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Each image's nearest cluster (among its digit's), numbered as `Generator.cluster` numbers them."""
-        groups, clusters = self.centroids.shape[:2]
-        distances = sq_distances(x.flatten(1).float(), self.centroids.flatten(0, 1)).view(len(x), groups, clusters)
+        """The cluster (among its digit's) of each image's nearest centroid, numbered as `Generator.cluster` numbers them."""
+        groups, centroids = self.centroids.shape[:2]
+        distances = sq_distances(x.flatten(1).float(), self.centroids.flatten(0, 1)).view(len(x), groups, centroids)
         group = torch.zeros(len(x), dtype=torch.long, device=x.device) if y is None else y
-        return group * clusters + distances[torch.arange(len(x), device=x.device), group].argmin(dim=1)
+        nearest = distances[torch.arange(len(x), device=x.device), group].argmin(dim=1)
+        return group * self.clusters + self.members[group, nearest]
 
     def score(self, x: torch.Tensor, y: torch.Tensor | None = None,
               cluster: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -41,9 +41,9 @@ class DCGANDiscriminator(Discriminator):
     """
 
     def __init__(self, width: int = 64, num_classes: int | None = None, spectral_norm: bool = False,
-                 latent_codes: int | None = None, clusters: int | None = None,
+                 latent_codes: int | None = None, clusters: int | None = None, fine_clusters: int | None = None,
                  minibatch_std: bool = False, hidden: int | None = None):
-        super().__init__(num_classes, spectral_norm, latent_codes, clusters)
+        super().__init__(num_classes, spectral_norm, latent_codes, clusters, fine_clusters)
         # Spectral norm already bounds the layer; BatchNorm on top of it fights it, so it goes.
         norm = nn.Identity() if spectral_norm else nn.BatchNorm2d(2 * width)
         channels = 2 * width + (1 if minibatch_std else 0)

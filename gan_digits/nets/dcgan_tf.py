@@ -42,8 +42,8 @@ class TFDCGANDiscriminator(Discriminator):
     """1x28x28 -> 5x5 stride-2 conv -> width x14x14 -> (2*width)x7x7 -> logit; LeakyReLU 0.3, dropout 0.3."""
 
     def __init__(self, width: int = 64, num_classes: int | None = None, spectral_norm: bool = False,
-                 latent_codes: int | None = None, clusters: int | None = None):
-        super().__init__(num_classes, spectral_norm, latent_codes, clusters)
+                 latent_codes: int | None = None, clusters: int | None = None, fine_clusters: int | None = None):
+        super().__init__(num_classes, spectral_norm, latent_codes, clusters, fine_clusters)
         self.features = nn.Sequential(
             maybe_spectral_norm(nn.Conv2d(1, width, 5, stride=2, padding=2), spectral_norm),
             nn.LeakyReLU(0.3),

@@ -45,8 +45,9 @@ class MLPDiscriminator(Discriminator):
         spectral_norm: bool = False,
         latent_codes: int | None = None,
         clusters: int | None = None,
+        fine_clusters: int | None = None,
     ):
-        super().__init__(num_classes, spectral_norm, latent_codes, clusters)
+        super().__init__(num_classes, spectral_norm, latent_codes, clusters, fine_clusters)
         layers, width = [nn.Flatten()], PIXELS
         for out in hidden:
             layers += [maybe_spectral_norm(nn.Linear(width, out), spectral_norm), nn.LeakyReLU(0.2)]
