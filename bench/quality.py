@@ -23,39 +23,48 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Each names every recipe setting it relies on, so a change of the defaults does not change it.
-CLASSIC = "model.ema_decay=null"  # BCE, Adam 2e-4 (beta1 0.5), G sampled as trained
-EMA = "model.ema_decay=0.999"     # the default
+
+def adam(lr: float, g_lr: float | None = None) -> list[str]:
+    """Both nets' Adam learning rate (G's apart when given)."""
+    return [f"model.d_optimizer.lr={lr}", f"model.g_optimizer.lr={g_lr or lr}"]
+
+
+CLASSIC = ["model.ema_decay=null", *adam(2e-4)]  # BCE, Adam 2e-4 (beta1 0.5), G sampled as trained
+EMA = "model.ema_decay=0.999"                    # sample from an EMA of G (the default)
 HINGE_SN = ["model.discriminator.spectral_norm=true", "model.loss._target_=gan_digits.losses.HingeLoss"]
-TTUR = ["model.d_optimizer.lr=4e-4", "model.g_optimizer.lr=1e-4"]
 DCGAN = ["model=dcgan", "model.generator.clusters=null"]  # the plain unconditional DCGAN, no clusters
 PIXEL = ["model=dcgan", "model.discriminator.fine_clusters=null"]  # self-conditioned on pixel k-means clusters
 MANIFOLD = ["model=dcgan", "model.discriminator.fine_clusters=1000"]  # ... on manifold clusters (clusters.py)
+# Each recipe names every setting it relies on, so a change of the defaults does not change it.
 RECIPES = {
-    "cdcgan_classic": ["model=cdcgan", CLASSIC],
-    "cdcgan_ema": ["model=cdcgan", EMA],
-    "cdcgan_hinge_sn_ema": ["model=cdcgan", EMA, *HINGE_SN],
-    "cdcgan_ttur_ema": ["model=cdcgan", EMA, *TTUR],
-    "gan_ema": ["model=gan", EMA, "model.generator.clusters=null"],
-    "dcgan_classic": [*DCGAN, CLASSIC],
-    "dcgan_ema": [*DCGAN, EMA],
-    "dcgan_hinge_sn_ema": [*DCGAN, EMA, *HINGE_SN],
-    "dcgan_ttur_ema": [*DCGAN, EMA, *TTUR],
-    "dcgan_b128_ema": [*DCGAN, EMA, "data.batch_size=128"],
-    "dcgan_info": [*DCGAN, CLASSIC, "model.generator.latent_codes=10"],
-    "dcgan_info_ema": [*DCGAN, EMA, "model.generator.latent_codes=10"],
-    "dcgan_mbstd": [*DCGAN, CLASSIC, "model.discriminator.minibatch_std=true"],
-    "dcgan_hidden": [*DCGAN, CLASSIC, "model.discriminator.hidden=256"],
-    "dcgan_clusters20_ema": [*PIXEL, EMA, "model.generator.clusters=20"],
-    "dcgan_clusters50_ema": [*PIXEL, EMA, "model.generator.clusters=50"],
-    "dcgan_clusters100_ema": [*PIXEL, EMA, "model.generator.clusters=100"],
-    "dcgan_clusters200_ema": [*PIXEL, EMA, "model.generator.clusters=200"],
-    "dcgan_clusters20_hidden_ema": [*PIXEL, EMA, "model.generator.clusters=20", "model.discriminator.hidden=256"],
-    "dcgan_manifold20_ema": [*MANIFOLD, EMA, "model.generator.clusters=20"],
-    "dcgan_manifold30_ema": [*MANIFOLD, EMA, "model.generator.clusters=30"],
-    "dcgan_manifold50_ema": [*MANIFOLD, EMA, "model.generator.clusters=50"],
-    "cdcgan_clusters5_ema": ["model=cdcgan", EMA, "model.generator.clusters=5"],
-    "cdcgan_hidden_ema": ["model=cdcgan", EMA, "model.discriminator.hidden=256"],
+    "cdcgan_classic": ["model=cdcgan", *CLASSIC],
+    "cdcgan_ema": ["model=cdcgan", EMA, *adam(2e-4)],
+    "cdcgan_hinge_sn_ema": ["model=cdcgan", EMA, *adam(2e-4), *HINGE_SN],
+    "cdcgan_ttur_ema": ["model=cdcgan", EMA, *adam(4e-4, 1e-4)],
+    "cdcgan_clusters5_ema": ["model=cdcgan", EMA, *adam(2e-4), "model.generator.clusters=5"],
+    "cdcgan_hidden_ema": ["model=cdcgan", EMA, *adam(2e-4), "model.discriminator.hidden=256"],
+    "cdcgan_mbstd_ema": ["model=cdcgan", EMA, *adam(2e-4), "model.discriminator.minibatch_std=true"],
+    "cdcgan_lr4e-4_ema": ["model=cdcgan", EMA, *adam(4e-4)],
+    "cdcgan_lr8e-4_ema": ["model=cdcgan", EMA, *adam(8e-4)],
+    "gan_ema": ["model=gan", EMA, *adam(2e-4), "model.generator.clusters=null"],
+    "dcgan_classic": [*DCGAN, *CLASSIC],
+    "dcgan_ema": [*DCGAN, EMA, *adam(2e-4)],
+    "dcgan_hinge_sn_ema": [*DCGAN, EMA, *adam(2e-4), *HINGE_SN],
+    "dcgan_ttur_ema": [*DCGAN, EMA, *adam(4e-4, 1e-4)],
+    "dcgan_b128_ema": [*DCGAN, EMA, *adam(2e-4), "data.batch_size=128"],
+    "dcgan_info": [*DCGAN, *CLASSIC, "model.generator.latent_codes=10"],
+    "dcgan_info_ema": [*DCGAN, EMA, *adam(2e-4), "model.generator.latent_codes=10"],
+    "dcgan_mbstd": [*DCGAN, *CLASSIC, "model.discriminator.minibatch_std=true"],
+    "dcgan_hidden": [*DCGAN, *CLASSIC, "model.discriminator.hidden=256"],
+    "dcgan_clusters20_ema": [*PIXEL, EMA, *adam(2e-4), "model.generator.clusters=20"],
+    "dcgan_clusters50_ema": [*PIXEL, EMA, *adam(2e-4), "model.generator.clusters=50"],
+    "dcgan_clusters100_ema": [*PIXEL, EMA, *adam(2e-4), "model.generator.clusters=100"],
+    "dcgan_clusters200_ema": [*PIXEL, EMA, *adam(2e-4), "model.generator.clusters=200"],
+    "dcgan_clusters20_hidden_ema": [*PIXEL, EMA, *adam(2e-4), "model.generator.clusters=20",
+                                    "model.discriminator.hidden=256"],
+    "dcgan_manifold30_ema": [*MANIFOLD, EMA, *adam(2e-4), "model.generator.clusters=30"],
+    "dcgan_manifold50_ema": [*MANIFOLD, EMA, *adam(2e-4), "model.generator.clusters=50"],
+    "dcgan_manifold30_lr4e-4_ema": [*MANIFOLD, EMA, *adam(4e-4), "model.generator.clusters=30"],
 }
 
 
