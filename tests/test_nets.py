@@ -195,3 +195,24 @@ def test_minibatch_std_channel_measures_the_batch_variety():
     module = instantiate(compose_train("dcgan", ["model.discriminator.minibatch_std=true", "model.discriminator.hidden=16"]).model)
     assert module.discriminator(torch.randn(4, 1, 28, 28)).shape == (4, 1)
     assert module.discriminator.head.linear.in_features == 16
+
+
+@pytest.mark.parametrize("kernel,padding,output_padding,bias", [(4, 1, 0, True), (5, 2, 1, False)])  # dcgan, dcgan_tf
+def test_fold_transposed_conv_matches_pytorchs(kernel, padding, output_padding, bias):
+    """G's last layer as matmul + fold computes what nn.ConvTranspose2d computes, gradients included."""
+    from torch import nn
+
+    from gan_digits.nets.to_image import FoldConvTranspose2d
+
+    args = dict(stride=2, padding=padding, output_padding=output_padding, bias=bias)
+    reference, fold = nn.ConvTranspose2d(8, 1, kernel, **args), FoldConvTranspose2d(8, 1, kernel, **args)
+    fold.load_state_dict(reference.state_dict())
+    x = torch.randn(5, 8, 14, 14, requires_grad=True)
+    expected, got = reference(x), fold(x)
+    assert got.shape == expected.shape == (5, 1, 28, 28)
+    torch.testing.assert_close(got, expected)
+    grad = torch.randn_like(expected)
+    (x_grad, w_grad), (fold_x_grad, fold_w_grad) = (torch.autograd.grad(out, [x, layer.weight], grad)
+                                                    for out, layer in ((expected, reference), (got, fold)))
+    torch.testing.assert_close(fold_x_grad, x_grad)
+    torch.testing.assert_close(fold_w_grad, w_grad, rtol=1e-4, atol=1e-4)  # sums over the batch in another order

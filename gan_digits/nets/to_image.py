@@ -3,8 +3,9 @@
 On a CPU, oneDNN runs a transposed convolution with a single output channel at a few GFLOP/s:
 that one small layer cost a DCGAN step nearly as much as its 64-channel neighbour. The same
 arithmetic as a matrix product (every input pixel's k x k patch of output) and `F.fold` (adding
-the overlapping patches into place) is several times faster. Same parameters and results as
-`nn.ConvTranspose2d`, so it is a drop-in: checkpoints load either way.
+the overlapping patches into place) is 6-10x faster forward, 1.7-2.9x with the backward (batch
+64-128, this project's 2-core CPU). Same parameters and results as `nn.ConvTranspose2d`, so it is
+a drop-in: checkpoints load either way.
 """
 
 import torch
