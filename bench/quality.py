@@ -29,6 +29,11 @@ def adam(lr: float, g_lr: float | None = None) -> list[str]:
     return [f"model.d_optimizer.lr={lr}", f"model.g_optimizer.lr={g_lr or lr}"]
 
 
+def decay(gamma: float) -> str:
+    """Both rates times `gamma` after every epoch."""
+    return f"model.scheduler={{_target_:torch.optim.lr_scheduler.ExponentialLR,_partial_:true,gamma:{gamma}}}"
+
+
 CLASSIC = ["model.ema_decay=null", *adam(2e-4)]  # BCE, Adam 2e-4 (beta1 0.5), G sampled as trained
 EMA = "model.ema_decay=0.999"                    # sample from an EMA of G (the default)
 HINGE_SN = ["model.discriminator.spectral_norm=true", "model.loss._target_=gan_digits.losses.HingeLoss"]
@@ -46,6 +51,11 @@ RECIPES = {
     "cdcgan_mbstd_ema": ["model=cdcgan", EMA, *adam(2e-4), "model.discriminator.minibatch_std=true"],
     "cdcgan_lr4e-4_ema": ["model=cdcgan", EMA, *adam(4e-4)],
     "cdcgan_lr8e-4_ema": ["model=cdcgan", EMA, *adam(8e-4)],
+    "cdcgan_lr8e-4_decay0.7_ema": ["model=cdcgan", EMA, *adam(8e-4), decay(0.7)],
+    "cdcgan_lr8e-4_clusters3_ema": ["model=cdcgan", EMA, *adam(8e-4), "model.generator.clusters=3",
+                                    "model.discriminator.fine_clusters=null"],
+    "cdcgan_lr8e-4_manifold3_ema": ["model=cdcgan", EMA, *adam(8e-4), "model.generator.clusters=3",
+                                    "model.discriminator.fine_clusters=100"],
     "gan_ema": ["model=gan", EMA, *adam(2e-4), "model.generator.clusters=null"],
     "dcgan_classic": [*DCGAN, *CLASSIC],
     "dcgan_ema": [*DCGAN, EMA, *adam(2e-4)],
@@ -98,7 +108,9 @@ def main() -> None:
 
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.exists() else {}
-    results["hardware"] = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    gpu = f"{torch.cuda.get_device_name()} (training), " if torch.cuda.is_available() else ""
+    results["hardware"] = (f"{gpu}{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+                           f"torch {torch.__version__}")
     results["floor"] = evaluate(["--real", "--n=10000"], args.data)
     if args.batches:
         length = [f"trainer.max_steps={2 * args.batches}"]

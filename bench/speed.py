@@ -2,6 +2,7 @@
 
     python bench/speed.py --data ../shared/data            # every model; `make bench` runs this
     python bench/speed.py --models gan --iterations 500
+    python bench/speed.py --device cuda --out bench/results/speed_gpu.json   # on a GPU
 
 For each model, at the same batch size and with the same networks, it times:
   (a) seed-style:      a plain PyTorch loop fed by torchvision's per-digit path (PIL + ToTensor +
@@ -14,6 +15,8 @@ An iteration is one batch: one D update and one G update (two of Lightning's ste
 steady state: the first `--warmup` iterations (start-up, first-call costs) are timed apart. A GEMM
 and a convolution micro-benchmark give the achieved fp32 peak; the step's FLOPs are counted with
 torch.utils.flop_counter. Prints a table and writes bench/results/speed.json.
+On a GPU (--device cuda) every column runs there; (b) and (c), the project's training, replay
+their step as a CUDA graph (model.cuda_graph, the default) while (a) and (d) stay eager.
 """
 
 import argparse
@@ -75,19 +78,27 @@ def adversarial_step(module, g_opt, d_opt, real, labels):
         module._update_ema()
 
 
-def plain_loop(cfg, batches, iterations: int, warmup: int) -> tuple[float, float]:
+def clock(device: torch.device) -> float:
+    """Seconds, after the device has finished the work queued so far."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def plain_loop(cfg, batches, iterations: int, warmup: int, device: torch.device) -> tuple[float, float]:
     """(start-up seconds, iterations per second) of `adversarial_step` over an iterator of batches."""
-    module = instantiate(cfg.model)
+    module = instantiate(cfg.model).to(device)
     g_opt, d_opt = module.configure_optimizers()
     conditional = module.conditional
-    start = time.perf_counter()
+    start = clock(device)
     for i, (real, labels) in enumerate(batches):
         if i == warmup:
-            steady = time.perf_counter()
+            steady = clock(device)
+        real, labels = real.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         adversarial_step(module, g_opt, d_opt, real, labels if conditional else None)
         if i + 1 == warmup + iterations:
             break
-    return steady - start, iterations / (time.perf_counter() - steady)
+    return steady - start, iterations / (clock(device) - steady)
 
 
 def forever(loader):
@@ -95,64 +106,71 @@ def forever(loader):
         yield from loader
 
 
-def seed_style_batches(images, labels, batch_size):
+def seed_style_batches(images, labels, batch_size, device: torch.device):
     dataset = PerSampleMNIST(images, labels)
     dataset.transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
     return forever(DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=2, drop_last=True,
-                              persistent_workers=True))
+                              persistent_workers=True, pin_memory=device.type == "cuda"))
 
 
-def memory_batches(images, labels, batch_size):
+def memory_batches(images, labels, batch_size, device: torch.device):
+    images, labels = images.to(device), labels.to(device)
     generator = torch.Generator().manual_seed(0)
     while True:
-        order = torch.randperm(len(images), generator=generator)
+        order = torch.randperm(len(images), generator=generator).to(device)  # indexing with a CPU index would sync
         for i in range(len(images) // batch_size):
             index = order[i * batch_size : (i + 1) * batch_size]
             yield to_model_range(images[index].unsqueeze(1)), labels[index]
 
 
 class IterationTimer(Callback):
-    def __init__(self, warmup: int):
-        self.warmup = warmup
+    """The clock at the start, after `warmup` batches and after `warmup + iterations` (synced only there)."""
+
+    def __init__(self, warmup: int, iterations: int, device: torch.device):
+        self.marks = {0, warmup, warmup + iterations}
+        self.device = device
         self.times = []
 
     def on_train_start(self, trainer, pl_module):
-        self.times.append(time.perf_counter())
+        self.times.append(clock(self.device))
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.times.append(time.perf_counter())
+        if batch_idx + 1 in self.marks:
+            self.times.append(clock(self.device))
 
 
-def lightning_run(model: str, data: str, batch_size: int, iterations: int, warmup: int, loader: str, workers: int):
+def lightning_run(model: str, data: str, batch_size: int, iterations: int, warmup: int, loader: str, workers: int,
+                  device: torch.device):
     cfg = compose_model(model, [
         f"data.root={data}", f"data.batch_size={batch_size}", f"data.loader={loader}", f"data.num_workers={workers}",
         f"trainer.max_steps={2 * (warmup + iterations)}", "trainer.limit_val_batches=0", "trainer.max_epochs=-1",
-        "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "accelerator=cpu",
-        "paths.output_dir=/tmp/gan_digits_bench",
+        "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
+        f"accelerator={'gpu' if device.type == 'cuda' else 'cpu'}", "paths.output_dir=/tmp/gan_digits_bench",
     ])
     datamodule, module, trainer = build(cfg)
-    timer = IterationTimer(warmup)
+    timer = IterationTimer(warmup, iterations, device)
     trainer.callbacks.append(timer)
     trainer.fit(module, datamodule=datamodule)
-    t = timer.times
-    return t[warmup] - t[0], iterations / (t[warmup + iterations] - t[warmup])
+    start, steady, end = timer.times
+    return steady - start, iterations / (end - steady)
 
 
-def peak_gflops(repeats: int = 20) -> dict[str, float]:
+def peak_gflops(device: torch.device, repeats: int = 20) -> dict[str, float]:
     """Achieved fp32 GFLOP/s of a large GEMM and of a DCGAN-sized convolution (forward)."""
     results = {}
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    x, w = torch.randn(128, 64, 14, 14), torch.randn(128, 64, 4, 4)
+    n = 8192 if device.type == "cuda" else 2048
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    x, w = torch.randn(128, 64, 14, 14, device=device), torch.randn(128, 64, 4, 4, device=device)
     for name, fn, flop in (
-        ("gemm", lambda: a @ b, 2 * 2048**3),
+        ("gemm", lambda: a @ b, 2 * n**3),
         ("conv", lambda: F.conv2d(x, w, stride=2, padding=1), 2 * 128 * 128 * 7 * 7 * 64 * 16),
     ):
         for _ in range(3):
             fn()
-        start = time.perf_counter()
+        start = clock(device)
         for _ in range(repeats):
             fn()
-        results[name] = flop * repeats / (time.perf_counter() - start) / 1e9
+        results[name] = flop * repeats / (clock(device) - start) / 1e9
     return results
 
 
@@ -173,15 +191,19 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--iterations", type=int, default=200, help="timed iterations (gan: 500 at least)")
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "speed.json"))
     args = parser.parse_args()
 
+    device = torch.device(args.device)
     torch.manual_seed(0)
     images, labels = load_split(args.data, "train")
     images, labels = images[:TRAIN_IMAGES], labels[:TRAIN_IMAGES]
-    peak = peak_gflops()
-    results = {"hardware": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-                           f"torch {torch.__version__}", "batch_size": args.batch_size, "peak_gflops": peak, "models": {}}
+    peak = peak_gflops(device)
+    hardware = (torch.cuda.get_device_name(device) if device.type == "cuda"
+                else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")
+    results = {"hardware": f"{hardware}, torch {torch.__version__}", "batch_size": args.batch_size,
+               "peak_gflops": peak, "models": {}}
     print(f"{results['hardware']}; batch {args.batch_size}; achieved fp32 peak: GEMM {peak['gemm']:.0f}, "
           f"conv {peak['conv']:.0f} GFLOP/s")
     for model in args.models:
@@ -189,11 +211,13 @@ def main() -> None:
         cfg = compose_model(model, ["paths.output_dir=/tmp/gan_digits_bench"])
         gflop = step_gflop(cfg, args.batch_size)
         rates = {
-            "a_seed_style": plain_loop(cfg, seed_style_batches(images, labels, args.batch_size), iterations, args.warmup),
+            "a_seed_style": plain_loop(cfg, seed_style_batches(images, labels, args.batch_size, device), iterations,
+                                       args.warmup, device),
             "b_lightning_torchvision": lightning_run(model, args.data, args.batch_size, iterations, args.warmup,
-                                                     "torchvision", 2),
-            "c_default": lightning_run(model, args.data, args.batch_size, iterations, args.warmup, "memory", 0),
-            "d_raw": plain_loop(cfg, memory_batches(images, labels, args.batch_size), iterations, args.warmup),
+                                                     "torchvision", 2, device),
+            "c_default": lightning_run(model, args.data, args.batch_size, iterations, args.warmup, "memory", 0, device),
+            "d_raw": plain_loop(cfg, memory_batches(images, labels, args.batch_size, device), iterations, args.warmup,
+                                device),
         }
         its = {name: rate for name, (_, rate) in rates.items()}
         row = {
@@ -207,6 +231,7 @@ def main() -> None:
             "gflop_per_iteration": round(gflop, 2),
             "fraction_of_peak_default": round(gflop * its["c_default"] / max(peak.values()), 3),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            **({"peak_gpu_mb": round(torch.cuda.max_memory_allocated(device) / 2**20)} if device.type == "cuda" else {}),
         }
         results["models"][model] = row
         print(f"{model}: it/s {row['iterations_per_s']}; s/epoch {row['s_per_epoch']}; (c)/(a) {row['c_over_a']}; "

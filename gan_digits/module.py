@@ -6,9 +6,11 @@ from collections.abc import Callable
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_info
 
 from gan_digits.checkpoint import FORMAT_KEY, checkpoint_payload
 from gan_digits.checks import ConfigError, check_positive
+from gan_digits.cuda_graph import GraphedStep
 from gan_digits.losses import BCELoss
 from gan_digits.nets.clusters import fit_clusters
 from gan_digits.nets.contract import Discriminator, Generator
@@ -18,6 +20,7 @@ GRID_COLUMNS = 8
 UNCONDITIONAL_GRID_ROWS = 8
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
+SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
 
 
 class GANModule(L.LightningModule):
@@ -38,6 +41,8 @@ class GANModule(L.LightningModule):
         fixed_noise_seed: int = 0,
         ema_decay: float | None = None,
         code_weight: float = 1.0,
+        scheduler: SchedulerFactory | None = None,
+        cuda_graph: bool = True,
     ):
         super().__init__()
         for key, why in (("num_classes", "a conditional model needs both conditional, with the same classes"),
@@ -55,6 +60,10 @@ class GANModule(L.LightningModule):
         self.discriminator = discriminator
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
+        self.scheduler = scheduler
+        # On one GPU at 32-true precision: capture the whole step once, replay it (cuda_graph.py).
+        self.cuda_graph = cuda_graph
+        self.graphed_step: GraphedStep | None = None
         self.loss = loss or BCELoss()
         # An exponential moving average of G's weights samples better than G itself (less jitter
         # from the adversarial game); it is what grids, metrics and sample.py use when on.
@@ -116,7 +125,18 @@ class GANModule(L.LightningModule):
         return self.generator.cluster(z, y) if self.generator.clusters else None
 
     def configure_optimizers(self):
-        return self.g_optimizer(self.generator.parameters()), self.d_optimizer(self.discriminator.parameters())
+        optimizers = [self.g_optimizer(self.generator.parameters()), self.d_optimizer(self.discriminator.parameters())]
+        if self.scheduler is None:
+            return optimizers
+        return optimizers, [self.scheduler(optimizer) for optimizer in optimizers]
+
+    def on_train_epoch_end(self) -> None:
+        # Manual optimization steps its schedulers itself: once per epoch, both nets alike.
+        schedulers = self.lr_schedulers() or []
+        for scheduler in schedulers:
+            scheduler.step()
+        if schedulers and self.graphed_step is not None:
+            self.graphed_step.reset()  # its capture holds the old rates
 
     def on_fit_start(self) -> None:
         # seed_everything gives every rank the same seed; offset it so ranks draw different noise.
@@ -135,9 +155,12 @@ class GANModule(L.LightningModule):
         self.manual_backward(loss)
         optimizer.step()
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        real, labels = batch
-        y = labels if self.conditional else None
+    def adversarial_step(self, real: torch.Tensor, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """One D update, then one G update; returns the step's scalars, detached on the device.
+
+        Free of host syncs and of Python state that changes from step to step, so that on a GPU
+        the whole of it can be captured once as a CUDA graph and replayed (cuda_graph.py).
+        """
         g_opt, d_opt = self.optimizers()
         z = torch.randn(real.shape[0], self.latent_dim, device=real.device)
         fake, fake_clusters = self.generator(z, y), self.fake_clusters(z, y)
@@ -157,10 +180,33 @@ class GANModule(L.LightningModule):
             g_logits, code_logits = self.discriminator.score(fake, y, fake_clusters)
             g_loss = self.loss.generator(g_logits) + self._code_loss(code_logits, z)
             self._optimizer_step(g_opt, g_loss)
+        return self._scalars("train", d_loss, g_loss, real_logits, fake_logits)
+
+    def on_train_start(self) -> None:
+        # After the optimizers' states are restored (a resumed run), which would reset `capturable`.
+        for optimizer in self.optimizers():
+            for group in optimizer.param_groups:
+                group["capturable"] = False  # eager updates; GraphedStep turns it on for its own
+        self.graphed_step = None
+        if not self.cuda_graph or self.device.type != "cuda":
+            return
+        if self.trainer.world_size > 1 or self.trainer.precision != "32-true":
+            rank_zero_info(f"model.cuda_graph: eager steps instead, the graph is for one GPU at 32-true precision "
+                           f"(this run: {self.trainer.world_size} devices, precision {self.trainer.precision})")
+            return
+        self.graphed_step = GraphedStep(self.adversarial_step, self.optimizers())
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        real, labels = batch
+        y = labels if self.conditional else None
+        step = self.graphed_step or self.adversarial_step
+        self.last_train_scalars = step(real, y)  # kept every step for the divergence guard (it reads them now and then)
         if self.generator_ema is not None:
             self._update_ema()
-
-        self._log_scalars("train", d_loss, g_loss, real_logits, fake_logits, on_step=True)
+        # Lightning writes step metrics every log_every_n_steps batches; a self.log costs about a
+        # millisecond on CPU, a fifth of an MLP GAN's step, so log only when it will be written.
+        if self.trainer._logger_connector.should_update_logs:
+            self._log_scalars(self.last_train_scalars, on_step=True, batch_size=real.shape[0])
 
     def on_validation_model_eval(self) -> None:
         # G samples on its running statistics, as sample.py does. D keeps batch statistics, the only
@@ -178,32 +224,23 @@ class GANModule(L.LightningModule):
         fake_logits = self.discriminator.score(fake, y, self.fake_clusters(z, y))[0]
         d_loss = self.loss.discriminator(real_logits, fake_logits)
         g_loss = self.loss.generator(fake_logits)
-        self._log_scalars("val", d_loss, g_loss, real_logits, fake_logits, on_step=False)
+        self._log_scalars(self._scalars("val", d_loss, g_loss, real_logits, fake_logits), on_step=False,
+                          batch_size=real.shape[0])
 
-    def _log_scalars(self, stage, d_loss, g_loss, real_logits, fake_logits, on_step: bool) -> None:
-        """Log detached device tensors: Lightning reads them only when it writes, so no sync per step."""
-        metrics = {
+    @staticmethod
+    def _scalars(stage, d_loss, g_loss, real_logits, fake_logits) -> dict[str, torch.Tensor]:
+        """Detached device tensors: Lightning reads them only when it writes, so no sync per step."""
+        return {
             f"{stage}/d_loss": d_loss.detach(),
             f"{stage}/g_loss": g_loss.detach(),
             f"{stage}/d_real": torch.sigmoid(real_logits.detach().float()).mean(),  # mean D(x), 1 = sure it is real
             f"{stage}/d_fake": torch.sigmoid(fake_logits.detach().float()).mean(),
         }
-        if on_step:
-            # Kept every step for the divergence guard (it reads them, and so syncs, only now and then).
-            self.last_train_scalars = metrics
-            # Lightning writes step metrics every log_every_n_steps batches; a self.log costs about a
-            # millisecond on CPU, a fifth of an MLP GAN's step, so log only when it will be written.
-            if not self.trainer._logger_connector.should_update_logs:
-                return
+
+    def _log_scalars(self, metrics: dict[str, torch.Tensor], on_step: bool, batch_size: int) -> None:
         on_epoch = not on_step
-        self.log_dict(
-            metrics,
-            prog_bar=on_step,
-            on_step=on_step,
-            on_epoch=on_epoch,
-            sync_dist=on_epoch,
-            batch_size=real_logits.shape[0],
-        )
+        self.log_dict(metrics, prog_bar=on_step, on_step=on_step, on_epoch=on_epoch, sync_dist=on_epoch,
+                      batch_size=batch_size)
         # A metric named "step" sets the logger's x-axis: make it the optimizer step (see class doc).
         self.log("step", float(self.global_step), on_step=on_step, on_epoch=on_epoch, reduce_fx="max")
 

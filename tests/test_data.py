@@ -9,7 +9,7 @@ import torch
 from conftest import DATA
 from gan_digits.checks import ConfigError
 from gan_digits.data import MNISTDataModule, MNISTFileError, load_split
-from gan_digits.data.sampler import ShardedBatchSampler
+from gan_digits.data.sampler import DeviceBatchSampler, ShardedBatchSampler
 
 RAW = DATA / "MNIST" / "raw"
 
@@ -110,6 +110,9 @@ def test_sampler_shards_are_disjoint_and_reshuffle_each_epoch():
     # Resuming after 2 of the epoch's 5 batches: the other 3, in the same order.
     resumed = ShardedBatchSampler(100, 10, seed=3, rank=0, world_size=2, epoch=lambda: 0, done=lambda: 2)
     assert torch.equal(torch.cat(list(resumed)), first[0][20:])
+    # The GPU path moves an epoch's batches in one copy: the same batches (and resume) as the sampler it wraps.
+    moved = DeviceBatchSampler(resumed, torch.device("cpu"))
+    assert len(moved) == 5 and [b.tolist() for b in moved] == [b.tolist() for b in resumed]
 
 
 def test_batch_larger_than_shard_is_refused():

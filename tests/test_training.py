@@ -126,6 +126,14 @@ def test_checkpoint_loads_weights_only_and_holds_the_model_config(trained):
     assert "fixed_z" in checkpoint["state_dict"] and "fixed_y" in checkpoint["state_dict"]
 
 
+def test_scheduler_steps_both_rates_once_per_epoch(tmp_path):
+    decay = "model.scheduler={_target_:torch.optim.lr_scheduler.ExponentialLR,_partial_:true,gamma:0.5}"
+    datamodule, module, trainer = build(compose_train("cdcgan", [decay, "trainer.max_steps=24"], output_dir=tmp_path))
+    trainer.fit(module, datamodule=datamodule)  # 3 epochs of 4 batches
+    assert trainer.current_epoch == 3
+    assert [opt.param_groups[0]["lr"] for opt in module.optimizers()] == [8e-4 * 0.5**3] * 2
+
+
 def test_same_seed_gives_same_losses(tmp_path):
     from gan_digits.training import train
 

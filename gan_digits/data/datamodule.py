@@ -12,7 +12,7 @@ from torchvision.transforms import PILToTensor
 from gan_digits.checks import check_choice, check_int
 from gan_digits.data.idx import SPLIT_FILES, MNISTFileError, find_idx, load_split, raw_dir
 from gan_digits.data.pixels import to_model_range
-from gan_digits.data.sampler import ShardedBatchSampler
+from gan_digits.data.sampler import DeviceBatchSampler, ShardedBatchSampler
 
 
 LOADERS = ("memory", "torchvision")
@@ -125,6 +125,7 @@ class MNISTDataModule(L.LightningDataModule):
         if device.type == "cuda" and self.num_workers == 0:
             # 47 MB for all of MNIST: keep it on the GPU, so a batch is one indexing kernel, no copy.
             dataset = TensorBatches(dataset.images.to(device), dataset.labels.to(device))
+            sampler = DeviceBatchSampler(sampler, device)
         return DataLoader(dataset, sampler=sampler, batch_size=None, **common)  # the sampler yields whole batches
 
     def train_dataloader(self) -> DataLoader:
