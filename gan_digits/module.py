@@ -6,6 +6,7 @@ from collections.abc import Callable
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.strategies import SingleDeviceStrategy
 from lightning.pytorch.utilities import rank_zero_info
 
 from gan_digits.checkpoint import FORMAT_KEY, checkpoint_payload
@@ -75,6 +76,7 @@ class GANModule(L.LightningModule):
         # `sample.py` can rebuild the generator without this code's constructor arguments.
         self.model_config: dict | None = None
         self.last_train_scalars: dict[str, torch.Tensor] = {}
+        self.clusters_loaded = False  # True once a checkpoint's clusters are loaded (on_load_checkpoint)
 
         # The same noise (and labels) every time a grid is drawn, saved with the weights.
         # With latent codes, one row per code, as a conditional model has one per digit.
@@ -109,17 +111,6 @@ class GANModule(L.LightningModule):
         torch._foreach_lerp_(list(self.generator_ema.parameters()), list(self.generator.parameters()), 1.0 - decay)
         torch._foreach_copy_(list(self.generator_ema.buffers()), list(self.generator.buffers()))
 
-    def setup(self, stage: str) -> None:
-        if stage == "fit" and self.generator.clusters:
-            # Seeded and deterministic; a resumed run then loads the same values from its checkpoint.
-            digits = self.trainer.datamodule.train_set
-            labels = digits.labels if self.conditional else None
-            centroids, members, sizes = fit_clusters(digits.images, self.generator.clusters, labels,
-                                                     self.generator.num_classes, self.discriminator.fine_clusters)
-            for generator in filter(None, (self.generator, self.generator_ema)):
-                generator.set_cluster_sizes(sizes)
-            self.discriminator.set_clusters(centroids, members)
-
     def fake_clusters(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor | None:
         """With `clusters`, the cluster G drew each fake from: D scores it against that one."""
         return self.generator.cluster(z, y) if self.generator.clusters else None
@@ -142,6 +133,17 @@ class GANModule(L.LightningModule):
         # seed_everything gives every rank the same seed; offset it so ranks draw different noise.
         if self.trainer.world_size > 1:
             torch.manual_seed(torch.initial_seed() + self.global_rank)
+        # Here, after a resumed run has loaded its checkpoint (whose buffers hold the clusters: fitting
+        # them again would cost seconds, ~9 for dcgan's manifold clusters on a 2-core CPU, for the
+        # same values); seeded and deterministic, so every rank fits the same.
+        if self.generator.clusters and not self.clusters_loaded:
+            digits = self.trainer.datamodule.train_set
+            labels = digits.labels if self.conditional else None
+            centroids, members, sizes = fit_clusters(digits.images, self.generator.clusters, labels,
+                                                     self.generator.num_classes, self.discriminator.fine_clusters)
+            for generator in filter(None, (self.generator, self.generator_ema)):
+                generator.set_cluster_sizes(sizes)
+            self.discriminator.set_clusters(centroids, members)
 
     def _code_loss(self, code_logits: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor | float:
         """InfoGAN's term (with `latent_codes`): how badly D reads the code G drew each fake from."""
@@ -190,9 +192,10 @@ class GANModule(L.LightningModule):
         self.graphed_step = None
         if not self.cuda_graph or self.device.type != "cuda":
             return
-        if self.trainer.world_size > 1 or self.trainer.precision != "32-true":
+        strategy = self.trainer.strategy
+        if not isinstance(strategy, SingleDeviceStrategy) or self.trainer.precision != "32-true":
             rank_zero_info(f"model.cuda_graph: eager steps instead, the graph is for one GPU at 32-true precision "
-                           f"(this run: {self.trainer.world_size} devices, precision {self.trainer.precision})")
+                           f"(this run: {type(strategy).__name__}, precision {self.trainer.precision})")
             return
         self.graphed_step = GraphedStep(self.adversarial_step, self.optimizers())
 
@@ -253,6 +256,7 @@ class GANModule(L.LightningModule):
             checkpoint["rng_state"]["cuda"] = torch.cuda.get_rng_state_all()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.clusters_loaded = True
         rng = checkpoint.get("rng_state", {})
         if "cpu" in rng:
             torch.set_rng_state(rng["cpu"])

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from conftest import TINY_MODEL, compose_train, run_script
+from gan_digits import module
 from gan_digits.callbacks import DivergenceError
 from gan_digits.checkpoint import CheckpointError
 from gan_digits.checks import ConfigError, report_user_errors
@@ -43,11 +44,15 @@ def test_signal_saves_a_checkpoint_exits_nonzero_and_resume_finishes(tmp_path, s
 
 
 @pytest.mark.parametrize("stop_at", [8, 6], ids=["end-of-epoch", "mid-epoch"])
-def test_resume_equals_uninterrupted(tmp_path, stop_at):
-    """4 batches an epoch: stop after 4 (end of epoch) or 3 (mid-epoch), resume to 8 batches."""
+def test_resume_equals_uninterrupted(tmp_path, stop_at, monkeypatch):
+    """4 batches an epoch: stop after 4 (end of epoch) or 3 (mid-epoch), resume to 8 batches.
+    The resumed run takes dcgan's clusters from the checkpoint instead of fitting them again."""
     whole = train(compose_train("dcgan", ["trainer.max_steps=16"], output_dir=tmp_path / "whole"))
     train(compose_train("dcgan", [f"trainer.max_steps={stop_at}"], output_dir=tmp_path / "half"))
+    fits = []
+    monkeypatch.setattr(module, "fit_clusters", lambda *args: fits.append(args))
     resumed = train(compose_train("dcgan", ["trainer.max_steps=16", "ckpt_path=last"], output_dir=tmp_path / "half"))
+    assert fits == []
     for name in ("train/d_loss", "train/g_loss", "val/d_loss"):
         assert resumed[name] == whole[name], name
     a, b = _weights(tmp_path / "whole")["state_dict"], _weights(tmp_path / "half")["state_dict"]
