@@ -5,7 +5,8 @@
     python bench/quality.py --batches 3000 --only dcgan_ema --out screen.json  # a fixed length instead
 
 Each recipe trains `python train.py <overrides> trainer.max_time=<minutes>` in its own run dir
-under bench/runs/, then `gan_digits.evaluate` scores its last checkpoint on 10,000 digits; `--real`
+under bench/runs/, then `gan_digits.evaluate` scores its last checkpoint on 10,000 digits (and the
+one it kept for its lowest val/fid, as `best_checkpoint`); `--real`
 scores 10,000 real training digits once: the floor. Results go to bench/results/quality.json and a
 markdown table on stdout. Run it on an otherwise idle machine: the time budget is wall-clock.
 """
@@ -54,6 +55,19 @@ RECIPES = {
     "cdcgan_lr8e-4_decay0.7_ema": ["model=cdcgan", EMA, *adam(8e-4), decay(0.7)],
     "cdcgan_lr8e-4_clusters3_ema": ["model=cdcgan", EMA, *adam(8e-4), "model.generator.clusters=3",
                                     "model.discriminator.fine_clusters=null"],
+    "cdcgan_lr8e-4_clusters2_ema": ["model=cdcgan", EMA, *adam(8e-4), "model.generator.clusters=2",
+                                    "model.discriminator.fine_clusters=null"],
+    "cdcgan_lr8e-4_clusters3_seed1_ema": ["model=cdcgan", EMA, *adam(8e-4), "model.generator.clusters=3",
+                                          "model.discriminator.fine_clusters=null", "seed=1"],
+    "cdcgan_g8e-4_d4e-4_clusters3_ema": ["model=cdcgan", EMA, *adam(4e-4, 8e-4), "model.generator.clusters=3",
+                                         "model.discriminator.fine_clusters=null"],
+    "cdcgan_g8e-4_d2e-4_clusters3_ema": ["model=cdcgan", EMA, *adam(2e-4, 8e-4), "model.generator.clusters=3",
+                                         "model.discriminator.fine_clusters=null"],
+    "cdcgan_g8e-4_d4e-4_clusters3_smooth0.9_ema": ["model=cdcgan", EMA, *adam(4e-4, 8e-4), "model.generator.clusters=3",
+                                                   "model.discriminator.fine_clusters=null", "+model.loss.real_label=0.9"],
+    "cdcgan_g8e-4_d4e-4_clusters3_mbstd_ema": ["model=cdcgan", EMA, *adam(4e-4, 8e-4), "model.generator.clusters=3",
+                                               "model.discriminator.fine_clusters=null",
+                                               "model.discriminator.minibatch_std=true"],
     "cdcgan_lr8e-4_clusters5_ema": ["model=cdcgan", EMA, *adam(8e-4), "model.generator.clusters=5",
                                     "model.discriminator.fine_clusters=null"],
     "cdcgan_lr8e-4_clusters10_ema": ["model=cdcgan", EMA, *adam(8e-4), "model.generator.clusters=10",
@@ -100,6 +114,14 @@ def first_fid_below(run_dir: Path, threshold: float) -> float | None:
     return round((hits[0] - start) / 60, 1) if hits else None
 
 
+def add_ratios(metrics: dict, floor: dict) -> dict:
+    """FID (and intra-class FID) as multiples of the real-data floor's."""
+    for key in ("fid", "intra_fid"):
+        if key in metrics:
+            metrics[f"{key}_x_floor"] = round(metrics[key] / floor[key], 2)
+    return metrics
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=8)
@@ -136,11 +158,15 @@ def main() -> None:
             minutes=round((time.perf_counter() - start) / 60, 1),
             batches=checkpoint["global_step"] // 2,
             epochs=checkpoint["epoch"],
-            fid_x_floor=round(metrics["fid"] / results["floor"]["fid"], 2),
             minutes_to_fid_8x_floor=first_fid_below(run_dir, 8 * results["floor"]["fid"]),
         )
-        if "intra_fid" in metrics:
-            metrics["intra_fid_x_floor"] = round(metrics["intra_fid"] / results["floor"]["intra_fid"], 2)
+        add_ratios(metrics, results["floor"])
+        # The checkpoint the run kept for its lowest val/fid (2,000 samples, each epoch): what a user
+        # samples from when training got worse later on.
+        best = next((run_dir / "checkpoints").glob("epoch*-fid*.ckpt"), None)
+        if best is not None:
+            metrics["best_checkpoint"] = add_ratios(evaluate([str(best), "--n=10000"], args.data), results["floor"])
+            metrics["best_checkpoint"]["file"] = best.name
         results.setdefault("runs", {})[name] = metrics
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2))
@@ -152,11 +178,15 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- |")
     print(f"| real digits (floor) | - | {floor['fid']:.3f} | {floor['intra_fid']:.3f} | {floor['label_acc']:.3f} "
           f"| {floor['modes']} | {floor['confidence']:.3f} |")
-    for name, m in results.get("runs", {}).items():
-        intra = f"{m['intra_fid']:.2f} ({m['intra_fid_x_floor']}x)" if "intra_fid" in m else "-"
-        acc = f"{m['label_acc']:.3f}" if "label_acc" in m else "-"
-        print(f"| {name} | {m['batches']} | {m['fid']:.2f} ({m['fid_x_floor']}x) | {intra} | {acc} "
-              f"| {m['modes']} | {m['confidence']:.3f} |")
+    for name, run in results.get("runs", {}).items():
+        for label, m in ((name, run), (f"{name} (best val/fid: {run.get('best_checkpoint', {}).get('file')})",
+                                       run.get("best_checkpoint"))):
+            if m is None:
+                continue
+            intra = f"{m['intra_fid']:.2f} ({m['intra_fid_x_floor']}x)" if "intra_fid" in m else "-"
+            acc = f"{m['label_acc']:.3f}" if "label_acc" in m else "-"
+            print(f"| {label} | {run['batches']} | {m['fid']:.2f} ({m['fid_x_floor']}x) | {intra} | {acc} "
+                  f"| {m['modes']} | {m['confidence']:.3f} |")
 
 
 if __name__ == "__main__":

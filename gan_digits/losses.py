@@ -3,12 +3,23 @@
 import torch
 import torch.nn.functional as F
 
+from gan_digits.checks import ConfigError
+
 
 class BCELoss:
-    """The classic GAN loss: D learns real -> 1 and fake -> 0; G (non-saturating) makes D say 1 on fakes."""
+    """The classic GAN loss: D learns real -> 1 and fake -> 0; G (non-saturating) makes D say 1 on fakes.
+
+    `real_label` < 1 is one-sided label smoothing (Salimans et al. 2016, e.g. 0.9): D aims lower on
+    real digits, so it is never rewarded for being over-sure of them.
+    """
+
+    def __init__(self, real_label: float = 1.0):
+        if not 0.5 < real_label <= 1.0:
+            raise ConfigError(f"model.loss.real_label={real_label!r} is not allowed: expected a number in (0.5, 1]")
+        self.real_label = real_label
 
     def discriminator(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-        real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+        real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, self.real_label))
         fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
         return real + fake
 

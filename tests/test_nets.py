@@ -19,8 +19,10 @@ def test_config_composes_with_defaults_for_every_model(module):
     assert module.latent_dim == 100
     assert module.conditional == (module.generator.num_classes == 10)
     assert module.generator.latent_codes is None and module.discriminator.code_head is None
-    # Self-conditioning on 30 manifold clusters is the unconditional DCGAN's default recipe (README results).
-    expected = 30 if type(module.generator).__name__ == "DCGANGenerator" and not module.conditional else None
+    # The lean DCGANs self-condition by default (README results): dcgan on 30 manifold clusters,
+    # cdcgan on 3 styles within each digit.
+    lean = type(module.generator).__name__ == "DCGANGenerator"
+    expected = (3 if module.conditional else 30) if lean else None
     assert module.generator.clusters == module.discriminator.clusters == expected
 
 
@@ -91,7 +93,7 @@ def test_latent_code_misconfigurations_are_named():
                                   "model.generator.clusters=null"])
     with pytest.raises(ConfigError, match="model.generator.latent_codes=10 but model.discriminator.latent_codes=5"):
         instantiate_checked(cfg.model)
-    with pytest.raises(ConfigError, match="latent_codes=10 with num_classes=10, clusters=None: InfoGAN's code is for an unconditional model"):
+    with pytest.raises(ConfigError, match="latent_codes=10 with num_classes=10, clusters=3: InfoGAN's code is for an unconditional model"):
         instantiate_checked(compose_train("cdcgan", ["model.generator.latent_codes=10"]).model)
     with pytest.raises(ConfigError, match=r"model.generator.latent_codes=200 is not allowed: expected an integer from 2 to 100"):
         instantiate_checked(compose_train("dcgan", ["model.generator.latent_codes=200"]).model)

@@ -131,7 +131,8 @@ def test_scheduler_steps_both_rates_once_per_epoch(tmp_path):
     datamodule, module, trainer = build(compose_train("cdcgan", [decay, "trainer.max_steps=24"], output_dir=tmp_path))
     trainer.fit(module, datamodule=datamodule)  # 3 epochs of 4 batches
     assert trainer.current_epoch == 3
-    assert [opt.param_groups[0]["lr"] for opt in module.optimizers()] == [8e-4 * 0.5**3] * 2
+    rates = [factory.keywords["lr"] * 0.5**3 for factory in (module.g_optimizer, module.d_optimizer)]
+    assert [opt.param_groups[0]["lr"] for opt in module.optimizers()] == rates
 
 
 def test_same_seed_gives_same_losses(tmp_path):
@@ -154,3 +155,17 @@ def test_ema_copy_follows_the_generator_and_is_what_is_sampled(trained):
     assert any(not torch.equal(live[k], ema[k]) for k in weights)  # an average, not a copy
     sampled = build_generator(checkpoint).state_dict()
     assert all(torch.equal(sampled[k], ema[k]) for k in ema)
+
+
+def test_one_sided_label_smoothing_makes_d_aim_at_the_real_label():
+    from gan_digits.checks import ConfigError
+    from gan_digits.losses import BCELoss
+
+    at_target = torch.tensor([[math.log(0.9 / 0.1)]], requires_grad=True)  # sigmoid = 0.9
+    BCELoss(real_label=0.9).discriminator(at_target, torch.full((1, 1), -30.0)).backward()
+    assert abs(at_target.grad.item()) < 1e-6  # no push past 0.9 on real digits
+    sure = torch.tensor([[5.0]], requires_grad=True)
+    BCELoss().discriminator(sure, torch.full((1, 1), -30.0)).backward()
+    assert sure.grad.item() < 0  # the classic loss pushes on towards 1
+    with pytest.raises(ConfigError, match=r"model.loss.real_label=1.5 is not allowed: expected a number in \(0.5, 1\]"):
+        BCELoss(real_label=1.5)
