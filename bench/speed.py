@@ -127,15 +127,17 @@ class IterationTimer(Callback):
     """The clock at the start, after `warmup` batches and after `warmup + iterations` (synced only there)."""
 
     def __init__(self, warmup: int, iterations: int, device: torch.device):
-        self.marks = {0, warmup, warmup + iterations}
+        self.marks = {warmup, warmup + iterations}
         self.device = device
+        self.batches = 0  # over epochs: batch_idx restarts with each
         self.times = []
 
     def on_train_start(self, trainer, pl_module):
         self.times.append(clock(self.device))
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if batch_idx + 1 in self.marks:
+        self.batches += 1
+        if self.batches in self.marks:
             self.times.append(clock(self.device))
 
 
