@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import TINY_MODEL, compose_train, run_script
-from gan_digits import module
+from gan_digits import module as gan_module
 from gan_digits.callbacks import DivergenceError
 from gan_digits.checkpoint import CheckpointError
 from gan_digits.checks import ConfigError, report_user_errors
@@ -50,7 +50,7 @@ def test_resume_equals_uninterrupted(tmp_path, stop_at, monkeypatch):
     whole = train(compose_train("dcgan", ["trainer.max_steps=16"], output_dir=tmp_path / "whole"))
     train(compose_train("dcgan", [f"trainer.max_steps={stop_at}"], output_dir=tmp_path / "half"))
     fits = []
-    monkeypatch.setattr(module, "fit_clusters", lambda *args: fits.append(args))
+    monkeypatch.setattr(gan_module, "fit_clusters", lambda *args: fits.append(args))
     resumed = train(compose_train("dcgan", ["trainer.max_steps=16", "ckpt_path=last"], output_dir=tmp_path / "half"))
     assert fits == []
     for name in ("train/d_loss", "train/g_loss", "val/d_loss"):
