@@ -10,7 +10,7 @@ from lightning.pytorch.strategies import SingleDeviceStrategy
 from lightning.pytorch.utilities import rank_zero_info
 
 from gan_digits.checkpoint import FORMAT_KEY, checkpoint_payload
-from gan_digits.checks import ConfigError, check_positive
+from gan_digits.checks import ConfigError, check_choice, check_positive
 from gan_digits.cuda_graph import GraphedStep
 from gan_digits.losses import BCELoss
 from gan_digits.nets.clusters import fit_clusters
@@ -22,6 +22,22 @@ UNCONDITIONAL_GRID_ROWS = 8
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
+
+
+def check_scheduler(scheduler: SchedulerFactory | None) -> SchedulerFactory | None:
+    """`scheduler` if it builds a learning-rate scheduler (tried on a throwaway optimizer, so a bad
+    `model.scheduler` fails in one line before anything is built, not deep in `fit`), or a ConfigError naming it."""
+    if scheduler is None:
+        return None
+    probe = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    try:
+        built = scheduler(probe)
+    except TypeError as err:  # not callable, or missing arguments
+        built = err
+    if not isinstance(built, torch.optim.lr_scheduler.LRScheduler):
+        raise ConfigError(f"model.scheduler={scheduler!r} is not allowed ({built}): expected null or a torch "
+                          "scheduler, e.g. {_target_: torch.optim.lr_scheduler.ExponentialLR, _partial_: true, gamma: 0.7}")
+    return scheduler
 
 
 class GANModule(L.LightningModule):
@@ -61,9 +77,9 @@ class GANModule(L.LightningModule):
         self.discriminator = discriminator
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
-        self.scheduler = scheduler
+        self.scheduler = check_scheduler(scheduler)
         # On one GPU at 32-true precision: capture the whole step once, replay it (cuda_graph.py).
-        self.cuda_graph = cuda_graph
+        self.cuda_graph = check_choice("model.cuda_graph", cuda_graph, (True, False))
         self.graphed_step: GraphedStep | None = None
         self.loss = loss or BCELoss()
         # An exponential moving average of G's weights samples better than G itself (less jitter

@@ -99,6 +99,15 @@ def test_latent_code_misconfigurations_are_named():
         instantiate_checked(compose_train("dcgan", ["model.generator.latent_codes=200"]).model)
 
 
+def test_bad_scheduler_or_cuda_graph_is_named_at_start_up():
+    for value, why in (("abc", r"'str' object is not callable"),
+                       ("{_target_:torch.optim.lr_scheduler.StepLR,_partial_:true}", r"StepLR\.__init__\(\) missing 1 required positional argument: 'step_size'")):
+        with pytest.raises(ConfigError, match=rf"model.scheduler=.* is not allowed \({why}\): expected null or a torch scheduler"):
+            instantiate_checked(compose_train("cdcgan", [f"model.scheduler={value}"]).model)
+    with pytest.raises(ConfigError, match=r"model.cuda_graph='maybe' is not allowed: expected one of True, False"):
+        instantiate_checked(compose_train("cdcgan", ["model.cuda_graph=maybe"]).model)
+
+
 def test_kmeans_finds_separated_groups_and_the_code_follows_their_sizes():
     from gan_digits.nets.clusters import kmeans, nearest
 
