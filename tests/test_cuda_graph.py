@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from conftest import compose_train
+from gan_digits.checkpoint import load_checkpoint
 from gan_digits.training import build, train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="the CUDA graph step needs a CUDA GPU")
@@ -43,8 +44,8 @@ def test_graphed_training_matches_eager(model, overrides, captures, tmp_path):
         assert torch.isfinite(graphed_trainer.callback_metrics[name])
 
 
-def _state(run_dir) -> dict[str, torch.Tensor]:
-    return torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+def _state(run_dir) -> dict:
+    return load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
 
 
 def test_resumed_graphed_run_equals_uninterrupted_and_resumes_on_a_cpu(tmp_path):
