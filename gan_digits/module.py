@@ -92,7 +92,6 @@ class GANModule(L.LightningModule):
         # `sample.py` can rebuild the generator without this code's constructor arguments.
         self.model_config: dict | None = None
         self.last_train_scalars: dict[str, torch.Tensor] = {}
-        self.clusters_loaded = False  # True once a checkpoint's clusters are loaded (on_load_checkpoint)
 
         # The same noise (and labels) every time a grid is drawn, saved with the weights.
         # With latent codes, one row per code, as a conditional model has one per digit.
@@ -149,10 +148,10 @@ class GANModule(L.LightningModule):
         # seed_everything gives every rank the same seed; offset it so ranks draw different noise.
         if self.trainer.world_size > 1:
             torch.manual_seed(torch.initial_seed() + self.global_rank)
-        # Here, after a resumed run has loaded its checkpoint (whose buffers hold the clusters: fitting
-        # them again would cost seconds, ~9 for dcgan's manifold clusters on a 2-core CPU, for the
-        # same values); seeded and deterministic, so every rank fits the same.
-        if self.generator.clusters and not self.clusters_loaded:
+        # A resumed run (`ckpt_path`) has loaded its checkpoint by now, whose buffers hold the clusters:
+        # fitting them again would cost seconds (~9 for dcgan's manifold clusters on a 2-core CPU) for
+        # the same values. Seeded and deterministic, so every rank fits the same.
+        if self.generator.clusters and self.trainer.ckpt_path is None:
             digits = self.trainer.datamodule.train_set
             labels = digits.labels if self.conditional else None
             centroids, members, sizes = fit_clusters(digits.images, self.generator.clusters, labels,
@@ -272,7 +271,6 @@ class GANModule(L.LightningModule):
             checkpoint["rng_state"]["cuda"] = torch.cuda.get_rng_state_all()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self.clusters_loaded = True
         rng = checkpoint.get("rng_state", {})
         if "cpu" in rng:
             torch.set_rng_state(rng["cpu"])
