@@ -71,6 +71,8 @@ RECIPES = {
                                                    "+model.loss.real_label=0.9"],
     "cdcgan_g8e-4_d4e-4_clusters3_mbstd_ema": [*styles(3), EMA, *adam(4e-4, 8e-4),
                                                "model.discriminator.minibatch_std=true"],
+    "cdcgan_g8e-4_d4e-4_clusters3_ms1_ema": [*styles(3), EMA, *adam(4e-4, 8e-4), "model.diversity_weight=1"],
+    "cdcgan_g8e-4_d4e-4_clusters3_ms0.25_ema": [*styles(3), EMA, *adam(4e-4, 8e-4), "model.diversity_weight=0.25"],
     "gan_ema": ["model=gan", EMA, *adam(2e-4), "model.generator.clusters=null"],
     "dcgan_classic": [*DCGAN, *CLASSIC],
     "dcgan_ema": [*DCGAN, EMA, *adam(2e-4)],

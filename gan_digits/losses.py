@@ -35,3 +35,13 @@ class HingeLoss:
 
     def generator(self, fake_logits: torch.Tensor) -> torch.Tensor:
         return -fake_logits.mean()
+
+
+def mode_seeking_loss(fake: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """MSGAN's mode-seeking term (Mao et al. 2019), for G to minimise: pairs of fakes (the first half of
+    the batch against the second) should differ as much as their noise does, so G cannot answer many
+    noises (with the same label) with one image. Small while the images differ, large when they collapse."""
+    half = fake.shape[0] // 2
+    image_distance = (fake[:half].float() - fake[half:2 * half].float()).abs().mean()
+    noise_distance = (z[:half] - z[half:2 * half]).abs().mean()
+    return 1.0 / (image_distance / noise_distance + 1e-5)

@@ -12,7 +12,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from gan_digits.checkpoint import FORMAT_KEY, checkpoint_payload
 from gan_digits.checks import ConfigError, check_choice, check_positive
 from gan_digits.cuda_graph import GraphedStep
-from gan_digits.losses import BCELoss
+from gan_digits.losses import BCELoss, mode_seeking_loss
 from gan_digits.nets.clusters import fit_clusters
 from gan_digits.nets.contract import Discriminator, Generator
 
@@ -58,6 +58,7 @@ class GANModule(L.LightningModule):
         fixed_noise_seed: int = 0,
         ema_decay: float | None = None,
         code_weight: float = 1.0,
+        diversity_weight: float = 0.0,
         scheduler: SchedulerFactory | None = None,
         cuda_graph: bool = True,
     ):
@@ -69,6 +70,9 @@ class GANModule(L.LightningModule):
                 raise ConfigError(f"model.generator.{key}={getattr(generator, key)} but model.discriminator.{key}="
                                   f"{getattr(discriminator, key)}: {why}")
         self.code_weight = check_positive("model.code_weight", code_weight)
+        if isinstance(diversity_weight, bool) or not isinstance(diversity_weight, (int, float)) or diversity_weight < 0:
+            raise ConfigError(f"model.diversity_weight={diversity_weight!r} is not allowed: expected a number >= 0 (0 = off)")
+        self.diversity_weight = float(diversity_weight)
         for key, factory in (("model.g_optimizer", g_optimizer), ("model.d_optimizer", d_optimizer)):
             if "lr" in getattr(factory, "keywords", {}):
                 check_positive(f"{key}.lr", factory.keywords["lr"])
@@ -180,7 +184,13 @@ class GANModule(L.LightningModule):
         """
         g_opt, d_opt = self.optimizers()
         z = torch.randn(real.shape[0], self.latent_dim, device=real.device)
-        fake, fake_clusters = self.generator(z, y), self.fake_clusters(z, y)
+        # The fakes are drawn for the real digits' labels; the mode-seeking term pairs fakes across
+        # the two halves of the batch, so there the second half repeats the first half's labels.
+        fake_y = y
+        if self.diversity_weight and y is not None:
+            half = y.shape[0] // 2
+            fake_y = torch.cat([y[:half], y[:half], y[2 * half:]])
+        fake, fake_clusters = self.generator(z, fake_y), self.fake_clusters(z, fake_y)
 
         # Each net's forward runs inside its toggle (only that optimizer's weights require grad), as in
         # Lightning's GAN example: scoring the fakes for G's loss with D's weights frozen keeps them out
@@ -188,14 +198,16 @@ class GANModule(L.LightningModule):
         # D: real -> 1, fake -> 0, on a detached fake so no gradient reaches G.
         with self.toggled_optimizer(d_opt):
             real_logits = self.discriminator(real, y)
-            fake_logits, code_logits = self.discriminator.score(fake.detach(), y, fake_clusters)
+            fake_logits, code_logits = self.discriminator.score(fake.detach(), fake_y, fake_clusters)
             d_loss = self.loss.discriminator(real_logits, fake_logits) + self._code_loss(code_logits, z)
             self._optimizer_step(d_opt, d_loss)
 
         # G: make the freshly updated D say 1 on the same fakes (and read back their codes).
         with self.toggled_optimizer(g_opt):
-            g_logits, code_logits = self.discriminator.score(fake, y, fake_clusters)
+            g_logits, code_logits = self.discriminator.score(fake, fake_y, fake_clusters)
             g_loss = self.loss.generator(g_logits) + self._code_loss(code_logits, z)
+            if self.diversity_weight:
+                g_loss = g_loss + self.diversity_weight * mode_seeking_loss(fake, z)
             self._optimizer_step(g_opt, g_loss)
         return self._scalars("train", d_loss, g_loss, real_logits, fake_logits)
 

@@ -106,6 +106,8 @@ def test_bad_scheduler_or_cuda_graph_is_named_at_start_up():
             instantiate_checked(compose_train("cdcgan", [f"model.scheduler={value}"]).model)
     with pytest.raises(ConfigError, match=r"model.cuda_graph='maybe' is not allowed: expected one of True, False"):
         instantiate_checked(compose_train("cdcgan", ["model.cuda_graph=maybe"]).model)
+    with pytest.raises(ConfigError, match=r"model.diversity_weight=-1 is not allowed: expected a number >= 0 \(0 = off\)"):
+        instantiate_checked(compose_train("cdcgan", ["model.diversity_weight=-1"]).model)
 
 
 def test_kmeans_finds_separated_groups_and_the_code_follows_their_sizes():

@@ -39,7 +39,8 @@ def _changed(before: dict, net: torch.nn.Module) -> set[str]:
 
 @pytest.mark.parametrize("model,recipe", [(m, []) for m in MODELS] + [("dcgan", ["model.generator.latent_codes=10", "model.generator.clusters=null"]),
                                                                       ("dcgan", ["model.generator.clusters=4"]),
-                                                                      ("cdcgan", ["model.generator.clusters=2"])])
+                                                                      ("cdcgan", ["model.generator.clusters=2"]),
+                                                                      ("cdcgan", ["model.diversity_weight=1"])])
 def test_each_step_updates_only_its_own_network(model, recipe, tmp_path, monkeypatch):
     """D's step leaves G untouched and G's step leaves D untouched; both learn, losses stay finite.
     G's step computes no gradients for D at all: D's weights are frozen while it scores the fakes."""
@@ -169,3 +170,24 @@ def test_one_sided_label_smoothing_makes_d_aim_at_the_real_label():
     assert sure.grad.item() < 0  # the classic loss pushes on towards 1
     with pytest.raises(ConfigError, match=r"model.loss.real_label=1.5 is not allowed: expected a number in \(0.5, 1\]"):
         BCELoss(real_label=1.5)
+
+
+def test_mode_seeking_term_grows_as_fakes_collapse_and_pairs_fakes_of_one_digit(tmp_path, monkeypatch):
+    from gan_digits.losses import mode_seeking_loss
+
+    z = torch.randn(8, 100, generator=torch.Generator().manual_seed(0))
+    varied = torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    collapsed = varied[:4].repeat(2, 1, 1, 1)  # the second half repeats the first: one image per pair
+    assert mode_seeking_loss(varied, z) < 5 and mode_seeking_loss(collapsed, z) > 1e4
+
+    # The pairs (first half against second) ask for the same digits, so the term asks for variety within a digit.
+    datamodule, module, trainer = build(compose_train("cdcgan", ["trainer.max_steps=2", "model.diversity_weight=1"],
+                                                      output_dir=tmp_path))
+    asked, draw = [], module.generator.forward
+    monkeypatch.setattr(module.generator, "forward", lambda z, y=None: torch.is_grad_enabled() and asked.append(y)
+                        or draw(z, y))  # training's draws only (grids and metrics draw without grad)
+    trainer.fit(module, datamodule=datamodule)
+    assert len(asked) == 1
+    training_draw = asked[0]
+    half = training_draw.shape[0] // 2
+    assert torch.equal(training_draw[:half], training_draw[half:2 * half]) and training_draw.unique().numel() > 1
