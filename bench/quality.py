@@ -35,15 +35,18 @@ def decay(gamma: float) -> str:
     return f"model.scheduler={{_target_:torch.optim.lr_scheduler.ExponentialLR,_partial_:true,gamma:{gamma}}}"
 
 
-def styles(k: int, fine: int | None = None) -> list[str]:
-    """cdcgan with k styles within each digit: pixel k-means, or unions of `fine` small clusters."""
-    return ["model=cdcgan", f"model.generator.clusters={k}", f"model.discriminator.fine_clusters={fine or 'null'}"]
+def styles(k: int, fine: int | None = None, diversity: float = 0.0) -> list[str]:
+    """cdcgan with k styles within each digit: pixel k-means, or unions of `fine` small clusters;
+    `diversity`: the weight of the mode-seeking term."""
+    return ["model=cdcgan", f"model.generator.clusters={k}", f"model.discriminator.fine_clusters={fine or 'null'}",
+            f"model.diversity_weight={diversity}"]
 
 
 CLASSIC = ["model.ema_decay=null", *adam(2e-4)]  # BCE, Adam 2e-4 (beta1 0.5), G sampled as trained
 EMA = "model.ema_decay=0.999"                    # sample from an EMA of G (the default)
 HINGE_SN = ["model.discriminator.spectral_norm=true", "model.loss._target_=gan_digits.losses.HingeLoss"]
-CDCGAN = ["model=cdcgan", "model.generator.clusters=null"]  # one style per digit (before the default had 3)
+CDCGAN = ["model=cdcgan", "model.generator.clusters=null", "model.diversity_weight=0"]  # the early default: one
+# style per digit, no mode-seeking term
 DCGAN = ["model=dcgan", "model.generator.clusters=null"]  # the plain unconditional DCGAN, no clusters
 PIXEL = ["model=dcgan", "model.discriminator.fine_clusters=null"]  # self-conditioned on pixel k-means clusters
 MANIFOLD = ["model=dcgan", "model.discriminator.fine_clusters=1000"]  # ... on manifold clusters (clusters.py)
@@ -53,7 +56,7 @@ RECIPES = {
     "cdcgan_ema": [*CDCGAN, EMA, *adam(2e-4)],
     "cdcgan_hinge_sn_ema": [*CDCGAN, EMA, *adam(2e-4), *HINGE_SN],
     "cdcgan_ttur_ema": [*CDCGAN, EMA, *adam(4e-4, 1e-4)],
-    "cdcgan_clusters5_ema": ["model=cdcgan", EMA, *adam(2e-4), "model.generator.clusters=5"],
+    "cdcgan_clusters5_ema": ["model=cdcgan", EMA, *adam(2e-4), "model.generator.clusters=5", "model.diversity_weight=0"],
     "cdcgan_hidden_ema": [*CDCGAN, EMA, *adam(2e-4), "model.discriminator.hidden=256"],
     "cdcgan_mbstd_ema": [*CDCGAN, EMA, *adam(2e-4), "model.discriminator.minibatch_std=true"],
     "cdcgan_lr4e-4_ema": [*CDCGAN, EMA, *adam(4e-4)],
@@ -65,14 +68,16 @@ RECIPES = {
     "cdcgan_lr8e-4_clusters5_ema": [*styles(5), EMA, *adam(8e-4)],
     "cdcgan_lr8e-4_clusters10_ema": [*styles(10), EMA, *adam(8e-4)],
     "cdcgan_lr8e-4_manifold3_ema": [*styles(3, fine=100), EMA, *adam(8e-4)],
-    "cdcgan_g8e-4_d4e-4_clusters3_ema": [*styles(3), EMA, *adam(4e-4, 8e-4)],   # the default
+    "cdcgan_g8e-4_d4e-4_clusters3_ema": [*styles(3), EMA, *adam(4e-4, 8e-4)],
     "cdcgan_g8e-4_d2e-4_clusters3_ema": [*styles(3), EMA, *adam(2e-4, 8e-4)],
     "cdcgan_g8e-4_d4e-4_clusters3_smooth0.9_ema": [*styles(3), EMA, *adam(4e-4, 8e-4),
                                                    "+model.loss.real_label=0.9"],
     "cdcgan_g8e-4_d4e-4_clusters3_mbstd_ema": [*styles(3), EMA, *adam(4e-4, 8e-4),
                                                "model.discriminator.minibatch_std=true"],
-    "cdcgan_g8e-4_d4e-4_clusters3_ms1_ema": [*styles(3), EMA, *adam(4e-4, 8e-4), "model.diversity_weight=1"],
-    "cdcgan_g8e-4_d4e-4_clusters3_ms0.25_ema": [*styles(3), EMA, *adam(4e-4, 8e-4), "model.diversity_weight=0.25"],
+    "cdcgan_g8e-4_d4e-4_clusters3_ms1_ema": [*styles(3, diversity=1), EMA, *adam(4e-4, 8e-4)],  # the default
+    "cdcgan_g8e-4_d4e-4_clusters3_ms2_ema": [*styles(3, diversity=2), EMA, *adam(4e-4, 8e-4)],
+    "cdcgan_g8e-4_d4e-4_clusters3_ms1_seed1_ema": [*styles(3, diversity=1), EMA, *adam(4e-4, 8e-4), "seed=1"],
+    "cdcgan_g8e-4_d4e-4_clusters3_ms0.25_ema": [*styles(3, diversity=0.25), EMA, *adam(4e-4, 8e-4)],
     "gan_ema": ["model=gan", EMA, *adam(2e-4), "model.generator.clusters=null"],
     "dcgan_classic": [*DCGAN, *CLASSIC],
     "dcgan_ema": [*DCGAN, EMA, *adam(2e-4)],

@@ -207,9 +207,13 @@ class GANModule(L.LightningModule):
             g_logits, code_logits = self.discriminator.score(fake, fake_y, fake_clusters)
             g_loss = self.loss.generator(g_logits) + self._code_loss(code_logits, z)
             if self.diversity_weight:
-                g_loss = g_loss + self.diversity_weight * mode_seeking_loss(fake, z)
+                mode_seeking = mode_seeking_loss(fake, z)
+                g_loss = g_loss + self.diversity_weight * mode_seeking
             self._optimizer_step(g_opt, g_loss)
-        return self._scalars("train", d_loss, g_loss, real_logits, fake_logits)
+        scalars = self._scalars("train", d_loss, g_loss, real_logits, fake_logits)
+        if self.diversity_weight:
+            scalars["train/mode_seeking"] = mode_seeking.detach()  # rises as same-digit fakes grow alike
+        return scalars
 
     def on_train_start(self) -> None:
         # After the optimizers' states are restored (a resumed run), which would reset `capturable`.
