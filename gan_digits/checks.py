@@ -28,11 +28,22 @@ def check_int(key: str, value: Any, minimum: int, maximum: int | None = None) ->
     raise ConfigError(f"{key}={value!r} is not allowed: expected {allowed}")
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def check_positive(key: str, value: Any) -> float:
     """`value` as a number > 0, or a ConfigError naming `key`."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+    if _is_number(value) and value > 0:
         return float(value)
     raise ConfigError(f"{key}={value!r} is not allowed: expected a number > 0")
+
+
+def check_weight(key: str, value: Any) -> float:
+    """`value` as a number >= 0 (a loss term's weight, 0 = off), or a ConfigError naming `key`."""
+    if _is_number(value) and value >= 0:
+        return float(value)
+    raise ConfigError(f"{key}={value!r} is not allowed: expected a number >= 0 (0 = off)")
 
 
 def check_choice(key: str, value: Any, choices: Sequence) -> Any:

@@ -37,11 +37,21 @@ class HingeLoss:
         return -fake_logits.mean()
 
 
+def _halves(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pairs the mode-seeking term compares: the batch's first half against its second."""
+    half = batch.shape[0] // 2
+    return batch[:half], batch[half:2 * half]
+
+
+def mode_seeking_pairs(labels: torch.Tensor) -> torch.Tensor:
+    """`labels` with the second half repeating the first, so that each pair asks for one digit."""
+    first, second = _halves(labels)
+    return torch.cat([first, first, labels[first.shape[0] + second.shape[0]:]])
+
+
 def mode_seeking_loss(fake: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """MSGAN's mode-seeking term (Mao et al. 2019), for G to minimise: pairs of fakes (the first half of
-    the batch against the second) should differ as much as their noise does, so G cannot answer many
-    noises (with the same label) with one image. Small while the images differ, large when they collapse."""
-    half = fake.shape[0] // 2
-    image_distance = (fake[:half].float() - fake[half:2 * half].float()).abs().mean()
-    noise_distance = (z[:half] - z[half:2 * half]).abs().mean()
-    return 1.0 / (image_distance / noise_distance + 1e-5)
+    """MSGAN's mode-seeking term (Mao et al. 2019), for G to minimise: pairs of fakes should differ
+    as much as their noise does, so G cannot answer many noises (with the same label) with one
+    image. Small while the images differ, large when they collapse."""
+    (fake_a, fake_b), (z_a, z_b) = _halves(fake.float()), _halves(z)
+    return 1.0 / ((fake_a - fake_b).abs().mean() / (z_a - z_b).abs().mean() + 1e-5)

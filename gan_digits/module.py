@@ -10,9 +10,9 @@ from lightning.pytorch.strategies import SingleDeviceStrategy
 from lightning.pytorch.utilities import rank_zero_info
 
 from gan_digits.checkpoint import FORMAT_KEY, checkpoint_payload
-from gan_digits.checks import ConfigError, check_choice, check_positive
+from gan_digits.checks import ConfigError, check_choice, check_positive, check_weight
 from gan_digits.cuda_graph import GraphedStep
-from gan_digits.losses import BCELoss, mode_seeking_loss
+from gan_digits.losses import BCELoss, mode_seeking_loss, mode_seeking_pairs
 from gan_digits.nets.clusters import fit_clusters
 from gan_digits.nets.contract import Discriminator, Generator
 
@@ -70,9 +70,7 @@ class GANModule(L.LightningModule):
                 raise ConfigError(f"model.generator.{key}={getattr(generator, key)} but model.discriminator.{key}="
                                   f"{getattr(discriminator, key)}: {why}")
         self.code_weight = check_positive("model.code_weight", code_weight)
-        if isinstance(diversity_weight, bool) or not isinstance(diversity_weight, (int, float)) or diversity_weight < 0:
-            raise ConfigError(f"model.diversity_weight={diversity_weight!r} is not allowed: expected a number >= 0 (0 = off)")
-        self.diversity_weight = float(diversity_weight)
+        self.diversity_weight = check_weight("model.diversity_weight", diversity_weight)
         for key, factory in (("model.g_optimizer", g_optimizer), ("model.d_optimizer", d_optimizer)):
             if "lr" in getattr(factory, "keywords", {}):
                 check_positive(f"{key}.lr", factory.keywords["lr"])
@@ -184,12 +182,8 @@ class GANModule(L.LightningModule):
         """
         g_opt, d_opt = self.optimizers()
         z = torch.randn(real.shape[0], self.latent_dim, device=real.device)
-        # The fakes are drawn for the real digits' labels; the mode-seeking term pairs fakes across
-        # the two halves of the batch, so there the second half repeats the first half's labels.
-        fake_y = y
-        if self.diversity_weight and y is not None:
-            half = y.shape[0] // 2
-            fake_y = torch.cat([y[:half], y[:half], y[2 * half:]])
+        # The fakes are drawn for the real digits' labels, paired up for the mode-seeking term.
+        fake_y = mode_seeking_pairs(y) if self.diversity_weight and y is not None else y
         fake, fake_clusters = self.generator(z, fake_y), self.fake_clusters(z, fake_y)
 
         # Each net's forward runs inside its toggle (only that optimizer's weights require grad), as in
