@@ -77,6 +77,18 @@ def test_intra_fid_flags_one_image_per_label(extractor, test_split):
     assert repeated["intra_fid"] > 10 * varied["intra_fid"]
 
 
+def test_kid_is_the_same_every_time_and_leaves_the_noise_stream_alone(extractor, test_split):
+    images, labels = test_split
+    real, fake = (images[:500], labels[:500]), (images[500:800], labels[500:800])
+    torch.manual_seed(1)
+    first = _score(extractor, real, fake)["kid_mean"]
+    after_first = torch.rand(1)
+    torch.manual_seed(2)
+    assert _score(extractor, real, fake)["kid_mean"] == first  # the same subsets, whatever the global seed
+    torch.manual_seed(1)
+    assert torch.equal(torch.rand(1), after_first)  # scoring drew nothing from the global generator
+
+
 def test_too_few_samples_for_kid(extractor, test_split):
     images, labels = test_split
     with pytest.raises(UserInputError, match=r"50 generated digits are fewer than KID's subset size 100"):

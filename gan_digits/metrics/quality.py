@@ -21,6 +21,7 @@ from gan_digits.metrics.inception import InceptionFeatures
 
 NUM_DIGITS = 10
 MODE_SHARE = 0.05
+KID_SUBSET_SEED = 0
 
 
 class _Precomputed(nn.Module):
@@ -113,7 +114,12 @@ class QualityMeter(nn.Module):
                 f"generate at least {self.kid_subset_size} (n=) or lower the subset size"
             )
         share = counts / total
-        kid_mean, kid_std = self.kid.compute()
+        # KID averages over random subsets drawn from the global CPU generator: drawn from a fixed seed
+        # on a forked one, the score is the same every time (and on every rank) and training's noise
+        # stream is left where it was.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(KID_SUBSET_SEED)
+            kid_mean, kid_std = self.kid.compute()
         metrics = {
             "fid": float(self.fid.compute()),
             "kid_mean": float(kid_mean),
