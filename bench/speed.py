@@ -20,6 +20,7 @@ their step as a CUDA graph (model.cuda_graph, the default) while (a) and (d) sta
 """
 
 import argparse
+import contextlib
 import json
 import platform
 import resource
@@ -85,9 +86,12 @@ def clock(device: torch.device) -> float:
     return time.perf_counter()
 
 
-def plain_loop(cfg, batches, iterations: int, warmup: int, device: torch.device) -> tuple[float, float]:
-    """(start-up seconds, iterations per second) of `adversarial_step` over an iterator of batches."""
+def plain_loop(cfg, batches, iterations: int, warmup: int, device: torch.device,
+               prepare=lambda module: contextlib.nullcontext) -> tuple[float, float]:
+    """(start-up seconds, iterations per second) of `adversarial_step` over an iterator of batches.
+    `prepare(module)` may change the module (compile it, say) and returns the context each step runs in."""
     module = instantiate(cfg.model).to(device)
+    step_context = prepare(module)
     g_opt, d_opt = module.configure_optimizers()
     conditional = module.conditional
     start = clock(device)
@@ -95,7 +99,8 @@ def plain_loop(cfg, batches, iterations: int, warmup: int, device: torch.device)
         if i == warmup:
             steady = clock(device)
         real, labels = real.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        adversarial_step(module, g_opt, d_opt, real, labels if conditional else None)
+        with step_context():
+            adversarial_step(module, g_opt, d_opt, real, labels if conditional else None)
         if i + 1 == warmup + iterations:
             break
     return steady - start, iterations / (clock(device) - steady)
