@@ -12,7 +12,9 @@ For each model, at the same batch size and with the same networks, it times:
   (d) raw:             the step of (c) in a loop without Lightning, fed from the same memory.
 (a) and (d) run the module's step, default recipe included (EMA of G, dcgan's clusters).
 An iteration is one batch: one D update and one G update (two of Lightning's steps). Rates are
-steady state: the first `--warmup` iterations (start-up, first-call costs) are timed apart. A GEMM
+steady state: the first `--warmup` iterations (start-up, first-call costs) are timed apart. The
+four columns run in turn, `--rounds` times, and each reports its median (a shared VM's speed
+drifts by +-20% within minutes). A GEMM
 and a convolution micro-benchmark give the achieved fp32 peak; the step's FLOPs are counted with
 torch.utils.flop_counter. Prints a table and writes bench/results/speed.json.
 On a GPU (--device cuda) every column runs there; (b) and (c), the project's training, replay
@@ -24,6 +26,7 @@ import contextlib
 import json
 import platform
 import resource
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -198,6 +201,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--iterations", type=int, default=200, help="timed iterations (gan: 500 at least)")
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3, help="every column this many times, in turn: the median")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "speed.json"))
     args = parser.parse_args()
@@ -217,20 +221,29 @@ def main() -> None:
         iterations = max(args.iterations, 500) if model == "gan" else args.iterations
         cfg = compose_model(model, ["paths.output_dir=/tmp/gan_digits_bench"])
         gflop = step_gflop(cfg, args.batch_size)
-        rates = {
-            "a_seed_style": plain_loop(cfg, seed_style_batches(images, labels, args.batch_size, device), iterations,
-                                       args.warmup, device),
-            "b_lightning_torchvision": lightning_run(model, args.data, args.batch_size, iterations, args.warmup,
-                                                     "torchvision", 2, device),
-            "c_default": lightning_run(model, args.data, args.batch_size, iterations, args.warmup, "memory", 0, device),
-            "d_raw": plain_loop(cfg, memory_batches(images, labels, args.batch_size, device), iterations, args.warmup,
-                                device),
+        columns = {
+            "a_seed_style": lambda: plain_loop(cfg, seed_style_batches(images, labels, args.batch_size, device),
+                                               iterations, args.warmup, device),
+            "b_lightning_torchvision": lambda: lightning_run(model, args.data, args.batch_size, iterations,
+                                                             args.warmup, "torchvision", 2, device),
+            "c_default": lambda: lightning_run(model, args.data, args.batch_size, iterations, args.warmup, "memory",
+                                               0, device),
+            "d_raw": lambda: plain_loop(cfg, memory_batches(images, labels, args.batch_size, device), iterations,
+                                        args.warmup, device),
         }
-        its = {name: rate for name, (_, rate) in rates.items()}
+        # The columns take turns, round after round, so that a slow spell of a shared machine hits
+        # them alike; each column's figure is the median of its rounds.
+        timings = {name: [] for name in columns}
+        for _ in range(args.rounds):
+            for name, run in columns.items():
+                timings[name].append(run())
+        its = {name: statistics.median(rate for _, rate in runs) for name, runs in timings.items()}
         row = {
             "iterations_timed": iterations,
-            "startup_s": {name: round(s, 2) for name, (s, _) in rates.items()},
+            "rounds": args.rounds,
+            "startup_s": {name: round(statistics.median(s for s, _ in runs), 2) for name, runs in timings.items()},
             "iterations_per_s": {name: round(r, 2) for name, r in its.items()},
+            "iterations_per_s_each_round": {name: [round(rate, 2) for _, rate in runs] for name, runs in timings.items()},
             "s_per_epoch": {name: round(TRAIN_IMAGES // args.batch_size / r, 1) for name, r in its.items()},
             "seconds_for_500_iterations_default": round(500 / its["c_default"], 1),
             "c_over_a": round(its["c_default"] / its["a_seed_style"], 2),
