@@ -17,7 +17,7 @@ import statistics
 from pathlib import Path
 
 import torch
-from speed import ROOT, TRAIN_IMAGES, compose_model, memory_batches, plain_loop
+from speed import ROOT, TRAIN_IMAGES, compose_model, memory_batches, plain_loop, rounds
 
 from gan_digits.data import load_split
 
@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--iterations", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=10, help="untimed iterations (compilation included)")
-    parser.add_argument("--rounds", type=int, default=3, help="the median of this many timings per lever")
+    parser.add_argument("--rounds", type=rounds, default=3, help="the median of this many timings per lever")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "cpu_levers.json"))
     args = parser.parse_args()
 

@@ -82,6 +82,13 @@ def adversarial_step(module, g_opt, d_opt, real, labels):
         module._update_ema()
 
 
+def rounds(text: str) -> int:
+    """`--rounds`: how many timings each median is taken of (argparse names a bad value)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: expected a whole number >= 1")
+    return int(text)
+
+
 def clock(device: torch.device) -> float:
     """Seconds, after the device has finished the work queued so far."""
     if device.type == "cuda":
@@ -201,7 +208,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--iterations", type=int, default=200, help="timed iterations (gan: 500 at least)")
     parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=3, help="every column this many times, in turn: the median")
+    parser.add_argument("--rounds", type=rounds, default=3, help="every column this many times, in turn: the median")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "speed.json"))
     args = parser.parse_args()
