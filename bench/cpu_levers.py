@@ -1,7 +1,7 @@
 """The CPU levers issue #6 names, each timed on the raw step (column (d) of speed.py) against eager fp32.
 
-    python bench/cpu_levers.py --data ../shared/data          # dcgan and cdcgan
-    python bench/cpu_levers.py --models gan --iterations 500
+    python bench/cpu_levers.py --data ../shared/data          # every model
+    python bench/cpu_levers.py --models gan
 
 bf16 autocast, `torch.compile` (inductor) of G and D, and `channels_last` weights: whichever is
 faster here would belong in the default path. Same networks, batch, data and step as speed.py;
@@ -10,24 +10,16 @@ median of `--rounds` timings taken in turn with the others. Writes bench/results
 """
 
 import argparse
-import contextlib
 import json
-import platform
 import statistics
 from pathlib import Path
 
 import torch
-from speed import ROOT, TRAIN_IMAGES, compose_model, memory_batches, plain_loop, rounds
+from hardware import cpu
+from speed import (ROOT, TRAIN_IMAGES, bf16_autocast, compose_model, eager, memory_batches, plain_loop, rounds,
+                   timed_iterations)
 
 from gan_digits.data import load_split
-
-
-def eager(module):
-    return contextlib.nullcontext
-
-
-def bf16_autocast(module):
-    return lambda: torch.autocast("cpu", dtype=torch.bfloat16)
 
 
 def compiled(module):
@@ -47,9 +39,9 @@ LEVERS = {"fp32_eager": eager, "bf16_autocast": bf16_autocast, "torch_compile": 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--models", nargs="*", default=["dcgan", "cdcgan"])
+    parser.add_argument("--models", nargs="*", default=["gan", "dcgan", "cdcgan"])
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--iterations", type=int, default=60)
+    parser.add_argument("--iterations", type=int, default=60, help="timed iterations (gan: 500 at least)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed iterations (compilation included)")
     parser.add_argument("--rounds", type=rounds, default=3, help="the median of this many timings per lever")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "cpu_levers.json"))
@@ -58,16 +50,16 @@ def main() -> None:
     images, labels = load_split(args.data, "train")
     images, labels = images[:TRAIN_IMAGES], labels[:TRAIN_IMAGES]
     cpu = torch.device("cpu")
-    results = {"hardware": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-                           f"torch {torch.__version__}", "batch_size": args.batch_size, "models": {}}
+    results = {"hardware": cpu(), "batch_size": args.batch_size, "models": {}}
     for model in args.models:
         cfg = compose_model(model, ["paths.output_dir=/tmp/gan_digits_bench"])
+        iterations = timed_iterations(model, args.iterations)
         rates = {name: [] for name in LEVERS}
         for _ in range(args.rounds):  # interleaved, so that a slow spell of the VM hits every lever alike
             for name, prepare in LEVERS.items():
                 torch.manual_seed(0)
                 batches = memory_batches(images, labels, args.batch_size, cpu)
-                rates[name].append(plain_loop(cfg, batches, args.iterations, args.warmup, cpu, prepare)[1])
+                rates[name].append(plain_loop(cfg, batches, iterations, args.warmup, cpu, prepare)[1])
         median = {name: statistics.median(r) for name, r in rates.items()}
         results["models"][model] = {
             name: {"iterations_per_s": [round(r, 2) for r in rates[name]], "median": round(median[name], 2),

@@ -24,7 +24,6 @@ their step as a CUDA graph (model.cuda_graph, the default) while (a) and (d) sta
 import argparse
 import contextlib
 import json
-import platform
 import resource
 import statistics
 import sys
@@ -43,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
+from hardware import cpu  # noqa: E402
 from lightning import Callback  # noqa: E402
 
 from gan_digits.data import load_split, to_model_range  # noqa: E402
@@ -82,6 +82,11 @@ def adversarial_step(module, g_opt, d_opt, real, labels):
         module._update_ema()
 
 
+def timed_iterations(model: str, iterations: int) -> int:
+    """The MLP GAN's step is ~100x shorter than a conv model's: it gets 500 iterations at least (its target)."""
+    return max(iterations, 500) if model == "gan" else iterations
+
+
 def rounds(text: str) -> int:
     """`--rounds`: how many timings each median is taken of (argparse names a bad value)."""
     if not text.isdigit() or int(text) < 1:
@@ -96,8 +101,23 @@ def clock(device: torch.device) -> float:
     return time.perf_counter()
 
 
+def eager(module):
+    """`plain_loop`'s `prepare` for the step as it is."""
+    return contextlib.nullcontext
+
+
+def bf16_autocast(module):
+    """`plain_loop`'s `prepare` for a step under bf16 autocast, as Lightning's `bf16-mixed` runs it."""
+    device_type = next(module.parameters()).device.type
+    return lambda: torch.autocast(device_type, dtype=torch.bfloat16)
+
+
+# What each `--precision` wraps the plain loops' step in; Lightning's columns get `trainer.precision`.
+STEP_CONTEXTS = {"32-true": eager, "bf16-mixed": bf16_autocast}
+
+
 def plain_loop(cfg, batches, iterations: int, warmup: int, device: torch.device,
-               prepare=lambda module: contextlib.nullcontext) -> tuple[float, float]:
+               prepare=eager) -> tuple[float, float]:
     """(start-up seconds, iterations per second) of `adversarial_step` over an iterator of batches.
     `prepare(module)` may change the module (compile it, say) and returns the context each step runs in."""
     module = instantiate(cfg.model).to(device)
@@ -157,11 +177,11 @@ class IterationTimer(Callback):
 
 
 def lightning_run(model: str, data: str, batch_size: int, iterations: int, warmup: int, loader: str, workers: int,
-                  device: torch.device):
+                  device: torch.device, precision: str = "32-true"):
     cfg = compose_model(model, [
         f"data.root={data}", f"data.batch_size={batch_size}", f"data.loader={loader}", f"data.num_workers={workers}",
         f"trainer.max_steps={2 * (warmup + iterations)}", "trainer.limit_val_batches=0", "trainer.max_epochs=-1",
-        "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
+        "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", f"trainer.precision={precision}",
         f"accelerator={'gpu' if device.type == 'cuda' else 'cpu'}", "paths.output_dir=/tmp/gan_digits_bench",
     ])
     datamodule, module, trainer = build(cfg)
@@ -210,6 +230,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--rounds", type=rounds, default=3, help="every column this many times, in turn: the median")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--precision", default="32-true", choices=sorted(STEP_CONTEXTS),
+                        help="every column's: (a) and (d) run their step under the autocast Lightning uses for (b), (c)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "speed.json"))
     args = parser.parse_args()
 
@@ -218,25 +240,25 @@ def main() -> None:
     images, labels = load_split(args.data, "train")
     images, labels = images[:TRAIN_IMAGES], labels[:TRAIN_IMAGES]
     peak = peak_gflops(device)
-    hardware = (torch.cuda.get_device_name(device) if device.type == "cuda"
-                else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")
-    results = {"hardware": f"{hardware}, torch {torch.__version__}", "batch_size": args.batch_size,
+    hardware = f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}" if device.type == "cuda" else cpu()
+    results = {"hardware": hardware, "batch_size": args.batch_size, "precision": args.precision,
                "peak_gflops": peak, "models": {}}
-    print(f"{results['hardware']}; batch {args.batch_size}; achieved fp32 peak: GEMM {peak['gemm']:.0f}, "
+    print(f"{results['hardware']}; batch {args.batch_size}; {args.precision}; achieved fp32 peak: GEMM {peak['gemm']:.0f}, "
           f"conv {peak['conv']:.0f} GFLOP/s")
     for model in args.models:
-        iterations = max(args.iterations, 500) if model == "gan" else args.iterations
+        iterations = timed_iterations(model, args.iterations)
         cfg = compose_model(model, ["paths.output_dir=/tmp/gan_digits_bench"])
         gflop = step_gflop(cfg, args.batch_size)
+        step_context = STEP_CONTEXTS[args.precision]
         columns = {
             "a_seed_style": lambda: plain_loop(cfg, seed_style_batches(images, labels, args.batch_size, device),
-                                               iterations, args.warmup, device),
+                                               iterations, args.warmup, device, step_context),
             "b_lightning_torchvision": lambda: lightning_run(model, args.data, args.batch_size, iterations,
-                                                             args.warmup, "torchvision", 2, device),
+                                                             args.warmup, "torchvision", 2, device, args.precision),
             "c_default": lambda: lightning_run(model, args.data, args.batch_size, iterations, args.warmup, "memory",
-                                               0, device),
+                                               0, device, args.precision),
             "d_raw": lambda: plain_loop(cfg, memory_batches(images, labels, args.batch_size, device), iterations,
-                                        args.warmup, device),
+                                        args.warmup, device, step_context),
         }
         # The columns take turns, round after round, so that a slow spell of a shared machine hits
         # them alike; each column's figure is the median of its rounds.
