@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import torch
-from hardware import cpu
+from hardware import describe_cpu
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -54,7 +54,7 @@ def main() -> None:
             row[f"{method}_purity"] = round(purity(members[0][nearest(points, centroids[0])], labels, k), 3)
         rows.append(row)
         print(f"| {k} | {row['pixel_purity']} | {row['manifold_purity']} | {row['pixel_fit_s']} / {row['manifold_fit_s']} |")
-    result = {"hardware": cpu(), "fine": args.fine, "rows": rows}
+    result = {"hardware": describe_cpu(), "fine": args.fine, "rows": rows}
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 
 

@@ -15,7 +15,7 @@ import statistics
 from pathlib import Path
 
 import torch
-from hardware import cpu
+from hardware import describe_cpu
 from speed import (ROOT, TRAIN_IMAGES, bf16_autocast, compose_model, eager, memory_batches, plain_loop, rounds,
                    timed_iterations)
 
@@ -50,7 +50,7 @@ def main() -> None:
     images, labels = load_split(args.data, "train")
     images, labels = images[:TRAIN_IMAGES], labels[:TRAIN_IMAGES]
     cpu = torch.device("cpu")
-    results = {"hardware": cpu(), "batch_size": args.batch_size, "models": {}}
+    results = {"hardware": describe_cpu(), "batch_size": args.batch_size, "models": {}}
     for model in args.models:
         cfg = compose_model(model, ["paths.output_dir=/tmp/gan_digits_bench"])
         iterations = timed_iterations(model, args.iterations)

@@ -21,6 +21,6 @@ def cpu_name() -> str:
     return f"{info['model name']} (family {info.get('cpu family', '?')}, model {info.get('model', '?')})"
 
 
-def cpu() -> str:
+def describe_cpu() -> str:
     """e.g. "AMD EPYC (family 26, model 2), 2 threads, torch 2.14.1+cu130"."""
     return f"{cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}"

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import torch
-from hardware import cpu
+from hardware import describe_cpu
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -142,7 +142,7 @@ def main() -> None:
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.exists() else {}
     gpu = f"{torch.cuda.get_device_name()} (training), " if torch.cuda.is_available() else ""
-    results["hardware"] = f"{gpu}{cpu()}"
+    results["hardware"] = f"{gpu}{describe_cpu()}"
     results["floor"] = evaluate(["--real", "--n=10000"], args.data)
     if args.batches:
         length = [f"trainer.max_steps={2 * args.batches}"]

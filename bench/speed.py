@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
-from hardware import cpu  # noqa: E402
+from hardware import describe_cpu  # noqa: E402
 from lightning import Callback  # noqa: E402
 
 from gan_digits.data import load_split, to_model_range  # noqa: E402
@@ -240,7 +240,8 @@ def main() -> None:
     images, labels = load_split(args.data, "train")
     images, labels = images[:TRAIN_IMAGES], labels[:TRAIN_IMAGES]
     peak = peak_gflops(device)
-    hardware = f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}" if device.type == "cuda" else cpu()
+    hardware = (f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}" if device.type == "cuda"
+                else describe_cpu())
     results = {"hardware": hardware, "batch_size": args.batch_size, "precision": args.precision,
                "peak_gflops": peak, "models": {}}
     print(f"{results['hardware']}; batch {args.batch_size}; {args.precision}; achieved fp32 peak: GEMM {peak['gemm']:.0f}, "
