@@ -99,7 +99,8 @@ RECIPES = {
                                     "model.discriminator.hidden=256"],
     "dcgan_manifold30_ema": [*MANIFOLD, EMA, *adam(2e-4), "model.generator.clusters=30"],
     "dcgan_manifold50_ema": [*MANIFOLD, EMA, *adam(2e-4), "model.generator.clusters=50"],
-    "dcgan_manifold30_lr4e-4_ema": [*MANIFOLD, EMA, *adam(4e-4), "model.generator.clusters=30"],
+    "dcgan_manifold30_lr4e-4_ema": [*MANIFOLD, EMA, *adam(4e-4), "model.generator.clusters=30"],  # the default
+    "dcgan_manifold30_lr4e-4_bf16_ema": [*MANIFOLD, EMA, *adam(4e-4), "model.generator.clusters=30", BF16],
 }
 
 
