@@ -3,6 +3,7 @@
     python bench/speed.py --data ../shared/data            # every model; `make bench` runs this
     python bench/speed.py --models gan --iterations 500
     python bench/speed.py --device cuda --out bench/results/speed_gpu.json   # on a GPU
+    python bench/speed.py --precision bf16-mixed --out speed_bf16.json       # every column under bf16 autocast
 
 For each model, at the same batch size and with the same networks, it times:
   (a) seed-style:      a plain PyTorch loop fed by torchvision's per-digit path (PIL + ToTensor +
@@ -83,7 +84,7 @@ def adversarial_step(module, g_opt, d_opt, real, labels):
 
 
 def timed_iterations(model: str, iterations: int) -> int:
-    """The MLP GAN's step is ~100x shorter than a conv model's: it gets 500 iterations at least (its target)."""
+    """The MLP GAN's step is several times shorter than a conv model's: it gets 500 iterations at least (its target)."""
     return max(iterations, 500) if model == "gan" else iterations
 
 
