@@ -113,8 +113,8 @@ def bf16_autocast(module):
     return lambda: torch.autocast(device_type, dtype=torch.bfloat16)
 
 
-# What each `--precision` wraps the plain loops' step in; Lightning's columns get `trainer.precision`.
-STEP_CONTEXTS = {"32-true": eager, "bf16-mixed": bf16_autocast}
+# `plain_loop`'s `prepare` for each `--precision`; Lightning's columns get `trainer.precision`.
+PREPARE_FOR_PRECISION = {"32-true": eager, "bf16-mixed": bf16_autocast}
 
 
 def plain_loop(cfg, batches, iterations: int, warmup: int, device: torch.device,
@@ -231,7 +231,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--rounds", type=rounds, default=3, help="every column this many times, in turn: the median")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--precision", default="32-true", choices=sorted(STEP_CONTEXTS),
+    parser.add_argument("--precision", default="32-true", choices=sorted(PREPARE_FOR_PRECISION),
                         help="every column's: (a) and (d) run their step under the autocast Lightning uses for (b), (c)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "speed.json"))
     args = parser.parse_args()
@@ -247,20 +247,20 @@ def main() -> None:
                "peak_gflops": peak, "models": {}}
     print(f"{results['hardware']}; batch {args.batch_size}; {args.precision}; achieved fp32 peak: GEMM {peak['gemm']:.0f}, "
           f"conv {peak['conv']:.0f} GFLOP/s")
+    prepare = PREPARE_FOR_PRECISION[args.precision]
     for model in args.models:
         iterations = timed_iterations(model, args.iterations)
         cfg = compose_model(model, ["paths.output_dir=/tmp/gan_digits_bench"])
         gflop = step_gflop(cfg, args.batch_size)
-        step_context = STEP_CONTEXTS[args.precision]
         columns = {
             "a_seed_style": lambda: plain_loop(cfg, seed_style_batches(images, labels, args.batch_size, device),
-                                               iterations, args.warmup, device, step_context),
+                                               iterations, args.warmup, device, prepare),
             "b_lightning_torchvision": lambda: lightning_run(model, args.data, args.batch_size, iterations,
                                                              args.warmup, "torchvision", 2, device, args.precision),
             "c_default": lambda: lightning_run(model, args.data, args.batch_size, iterations, args.warmup, "memory",
                                                0, device, args.precision),
             "d_raw": lambda: plain_loop(cfg, memory_batches(images, labels, args.batch_size, device), iterations,
-                                        args.warmup, device, step_context),
+                                        args.warmup, device, prepare),
         }
         # The columns take turns, round after round, so that a slow spell of a shared machine hits
         # them alike; each column's figure is the median of its rounds.
