@@ -50,7 +50,10 @@ CDCGAN = ["model=cdcgan", "model.generator.clusters=null", "model.diversity_weig
 DCGAN = ["model=dcgan", "model.generator.clusters=null"]  # the plain unconditional DCGAN, no clusters
 PIXEL = ["model=dcgan", "model.discriminator.fine_clusters=null"]  # self-conditioned on pixel k-means clusters
 MANIFOLD = ["model=dcgan", "model.discriminator.fine_clusters=1000"]  # ... on manifold clusters (clusters.py)
-BF16 = "trainer.precision=bf16-mixed"  # bf16 autocast: faster steps on CPUs with AVX-512 BF16 (README speed)
+BF16 = "trainer.precision=bf16-mixed"  # bf16 autocast: faster steps on some CPUs (README speed)
+# Every recipe trains in fp32 unless it names a precision (later on the command line, it wins): the
+# recipes that predate `trainer.precision=auto` ran in fp32, and a rerun must not depend on the machine's pick.
+FP32 = "trainer.precision=32-true"
 # Each recipe names every setting it relies on, so a change of the defaults does not change it.
 RECIPES = {
     "cdcgan_classic": [*CDCGAN, *CLASSIC],
@@ -154,7 +157,7 @@ def main() -> None:
         shutil.rmtree(run_dir, ignore_errors=True)  # a rerun starts afresh (its TensorBoard curve too)
         start = time.perf_counter()
         subprocess.run(
-            [sys.executable, "train.py", *RECIPES[name], f"data.root={args.data}", *length,
+            [sys.executable, "train.py", FP32, *RECIPES[name], f"data.root={args.data}", *length,
              "trainer.max_epochs=1000", "callbacks.progress_bar.refresh_rate=0", f"hydra.run.dir={run_dir}"],
             cwd=ROOT, check=True,
         )

@@ -7,14 +7,19 @@ from lightning.pytorch.strategies import DDPStrategy
 from omegaconf import DictConfig, OmegaConf
 
 
+def accelerator_kind(trainer_cfg: DictConfig) -> str:
+    """`trainer.accelerator` with `auto` resolved as this project uses it: `gpu` where CUDA is, else `cpu`."""
+    if trainer_cfg.accelerator == "auto":
+        return "gpu" if CUDAAccelerator.is_available() else "cpu"
+    return trainer_cfg.accelerator
+
+
 def device_count(trainer_cfg: DictConfig) -> int:
     """How many processes `trainer.accelerator` and `trainer.devices` ask for on this node.
 
     Lightning's own parsers, so an impossible request (3 GPUs on a 1-GPU box) fails here, at once.
     """
-    accelerator, devices = trainer_cfg.accelerator, OmegaConf.to_container(trainer_cfg, resolve=True)["devices"]
-    if accelerator == "auto":
-        accelerator = "gpu" if CUDAAccelerator.is_available() else "cpu"
+    accelerator, devices = accelerator_kind(trainer_cfg), OmegaConf.to_container(trainer_cfg, resolve=True)["devices"]
     if accelerator in ("gpu", "cuda"):
         return CUDAAccelerator.auto_device_count() if devices == "auto" else len(CUDAAccelerator.parse_devices(devices) or [])
     if accelerator == "cpu":

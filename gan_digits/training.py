@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from gan_digits.checkpoint import FORMAT_KEY, CheckpointError, load_checkpoint
 from gan_digits.checks import ConfigError, instantiate
 from gan_digits.module import GANModule
+from gan_digits.precision import AUTO_HINT, resolve_precision
 from gan_digits.strategy import pick_strategy
 
 
@@ -75,11 +76,14 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GANModule, L.Trainer]
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values()]
     try:
         strategy = pick_strategy(cfg.trainer)
+        # `auto` becomes the precision it chose here, so the run's HPARAMS say which one trained.
+        cfg.trainer.precision = resolve_precision(cfg.trainer, module, cfg.data.batch_size)
         trainer = instantiate(cfg.trainer, strategy=strategy, callbacks=callbacks, logger=loggers or False)
     except (InstantiationException, MisconfigurationException, ValueError, TypeError) as err:
         # Lightning's messages name the value and what is allowed; say it is the trainer's config.
         cause = err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ else err
-        raise ConfigError(f"trainer config: {cause}") from err
+        hint = f" ({AUTO_HINT})" if "precision" in str(cause).lower() else ""
+        raise ConfigError(f"trainer config: {cause}{hint}") from err
     return datamodule, module, trainer
 
 

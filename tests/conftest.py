@@ -31,6 +31,7 @@ TINY_RUN = [
     "data.batch_size=32",
     "trainer.max_steps=8",
     "trainer.accelerator=cpu",
+    "trainer.precision=32-true",  # not `auto`: a run must not depend on which precision this CPU favours
     "trainer.log_every_n_steps=1",
     "trainer.limit_val_batches=1",
     "trainer.num_sanity_val_steps=0",

@@ -1,0 +1,55 @@
+"""`trainer.precision=auto`: bf16 only where this CPU's step gains clearly, and the run untouched by the timing."""
+
+import math
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from conftest import compose_train
+from gan_digits import precision
+from gan_digits.precision import MIN_SPEEDUP, bf16_speedup, resolve_precision
+
+
+def test_timing_leaves_the_nets_and_the_noise_stream_as_they_were():
+    module = instantiate(compose_train("cdcgan").model)  # batch norm: running statistics to disturb
+    before = {name: value.clone() for name, value in module.state_dict().items()}
+    rng = torch.get_rng_state()
+    speedup = bf16_speedup(module, batch_size=8, rounds=1, min_seconds=0.0)
+    assert math.isfinite(speedup) and speedup > 0
+    assert torch.equal(torch.get_rng_state(), rng)
+    for name, value in module.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    assert all(p.grad is None for p in module.parameters())
+
+
+@pytest.mark.parametrize(("speedup", "chosen"), [(MIN_SPEEDUP + 0.5, "bf16-mixed"), (MIN_SPEEDUP - 0.1, "32-true")])
+def test_auto_takes_bf16_only_for_a_clear_gain(monkeypatch, tmp_path, speedup, chosen):
+    monkeypatch.setattr(precision, "bf16_speedup", lambda module, batch_size: speedup)
+    cfg = compose_train("gan", ["trainer.precision=auto"], output_dir=tmp_path)
+    assert resolve_precision(cfg.trainer, instantiate(cfg.model), cfg.data.batch_size) == chosen
+
+
+@pytest.mark.parametrize("overrides", [
+    ["trainer.precision=auto", "trainer.accelerator=gpu"],  # the CUDA-graph step's precision
+    ["trainer.precision=auto", "trainer.devices=2"],  # every rank must train at one precision
+    ["trainer.precision=bf16-mixed"],  # asked for: kept as it is
+])
+def test_auto_times_nothing_on_a_gpu_on_several_processes_or_when_pinned(monkeypatch, tmp_path, overrides):
+    def fail(*args):
+        raise AssertionError("timed the step")
+
+    monkeypatch.setattr(precision, "bf16_speedup", fail)
+    cfg = compose_train("gan", overrides, output_dir=tmp_path)
+    expected = "bf16-mixed" if "trainer.precision=bf16-mixed" in overrides else "32-true"
+    assert resolve_precision(cfg.trainer, instantiate(cfg.model), cfg.data.batch_size) == expected
+
+
+def test_the_trainer_and_the_run_config_get_the_precision_auto_chose(monkeypatch, tmp_path):
+    from gan_digits.training import build
+
+    monkeypatch.setattr(precision, "bf16_speedup", lambda module, batch_size: 2.0)
+    cfg = compose_train("gan", ["trainer.precision=auto"], output_dir=tmp_path)
+    trainer = build(cfg)[2]
+    assert trainer.precision == "bf16-mixed"
+    assert cfg.trainer.precision == "bf16-mixed"  # what the run's HPARAMS record
