@@ -3,7 +3,7 @@
     python bench/speed.py --data ../shared/data            # every model; `make bench` runs this
     python bench/speed.py --models gan --iterations 500
     python bench/speed.py --device cuda --out bench/results/speed_gpu.json   # on a GPU
-    python bench/speed.py --precision bf16-mixed --out speed_bf16.json       # every column under bf16 autocast
+    python bench/speed.py --precision 32-true --out speed_fp32.json         # the project's columns in fp32
 
 For each model, at the same batch size and with the same networks, it times:
   (a) seed-style:      a plain PyTorch loop fed by torchvision's per-digit path (PIL + ToTensor +
@@ -11,7 +11,10 @@ For each model, at the same batch size and with the same networks, it times:
   (b) lightning+tv:    this project's training through Lightning with `data.loader=torchvision`;
   (c) default:         this project's default path (in-memory batches, no workers);
   (d) raw:             the step of (c) in a loop without Lightning, fed from the same memory.
-(a) and (d) run the module's step, default recipe included (EMA of G, dcgan's clusters).
+(a) and (d) run the module's step, default recipe included (EMA of G, dcgan's clusters). (a) runs it
+in fp32, as the seed did; (b), (c) and (d) at the project's precision, `--precision` (default
+`auto`, resolved once per model as `train.py` resolves it: bf16-mixed where it makes this CPU's
+step faster; (d) then runs its step under the same bf16 autocast).
 An iteration is one batch: one D update and one G update (two of Lightning's steps). Rates are
 steady state: the first `--warmup` iterations (start-up, first-call costs) are timed apart. The
 four columns run in turn, `--rounds` times, and each reports its median (a shared VM's speed
@@ -48,9 +51,11 @@ from lightning import Callback  # noqa: E402
 
 from gan_digits.data import load_split, to_model_range  # noqa: E402
 from gan_digits.data.datamodule import PerSampleMNIST  # noqa: E402
+from gan_digits.precision import AUTO, resolve_precision  # noqa: E402
 from gan_digits.training import build  # noqa: E402
 
 TRAIN_IMAGES = 55_000  # the default split: 60,000 minus 5,000 held out
+ACCELERATOR = {"cpu": "cpu", "cuda": "gpu"}  # `--device`'s config group
 
 
 def compose_model(model: str, overrides: list[str]):
@@ -113,7 +118,7 @@ def bf16_autocast(module):
     return lambda: torch.autocast(device_type, dtype=torch.bfloat16)
 
 
-# `plain_loop`'s `prepare` for each `--precision`; Lightning's columns get `trainer.precision`.
+# `plain_loop`'s `prepare` for each precision (d) may run at; Lightning's columns get `trainer.precision`.
 PREPARE_FOR_PRECISION = {"32-true": eager, "bf16-mixed": bf16_autocast}
 
 
@@ -178,12 +183,12 @@ class IterationTimer(Callback):
 
 
 def lightning_run(model: str, data: str, batch_size: int, iterations: int, warmup: int, loader: str, workers: int,
-                  device: torch.device, precision: str = "32-true"):
+                  device: torch.device, precision: str):
     cfg = compose_model(model, [
         f"data.root={data}", f"data.batch_size={batch_size}", f"data.loader={loader}", f"data.num_workers={workers}",
         f"trainer.max_steps={2 * (warmup + iterations)}", "trainer.limit_val_batches=0", "trainer.max_epochs=-1",
         "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", f"trainer.precision={precision}",
-        f"accelerator={'gpu' if device.type == 'cuda' else 'cpu'}", "paths.output_dir=/tmp/gan_digits_bench",
+        f"accelerator={ACCELERATOR[device.type]}", "paths.output_dir=/tmp/gan_digits_bench",
     ])
     datamodule, module, trainer = build(cfg)
     timer = IterationTimer(warmup, iterations, device)
@@ -193,8 +198,9 @@ def lightning_run(model: str, data: str, batch_size: int, iterations: int, warmu
     return steady - start, iterations / (end - steady)
 
 
-def peak_gflops(device: torch.device, repeats: int = 20) -> dict[str, float]:
-    """Achieved fp32 GFLOP/s of a large GEMM and of a DCGAN-sized convolution (forward)."""
+def peak_gflops(device: torch.device, repeats: int = 20, trials: int = 5) -> dict[str, float]:
+    """Achieved fp32 GFLOP/s of a large GEMM and of a DCGAN-sized convolution (forward): the best of
+    `trials` timings of `repeats` calls each, as a peak is (one timing swung 356-458 on a shared VM)."""
     results = {}
     n = 8192 if device.type == "cuda" else 2048
     a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
@@ -205,10 +211,13 @@ def peak_gflops(device: torch.device, repeats: int = 20) -> dict[str, float]:
     ):
         for _ in range(3):
             fn()
-        start = clock(device)
-        for _ in range(repeats):
-            fn()
-        results[name] = flop * repeats / (clock(device) - start) / 1e9
+        seconds = []
+        for _ in range(trials):
+            start = clock(device)
+            for _ in range(repeats):
+                fn()
+            seconds.append(clock(device) - start)
+        results[name] = flop * repeats / min(seconds) / 1e9
     return results
 
 
@@ -230,9 +239,9 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=200, help="timed iterations (gan: 500 at least)")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--rounds", type=rounds, default=3, help="every column this many times, in turn: the median")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--precision", default="32-true", choices=sorted(PREPARE_FOR_PRECISION),
-                        help="every column's: (a) and (d) run their step under the autocast Lightning uses for (b), (c)")
+    parser.add_argument("--device", default="cpu", choices=sorted(ACCELERATOR))
+    parser.add_argument("--precision", default=AUTO, choices=[AUTO, *sorted(PREPARE_FOR_PRECISION)],
+                        help="the project's, for (b), (c) and (d) ((d) under the autocast Lightning uses); (a) is fp32")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "speed.json"))
     args = parser.parse_args()
 
@@ -247,20 +256,21 @@ def main() -> None:
                "peak_gflops": peak, "models": {}}
     print(f"{results['hardware']}; batch {args.batch_size}; {args.precision}; achieved fp32 peak: GEMM {peak['gemm']:.0f}, "
           f"conv {peak['conv']:.0f} GFLOP/s")
-    prepare = PREPARE_FOR_PRECISION[args.precision]
     for model in args.models:
         iterations = timed_iterations(model, args.iterations)
-        cfg = compose_model(model, ["paths.output_dir=/tmp/gan_digits_bench"])
+        cfg = compose_model(model, [f"accelerator={ACCELERATOR[device.type]}", f"trainer.precision={args.precision}",
+                                    "paths.output_dir=/tmp/gan_digits_bench"])
+        precision = resolve_precision(cfg.trainer, instantiate(cfg.model), args.batch_size)
         gflop = step_gflop(cfg, args.batch_size)
         columns = {
             "a_seed_style": lambda: plain_loop(cfg, seed_style_batches(images, labels, args.batch_size, device),
-                                               iterations, args.warmup, device, prepare),
+                                               iterations, args.warmup, device),
             "b_lightning_torchvision": lambda: lightning_run(model, args.data, args.batch_size, iterations,
-                                                             args.warmup, "torchvision", 2, device, args.precision),
+                                                             args.warmup, "torchvision", 2, device, precision),
             "c_default": lambda: lightning_run(model, args.data, args.batch_size, iterations, args.warmup, "memory",
-                                               0, device, args.precision),
+                                               0, device, precision),
             "d_raw": lambda: plain_loop(cfg, memory_batches(images, labels, args.batch_size, device), iterations,
-                                        args.warmup, device, prepare),
+                                        args.warmup, device, PREPARE_FOR_PRECISION[precision]),
         }
         # The columns take turns, round after round, so that a slow spell of a shared machine hits
         # them alike; each column's figure is the median of its rounds.
@@ -270,6 +280,7 @@ def main() -> None:
                 timings[name].append(run())
         its = {name: statistics.median(rate for _, rate in runs) for name, runs in timings.items()}
         row = {
+            "precision": precision,  # of (b), (c), (d); (a) is fp32
             "iterations_timed": iterations,
             "rounds": args.rounds,
             "startup_s": {name: round(statistics.median(s for s, _ in runs), 2) for name, runs in timings.items()},
@@ -285,7 +296,7 @@ def main() -> None:
             **({"peak_gpu_mb": round(torch.cuda.max_memory_allocated(device) / 2**20)} if device.type == "cuda" else {}),
         }
         results["models"][model] = row
-        print(f"{model}: it/s {row['iterations_per_s']}; s/epoch {row['s_per_epoch']}; (c)/(a) {row['c_over_a']}; "
+        print(f"{model} ({precision}): it/s {row['iterations_per_s']}; s/epoch {row['s_per_epoch']}; (c)/(a) {row['c_over_a']}; "
               f"(c)/(d) {row['c_over_d']}; {gflop:.2f} GFLOP/it = {row['fraction_of_peak_default']:.0%} of peak; "
               f"500 it in {row['seconds_for_500_iterations_default']} s", flush=True)
     out = Path(args.out)
