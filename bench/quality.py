@@ -54,6 +54,7 @@ BF16 = "trainer.precision=bf16-mixed"  # bf16 autocast: faster steps on some CPU
 # Every recipe trains in fp32 unless it names a precision (later on the command line, it wins): the
 # recipes that predate `trainer.precision=auto` ran in fp32, and a rerun must not depend on the machine's pick.
 FP32 = "trainer.precision=32-true"
+AUTO = "trainer.precision=auto"  # the default: its pick depends on the machine (train.py prints it)
 # Each recipe names every setting it relies on, so a change of the defaults does not change it.
 RECIPES = {
     "cdcgan_classic": [*CDCGAN, *CLASSIC],
@@ -78,12 +79,13 @@ RECIPES = {
                                                    "+model.loss.real_label=0.9"],
     "cdcgan_g8e-4_d4e-4_clusters3_mbstd_ema": [*styles(3), EMA, *adam(4e-4, 8e-4),
                                                "model.discriminator.minibatch_std=true"],
-    "cdcgan_g8e-4_d4e-4_clusters3_ms1_ema": [*styles(3, diversity=1), EMA, *adam(4e-4, 8e-4)],  # the default
+    "cdcgan_g8e-4_d4e-4_clusters3_ms1_ema": [*styles(3, diversity=1), EMA, *adam(4e-4, 8e-4)],  # the default in fp32
     "cdcgan_g8e-4_d4e-4_clusters3_ms2_ema": [*styles(3, diversity=2), EMA, *adam(4e-4, 8e-4)],
     "cdcgan_g8e-4_d4e-4_clusters3_ms1_seed1_ema": [*styles(3, diversity=1), EMA, *adam(4e-4, 8e-4), "seed=1"],
     "cdcgan_g8e-4_d4e-4_clusters3_ms0.25_ema": [*styles(3, diversity=0.25), EMA, *adam(4e-4, 8e-4)],
     "cdcgan_g8e-4_d4e-4_clusters3_ms1_bf16_ema": [*styles(3, diversity=1), EMA, *adam(4e-4, 8e-4), BF16],
-    "gan_ema": ["model=gan", EMA, *adam(2e-4), "model.generator.clusters=null"],  # the default
+    "cdcgan_g8e-4_d4e-4_clusters3_ms1_auto_ema": [*styles(3, diversity=1), EMA, *adam(4e-4, 8e-4), AUTO],  # the default
+    "gan_ema": ["model=gan", EMA, *adam(2e-4), "model.generator.clusters=null"],  # the default in fp32
     "gan_bf16_ema": ["model=gan", EMA, *adam(2e-4), "model.generator.clusters=null", BF16],
     "dcgan_classic": [*DCGAN, *CLASSIC],
     "dcgan_ema": [*DCGAN, EMA, *adam(2e-4)],
@@ -102,7 +104,7 @@ RECIPES = {
                                     "model.discriminator.hidden=256"],
     "dcgan_manifold30_ema": [*MANIFOLD, EMA, *adam(2e-4), "model.generator.clusters=30"],
     "dcgan_manifold50_ema": [*MANIFOLD, EMA, *adam(2e-4), "model.generator.clusters=50"],
-    "dcgan_manifold30_lr4e-4_ema": [*MANIFOLD, EMA, *adam(4e-4), "model.generator.clusters=30"],  # the default
+    "dcgan_manifold30_lr4e-4_ema": [*MANIFOLD, EMA, *adam(4e-4), "model.generator.clusters=30"],  # the default in fp32
     "dcgan_manifold30_lr4e-4_bf16_ema": [*MANIFOLD, EMA, *adam(4e-4), "model.generator.clusters=30", BF16],
 }
 

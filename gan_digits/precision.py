@@ -3,9 +3,10 @@
 Whether bf16 pays on a CPU depends on the chip, not on its feature flags: on a 2-core AMD EPYC
 (Zen 5) it made the adversarial step 1.5x (conv) to 2.2x (MLP) as fast and trained as well, on an
 Intel Xeon with the same AVX-512 BF16 flag it made the conv step slower (README Results). So `auto`
-times the model's own forward and backward both ways on a batch of the run's size (a second or
-two) and takes bf16 only for a clear gain. On a GPU it is 32-true, the precision of the CUDA-graph
-step; on several processes too, since each rank's timing could choose differently.
+times the model's own forward and backward both ways on a batch of the run's size (at most 256
+digits; a second or two) and takes bf16 only for a clear gain. On a GPU it is 32-true, the
+precision of the CUDA-graph step; on several processes too, since each rank's timing could choose
+differently.
 """
 
 import copy
@@ -23,6 +24,8 @@ from gan_digits.strategy import accelerator_kind, device_count
 AUTO = "auto"
 # bf16 must be at least this much faster: a closer call could flip from run to run with the machine's noise.
 MIN_SPEEDUP = 1.15
+# Timed on at most this many digits: a larger batch would only make the timing slower, not different in kind.
+MAX_PROBE_BATCH = 256
 AUTO_HINT = "or auto: bf16-mixed where it makes this CPU's step faster, else 32-true"
 
 
@@ -65,7 +68,7 @@ def resolve_precision(trainer_cfg: DictConfig, module, batch_size: int):
     elif device_count(trainer_cfg) * trainer_cfg.num_nodes > 1:
         choice, why = "32-true", "a run of several processes, each of which would time and choose for itself"
     else:
-        speedup = bf16_speedup(module, batch_size)
+        speedup = bf16_speedup(module, min(batch_size, MAX_PROBE_BATCH))
         choice = "bf16-mixed" if speedup >= MIN_SPEEDUP else "32-true"
         why = f"this CPU runs the model's forward and backward {speedup:.2f}x as fast in bf16 as in fp32 ({MIN_SPEEDUP}x needed)"
     rank_zero_info(f"trainer.precision=auto chose {choice}: {why}. Set trainer.precision=32-true or bf16-mixed to choose")

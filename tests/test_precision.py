@@ -25,9 +25,18 @@ def test_timing_leaves_the_nets_and_the_noise_stream_as_they_were():
 
 @pytest.mark.parametrize(("speedup", "chosen"), [(MIN_SPEEDUP + 0.5, "bf16-mixed"), (MIN_SPEEDUP - 0.1, "32-true")])
 def test_auto_takes_bf16_only_for_a_clear_gain(monkeypatch, tmp_path, speedup, chosen):
-    monkeypatch.setattr(precision, "bf16_speedup", lambda module, batch_size: speedup)
+    timed = []  # the batch sizes timed
+
+    def measured(module, batch_size):
+        timed.append(batch_size)
+        return speedup
+
+    monkeypatch.setattr(precision, "bf16_speedup", measured)
     cfg = compose_train("gan", ["trainer.precision=auto"], output_dir=tmp_path)
-    assert resolve_precision(cfg.trainer, instantiate(cfg.model), cfg.data.batch_size) == chosen
+    module = instantiate(cfg.model)
+    assert resolve_precision(cfg.trainer, module, cfg.data.batch_size) == chosen
+    resolve_precision(cfg.trainer, module, 4096)  # a huge batch is timed on a smaller one
+    assert timed == [cfg.data.batch_size, precision.MAX_PROBE_BATCH]
 
 
 @pytest.mark.parametrize("overrides", [
