@@ -59,7 +59,7 @@ def bf16_speedup(module, batch_size: int, rounds: int = 7, min_seconds: float = 
     return statistics.median(ratios)
 
 
-def resolve_precision(trainer_cfg: DictConfig, module, batch_size: int):
+def resolve_precision(trainer_cfg: DictConfig, module, batch_size: int) -> str | int:
     """`trainer.precision` as Lightning takes it: `auto` resolved for this machine and run, said on the console."""
     if trainer_cfg.precision != AUTO:
         return trainer_cfg.precision
