@@ -251,7 +251,7 @@ def main() -> None:
     images, labels = load_split(args.data, "train")
     images, labels = images[:TRAIN_IMAGES], labels[:TRAIN_IMAGES]
     # The peak is measured again after every round of columns and the best counts: a shared VM's
-    # speed drifts over minutes (one run's first peak read 398 GFLOP/s, others 463-472).
+    # speed drifts over minutes (within one run it read 379-479 GFLOP/s).
     peaks = [peak_gflops(device)]
     hardware = (f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}" if device.type == "cuda"
                 else describe_cpu())
