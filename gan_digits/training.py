@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
@@ -60,6 +61,17 @@ def check_writable(folder: str | Path) -> None:
                           "Free some space, or choose another folder with hydra.run.dir=<folder>") from err
 
 
+@contextmanager
+def said_as_trainer_config():
+    """Lightning's messages name the bad value and what is allowed; this says it is the trainer's config."""
+    try:
+        yield
+    except (InstantiationException, MisconfigurationException, ValueError, TypeError) as err:
+        cause = err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ else err
+        hint = f" ({AUTO_HINT})" if "precision" in str(cause).lower() else ""
+        raise ConfigError(f"trainer config: {cause}{hint}") from err
+
+
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GANModule, L.Trainer]:
     """Datamodule, module and trainer from `cfg`; bad data files fail here, before any training."""
     check_writable(cfg.paths.output_dir)
@@ -74,16 +86,13 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GANModule, L.Trainer]
         # The configured bar only sets a refresh rate; Lightning refuses any bar when it is off.
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values()]
-    try:
+    with said_as_trainer_config():
         strategy = pick_strategy(cfg.trainer)
-        # `auto` becomes the precision it chose here, so the run's HPARAMS say which one trained.
-        cfg.trainer.precision = resolve_precision(cfg.trainer, module, cfg.data.batch_size)
+    # `auto` becomes the precision it chose here, so the run's HPARAMS say which one trained. Outside
+    # the trainer's errors: a failure in the model's timing pass is the model's, not the config's.
+    cfg.trainer.precision = resolve_precision(cfg.trainer, module, cfg.data.batch_size)
+    with said_as_trainer_config():
         trainer = instantiate(cfg.trainer, strategy=strategy, callbacks=callbacks, logger=loggers or False)
-    except (InstantiationException, MisconfigurationException, ValueError, TypeError) as err:
-        # Lightning's messages name the value and what is allowed; say it is the trainer's config.
-        cause = err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ else err
-        hint = f" ({AUTO_HINT})" if "precision" in str(cause).lower() else ""
-        raise ConfigError(f"trainer config: {cause}{hint}") from err
     return datamodule, module, trainer
 
 

@@ -62,3 +62,17 @@ def test_the_trainer_and_the_run_config_get_the_precision_auto_chose(monkeypatch
     trainer = build(cfg)[2]
     assert trainer.precision == "bf16-mixed"
     assert cfg.trainer.precision == "bf16-mixed"  # what the run's HPARAMS record
+
+
+def test_a_failure_while_timing_the_model_is_not_called_a_trainer_config_error(monkeypatch, tmp_path):
+    from gan_digits.checks import ConfigError
+    from gan_digits.training import build
+
+    def broken_model(module, batch_size):
+        raise ValueError("mat1 and mat2 shapes cannot be multiplied")  # as a net that does not fit 28x28 would
+
+    monkeypatch.setattr(precision, "bf16_speedup", broken_model)
+    cfg = compose_train("gan", ["trainer.precision=auto"], output_dir=tmp_path)
+    with pytest.raises(ValueError, match="shapes cannot be multiplied") as raised:
+        build(cfg)
+    assert not isinstance(raised.value, ConfigError)
