@@ -3,10 +3,11 @@
     python bench/cpu_levers.py --data ../shared/data          # every model
     python bench/cpu_levers.py --models gan
 
-bf16 autocast, `torch.compile` (inductor) of G and D, and `channels_last` weights: whichever is
-faster here would belong in the default path. Same networks, batch, data and step as speed.py;
-the first `--warmup` iterations (compilation included) are not timed; each lever's rate is the
-median of `--rounds` timings taken in turn with the others. Writes bench/results/cpu_levers.json.
+bf16 autocast, `torch.compile` (inductor) of G and D, and `channels_last` weights, alone and (the
+last two) on top of bf16: whichever is faster here would belong in the default path. Same networks,
+batch, data and step as speed.py; the first `--warmup` iterations (compilation included) are not
+timed; each lever's rate is the median of `--rounds` timings taken in turn with the others. Writes
+bench/results/cpu_levers.json.
 """
 
 import argparse
@@ -33,7 +34,19 @@ def channels_last(module):
     return eager(module)
 
 
-LEVERS = {"fp32_eager": eager, "bf16_autocast": bf16_autocast, "torch_compile": compiled, "channels_last": channels_last}
+# Where bf16 pays (`trainer.precision=auto` picks it there), the question is whether a lever adds to it.
+def bf16_compiled(module):
+    compiled(module)
+    return bf16_autocast(module)
+
+
+def bf16_channels_last(module):
+    channels_last(module)
+    return bf16_autocast(module)
+
+
+LEVERS = {"fp32_eager": eager, "bf16_autocast": bf16_autocast, "torch_compile": compiled, "channels_last": channels_last,
+          "bf16_torch_compile": bf16_compiled, "bf16_channels_last": bf16_channels_last}
 
 
 def main() -> None:
