@@ -162,7 +162,7 @@ def memory_batches(images, labels, batch_size, device: torch.device):
         order = torch.randperm(len(images), generator=generator).to(device)  # indexing with a CPU index would sync
         for i in range(len(images) // batch_size):
             index = order[i * batch_size : (i + 1) * batch_size]
-            yield to_model_range(images[index].unsqueeze(1)), labels[index]
+            yield to_model_range(images.index_select(0, index).unsqueeze(1)), labels.index_select(0, index)
 
 
 class IterationTimer(Callback):
@@ -184,14 +184,17 @@ class IterationTimer(Callback):
 
 
 def lightning_run(model: str, data: str, batch_size: int, iterations: int, warmup: int, loader: str, workers: int,
-                  device: torch.device, precision: str):
+                  device: torch.device, precision: str, overrides: tuple[str, ...] = (), prepare=lambda module: None):
+    """(start-up seconds, iterations per second) of `train.py`'s training; `prepare(module)` may change
+    the module before it trains (lightning_floor.py hollows its step)."""
     cfg = compose_model(model, [
         f"data.root={data}", f"data.batch_size={batch_size}", f"data.loader={loader}", f"data.num_workers={workers}",
         f"trainer.max_steps={2 * (warmup + iterations)}", "trainer.limit_val_batches=0", "trainer.max_epochs=-1",
         "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", f"trainer.precision={precision}",
-        f"accelerator={ACCELERATOR[device.type]}", "paths.output_dir=/tmp/gan_digits_bench",
+        f"accelerator={ACCELERATOR[device.type]}", "paths.output_dir=/tmp/gan_digits_bench", *overrides,
     ])
     datamodule, module, trainer = build(cfg)
+    prepare(module)
     timer = IterationTimer(warmup, iterations, device)
     trainer.callbacks.append(timer)
     trainer.fit(module, datamodule=datamodule)

@@ -33,7 +33,9 @@ class TensorBatches(Dataset):
         return len(self.images)
 
     def __getitem__(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.images[index].unsqueeze(1), self.labels[index]
+        # index_select, not images[index]: advanced indexing of the uint8 digits took ~60 us a batch
+        # of 128 on a 2-core CPU, index_select ~4 (0.4% of an MLP GAN step).
+        return self.images.index_select(0, index).unsqueeze(1), self.labels.index_select(0, index)
 
 
 class PerSampleMNIST(MNIST):
