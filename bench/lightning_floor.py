@@ -1,4 +1,4 @@
-"""What Lightning itself adds to every batch: the floor under speed.py's (c)/(d), measured on no network.
+"""What Lightning itself adds to every batch on the CPU: the floor under speed.py's (c)/(d), measured on no network.
 
     python bench/lightning_floor.py --data ../shared/data      # the MLP GAN, whose step is the shortest
     python bench/lightning_floor.py --models gan dcgan
@@ -65,7 +65,8 @@ def main() -> None:
     results = {"hardware": describe_cpu(), "batch_size": args.batch_size, "models": {}}
     for model in args.models:
         iterations = timed_iterations(model, args.iterations)
-        cfg = compose_model(model, [f"trainer.precision={args.precision}", "paths.output_dir=/tmp/gan_digits_bench"])
+        cfg = compose_model(model, ["accelerator=cpu", f"trainer.precision={args.precision}",
+                                    "paths.output_dir=/tmp/gan_digits_bench"])
         precision = resolve_precision(cfg.trainer, instantiate(cfg.model), args.batch_size)
         lightning = (model, args.data, args.batch_size, iterations, args.warmup, "memory", 0, cpu, precision)
         columns = {
