@@ -11,9 +11,9 @@ Four columns, in turn, `--rounds` times, each reporting its median (as speed.py 
                optimizers fetched and toggled, two `manual_backward`s, two optimizer steps), on a
                loss of one scalar that no optimizer holds, so that no network runs;
   (f) bare:    (e) without the callbacks and the logger: Lightning's fit loop alone.
-(e)'s milliseconds per batch are what Lightning costs a step of any size (and fetching the batch,
-which (d) does too: tens of microseconds); (d) / ((d) + (e)) is the best (c)/(d) that Lightning
-leaves this model on this machine. Writes bench/results/lightning_floor.json.
+(e)'s milliseconds per batch are what Lightning costs a step of any size, plus two things (d) pays
+too: fetching the batch and Adam's per-step CUDA check (~0.1 ms together on a 2-core AMD EPYC);
+(d) / ((d) + (e)) is the best (c)/(d) that Lightning leaves this model on this machine. Writes bench/results/lightning_floor.json.
 """
 
 import argparse
