@@ -23,12 +23,11 @@ from pathlib import Path
 
 import torch
 from hardware import describe_cpu
-from hydra.utils import instantiate
-from speed import (PREPARE_FOR_PRECISION, ROOT, TRAIN_IMAGES, compose_model, lightning_run, memory_batches,
-                   plain_loop, rounds, timed_iterations)
+from speed import (PREPARE_FOR_PRECISION, ROOT, TRAIN_IMAGES, lightning_run, memory_batches,
+                   model_at_precision, plain_loop, rounds, timed_iterations)
 
 from gan_digits.data import load_split
-from gan_digits.precision import AUTO, resolve_precision
+from gan_digits.precision import AUTO
 
 
 def hollow(module):
@@ -65,9 +64,7 @@ def main() -> None:
     results = {"hardware": describe_cpu(), "batch_size": args.batch_size, "models": {}}
     for model in args.models:
         iterations = timed_iterations(model, args.iterations)
-        cfg = compose_model(model, ["accelerator=cpu", f"trainer.precision={args.precision}",
-                                    "paths.output_dir=/tmp/gan_digits_bench"])
-        precision = resolve_precision(cfg.trainer, instantiate(cfg.model), args.batch_size)
+        cfg, precision = model_at_precision(model, args.precision, cpu, args.batch_size)
         lightning = (model, args.data, args.batch_size, iterations, args.warmup, "memory", 0, cpu, precision)
         columns = {
             "c_default": lambda: lightning_run(*lightning),

@@ -51,7 +51,7 @@ from hardware import describe_cpu  # noqa: E402
 from lightning import Callback  # noqa: E402
 
 from gan_digits.data import load_split, to_model_range  # noqa: E402
-from gan_digits.data.datamodule import PerSampleMNIST  # noqa: E402
+from gan_digits.data.datamodule import PerSampleMNIST, TensorBatches  # noqa: E402
 from gan_digits.precision import AUTO, resolve_precision  # noqa: E402
 from gan_digits.training import build  # noqa: E402
 
@@ -63,6 +63,13 @@ def compose_model(model: str, overrides: list[str]):
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         return compose("train", overrides=[f"model={model}", *overrides])
+
+
+def model_at_precision(model: str, precision: str, device: torch.device, batch_size: int):
+    """The model's config and the precision `train.py` would train it at on `device` (`auto` resolved)."""
+    cfg = compose_model(model, [f"accelerator={ACCELERATOR[device.type]}", f"trainer.precision={precision}",
+                                "paths.output_dir=/tmp/gan_digits_bench"])
+    return cfg, resolve_precision(cfg.trainer, instantiate(cfg.model), batch_size)
 
 
 def adversarial_step(module, g_opt, d_opt, real, labels):
@@ -156,13 +163,15 @@ def seed_style_batches(images, labels, batch_size, device: torch.device):
 
 
 def memory_batches(images, labels, batch_size, device: torch.device):
-    images, labels = images.to(device), labels.to(device)
+    """Batches indexed out of the digits held in memory, as the default path's dataset does."""
+    batches = TensorBatches(images.to(device), labels.to(device))
     generator = torch.Generator().manual_seed(0)
     while True:
-        order = torch.randperm(len(images), generator=generator).to(device)  # indexing with a CPU index would sync
-        for i in range(len(images) // batch_size):
+        order = torch.randperm(len(batches), generator=generator).to(device)  # indexing with a CPU index would sync
+        for i in range(len(batches) // batch_size):
             index = order[i * batch_size : (i + 1) * batch_size]
-            yield to_model_range(images.index_select(0, index).unsqueeze(1)), labels.index_select(0, index)
+            real, y = batches[index]
+            yield to_model_range(real), y
 
 
 class IterationTimer(Callback):
@@ -262,9 +271,7 @@ def main() -> None:
     print(f"{results['hardware']}; batch {args.batch_size}; {args.precision}")
     for model in args.models:
         iterations = timed_iterations(model, args.iterations)
-        cfg = compose_model(model, [f"accelerator={ACCELERATOR[device.type]}", f"trainer.precision={args.precision}",
-                                    "paths.output_dir=/tmp/gan_digits_bench"])
-        precision = resolve_precision(cfg.trainer, instantiate(cfg.model), args.batch_size)
+        cfg, precision = model_at_precision(model, args.precision, device, args.batch_size)
         gflop = step_gflop(cfg, args.batch_size)
         columns = {
             "a_seed_style": lambda: plain_loop(cfg, seed_style_batches(images, labels, args.batch_size, device),
