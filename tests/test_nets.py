@@ -178,6 +178,27 @@ def test_conditional_clusters_are_styles_within_the_digit_asked_for():
     assert torch.equal(D.cluster_of(x, torch.tensor([0, 1, 2, 9])), torch.tensor([0 * 2 + 1, 1 * 2 + 0, 2 * 2 + 1, 9 * 2 + 0]))
 
 
+def test_nearest_centroid_is_found_in_float32_inside_bf16_autocast():
+    from gan_digits.nets.clusters import nearest
+
+    centroids = torch.rand(2, 784, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    share = 0.5 + 0.001 * torch.linspace(-1, 1, 64)[:, None]  # just either side of halfway between them
+    points = share * centroids[0] + (1 - share) * centroids[1]
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # as training runs at bf16-mixed
+        found = nearest(points, centroids)
+    assert found.tolist() == [1] * 32 + [0] * 32
+
+
+@pytest.mark.parametrize("spectral_norm", [False, True])
+def test_projection_head_scores_features_plus_the_labels_embedding(spectral_norm):
+    from gan_digits.nets.conditioning import ProjectionHead
+
+    head = ProjectionHead(12, 5, spectral_norm).eval()  # eval: spectral norm's weights stay put between reads
+    h, y = torch.randn(7, 12), torch.tensor([0, 4, 2, 2, 1, 3, 0])
+    expected = h @ head.linear.weight.T + head.linear.bias + (head.embed.weight[y] * h).sum(1, keepdim=True)
+    assert torch.allclose(head(h, y), expected, atol=1e-6)
+
+
 def test_cluster_misconfigurations_are_named():
     from gan_digits.nets.clusters import fit_clusters
 

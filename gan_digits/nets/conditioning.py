@@ -6,6 +6,7 @@ label part of the score itself, which keeps a conditional D from ignoring the la
 """
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -41,7 +42,10 @@ class ProjectionHead(nn.Module):
             self.embed = maybe_spectral_norm(embed, spectral)
 
     def forward(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        logits = self.linear(h)
-        if self.embed is not None:
-            logits = logits + (self.embed(y) * h).sum(dim=1, keepdim=True)
-        return logits
+        if self.embed is None:
+            return self.linear(h)
+        # w·h and every class's embed·h as one matrix product, then the label's column: under bf16
+        # autocast `embed(y) * h` multiplied bf16 features by fp32 rows, a slow mixed-type path
+        # (the product runs in bf16 like the rest; the dcgan/cdcgan bf16 step ~5% faster, README speed).
+        scores = F.linear(h, torch.cat([self.linear.weight, self.embed.weight]))
+        return scores[:, :1] + self.linear.bias + scores[:, 1:].gather(1, y[:, None])
