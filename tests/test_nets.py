@@ -252,3 +252,17 @@ def test_fold_transposed_conv_matches_pytorchs(kernel, padding, output_padding, 
     torch.testing.assert_close(fold_w_grad, w_grad, rtol=1e-4, atol=1e-4)  # sums over the batch in another order
     # In x's own layout: a channels_last gradient made the backward of the ReLU before it ~10x slower.
     assert fold_x_grad.is_contiguous()
+
+
+def test_dcgan_discriminator_runs_channels_last_on_cpu_and_scores_as_before():
+    """oneDNN's faster path is channels_last: D's convolutions take it on a CPU, with the same logits."""
+    from gan_digits.nets.contract import Discriminator
+
+    D = instantiate(compose_train("cdcgan").model).discriminator
+    layouts = []
+    D.features[0].register_forward_hook(lambda layer, inputs, out: layouts.append(out.is_contiguous()))
+    x, y = torch.randn(6, 1, 28, 28), torch.arange(6)
+    logits = D(x, y)
+    assert layouts == [False]  # channels_last strides, not the default layout
+    torch.testing.assert_close(logits, Discriminator.score(D, x, y)[0])  # the base class runs x as given
+    assert layouts == [False, True]

@@ -4,6 +4,7 @@ With `num_classes=10` the same classes make the conditional cDCGAN: the generato
 embedding to its noise, the discriminator scores the label with a projection head.
 """
 
+import torch
 from torch import nn
 
 from gan_digits.nets.conditioning import maybe_spectral_norm
@@ -61,3 +62,14 @@ class DCGANDiscriminator(Discriminator):
         self.features = nn.Sequential(*layers)
         self.build_head(hidden or channels * 7 * 7)
         self.apply(dcgan_init)
+
+    def score(self, x: torch.Tensor, y: torch.Tensor | None = None,
+              cluster: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        # On a CPU, oneDNN runs these convolutions channels_last with its brgemm kernels instead of
+        # reordering every activation in and out of a blocked layout: the dcgan/cdcgan step 3-9% faster,
+        # bf16 and fp32 alike (2-core Zen 4). A one-channel image is laid out alike either way, so only
+        # an explicit copy marks it, and the convolutions after it follow. The weights stay as they are:
+        # checkpoints, and GPUs, are untouched.
+        if x.device.type == "cpu" and x.dim() == 4:
+            x = x.clone(memory_format=torch.channels_last)
+        return super().score(x, y, cluster)
