@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 from hardware import describe_cpu
-from speed import (ROOT, TRAIN_IMAGES, bf16_autocast, compose_model, eager, memory_batches, plain_loop, rounds,
+from speed import (ROOT, TRAIN_IMAGES, bf16_autocast, compose_model, eager, memory_batches, plain_loop, positive_int,
                    timed_iterations)
 
 from gan_digits.data import load_split
@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--iterations", type=int, default=60, help="timed iterations (gan: 500 at least)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed iterations (compilation included)")
-    parser.add_argument("--rounds", type=rounds, default=3, help="the median of this many timings per lever")
+    parser.add_argument("--rounds", type=positive_int, default=3, help="the median of this many timings per lever")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "cpu_levers.json"))
     args = parser.parse_args()
 

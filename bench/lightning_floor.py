@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from hardware import describe_cpu
 from speed import (PREPARE_FOR_PRECISION, ROOT, TRAIN_IMAGES, lightning_run, memory_batches,
-                   model_at_precision, plain_loop, rounds, timed_iterations)
+                   model_at_precision, plain_loop, positive_int, timed_iterations)
 
 from gan_digits.data import load_split
 from gan_digits.precision import AUTO
@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--iterations", type=int, default=200, help="timed iterations (gan: 500 at least)")
     parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--rounds", type=rounds, default=3, help="every column this many times, in turn: the median")
+    parser.add_argument("--rounds", type=positive_int, default=3, help="every column this many times, in turn: the median")
     parser.add_argument("--precision", default=AUTO, choices=[AUTO, *sorted(PREPARE_FOR_PRECISION)],
                         help="the project's, for every column ((d) under the autocast Lightning uses)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "lightning_floor.json"))

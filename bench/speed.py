@@ -101,8 +101,8 @@ def timed_iterations(model: str, iterations: int) -> int:
     return max(iterations, 500) if model == "gan" else iterations
 
 
-def rounds(text: str) -> int:
-    """`--rounds`: how many timings each median is taken of (argparse names a bad value)."""
+def positive_int(text: str) -> int:
+    """A whole number >= 1, for `--rounds` and the like (argparse names a bad value)."""
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not allowed: expected a whole number >= 1")
     return int(text)
@@ -251,7 +251,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--iterations", type=int, default=200, help="timed iterations (gan: 500 at least)")
     parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--rounds", type=rounds, default=3, help="every column this many times, in turn: the median")
+    parser.add_argument("--rounds", type=positive_int, default=3, help="every column this many times, in turn: the median")
     parser.add_argument("--device", default="cpu", choices=sorted(ACCELERATOR))
     parser.add_argument("--precision", default=AUTO, choices=[AUTO, *sorted(PREPARE_FOR_PRECISION)],
                         help="the project's, for (b), (c) and (d) ((d) under the autocast Lightning uses); (a) is fp32")

@@ -34,6 +34,19 @@ class DCGANGenerator(Generator):
         self.apply(dcgan_init)
 
 
+class PlainLayoutConv2d(nn.Conv2d):
+    """A convolution that hands its output on in the default layout, whatever layout it ran in.
+
+    D's convolutions run channels_last on a CPU (`DCGANDiscriminator.score`), but its head reads the
+    features in the default order: had the layers after this one stayed channels_last, the flatten
+    before the head would copy them back and the LeakyReLU before it would run its backward on
+    mixed layouts (~2 ms a call on a 2-core CPU, against ~0.2). A no-op in the default layout.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x).contiguous()
+
+
 class DCGANDiscriminator(Discriminator):
     """1x28x28 -> conv -> width x14x14 -> conv -> (2*width)x7x7 (BatchNorm) -> logit; LeakyReLU 0.2.
 
@@ -51,7 +64,7 @@ class DCGANDiscriminator(Discriminator):
         layers = [
             maybe_spectral_norm(nn.Conv2d(1, width, 4, stride=2, padding=1), spectral_norm),
             nn.LeakyReLU(0.2),
-            maybe_spectral_norm(nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), spectral_norm),
+            maybe_spectral_norm(PlainLayoutConv2d(width, 2 * width, 4, stride=2, padding=1), spectral_norm),
             norm,
             nn.LeakyReLU(0.2),
             *([MinibatchStd()] if minibatch_std else []),
