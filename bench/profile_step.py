@@ -4,9 +4,9 @@
     python bench/profile_step.py --model cdcgan --precision 32-true --rows 30
 
 Runs `--warmup` steps, then profiles `--steps` and prints the operators by their own CPU time,
-one row per operator and input shapes (`--by-op` folds the shapes), and each top operator's
-callers for the copies and multiplies that a layout or dtype mismatch costs. The profiler's own
-overhead inflates small operators: read shares, and time a change with speed.py.
+one row per operator and input shapes (`--by-op` folds the shapes), then who called the copies,
+clones and multiplies, ms a step each: where a layout or dtype mismatch shows up. The profiler's
+own overhead inflates small operators: read shares, and time a change with speed.py.
 """
 
 import argparse
