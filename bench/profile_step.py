@@ -20,9 +20,8 @@ from torch.profiler import ProfilerActivity, profile
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from speed import (ACCELERATOR, PREPARE_FOR_PRECISION, TRAIN_IMAGES, adversarial_step, memory_batches,  # noqa: E402
-                   model_at_precision, positive_int)
-from hydra.utils import instantiate  # noqa: E402
+from speed import (ACCELERATOR, PREPARE_FOR_PRECISION, TRAIN_IMAGES, memory_batches, model_at_precision,  # noqa: E402
+                   positive_int, raw_step)
 
 from gan_digits.data import load_split  # noqa: E402
 from gan_digits.precision import AUTO  # noqa: E402
@@ -57,21 +56,13 @@ def main() -> None:
     images, labels = load_split(args.data, "train")
     batches = memory_batches(images[:TRAIN_IMAGES], labels[:TRAIN_IMAGES], args.batch_size, device)
     cfg, precision = model_at_precision(args.model, args.precision, device, args.batch_size)
-    module = instantiate(cfg.model).to(device)
-    step_context = PREPARE_FOR_PRECISION[precision](module)
-    g_opt, d_opt = module.configure_optimizers()
-
-    def step():
-        real, y = next(batches)
-        with step_context():
-            adversarial_step(module, g_opt, d_opt, real, y if module.conditional else None)
-
+    step = raw_step(cfg, device, PREPARE_FOR_PRECISION[precision])
     for _ in range(args.warmup):
-        step()
+        step(*next(batches))
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities, record_shapes=not args.by_op) as trace:
         for _ in range(args.steps):
-            step()
+            step(*next(batches))
         if device.type == "cuda":
             torch.cuda.synchronize(device)
     print(f"{args.model}, {precision}, batch {args.batch_size}: {args.steps} steps after {args.warmup}")

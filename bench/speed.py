@@ -130,21 +130,31 @@ def bf16_autocast(module):
 PREPARE_FOR_PRECISION = {"32-true": eager, "bf16-mixed": bf16_autocast}
 
 
-def plain_loop(cfg, batches, iterations: int, warmup: int, device: torch.device,
-               prepare=eager) -> tuple[float, float]:
-    """(start-up seconds, iterations per second) of `adversarial_step` over an iterator of batches.
+def raw_step(cfg, device: torch.device, prepare=eager):
+    """A fresh module's `adversarial_step` as a function of one batch `(real, labels)`, without Lightning.
     `prepare(module)` may change the module (compile it, say) and returns the context each step runs in."""
     module = instantiate(cfg.model).to(device)
     step_context = prepare(module)
     g_opt, d_opt = module.configure_optimizers()
     conditional = module.conditional
+
+    def step(real, labels):
+        real, labels = real.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        with step_context():
+            adversarial_step(module, g_opt, d_opt, real, labels if conditional else None)
+
+    return step
+
+
+def plain_loop(cfg, batches, iterations: int, warmup: int, device: torch.device,
+               prepare=eager) -> tuple[float, float]:
+    """(start-up seconds, iterations per second) of `raw_step` over an iterator of batches."""
+    step = raw_step(cfg, device, prepare)
     start = clock(device)
     for i, (real, labels) in enumerate(batches):
         if i == warmup:
             steady = clock(device)
-        real, labels = real.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        with step_context():
-            adversarial_step(module, g_opt, d_opt, real, labels if conditional else None)
+        step(real, labels)
         if i + 1 == warmup + iterations:
             break
     return steady - start, iterations / (clock(device) - steady)
