@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 from hardware import describe_cpu
-from speed import (ROOT, TRAIN_IMAGES, bf16_autocast, compose_model, eager, memory_batches, plain_loop, positive_int,
-                   timed_iterations)
+from speed import (MODELS, ROOT, TRAIN_IMAGES, bf16_autocast, compose_model, eager, memory_batches, plain_loop,
+                   positive_int, timed_iterations)
 
 from gan_digits.data import load_split
 
@@ -52,7 +52,7 @@ LEVERS = {"fp32_eager": eager, "bf16_autocast": bf16_autocast, "torch_compile": 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--models", nargs="*", default=["gan", "dcgan", "cdcgan"])
+    parser.add_argument("--models", nargs="*", choices=MODELS, default=["gan", "dcgan", "cdcgan"])
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--iterations", type=int, default=60, help="timed iterations (gan: 500 at least)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed iterations (compilation included)")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 from hardware import describe_cpu
-from speed import (PREPARE_FOR_PRECISION, ROOT, TRAIN_IMAGES, lightning_run, memory_batches,
+from speed import (MODELS, PREPARE_FOR_PRECISION, ROOT, TRAIN_IMAGES, lightning_run, memory_batches,
                    model_at_precision, plain_loop, positive_int, timed_iterations)
 
 from gan_digits.data import load_split
@@ -48,7 +48,7 @@ def hollow(module):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--models", nargs="*", default=["gan"])
+    parser.add_argument("--models", nargs="*", choices=MODELS, default=["gan"])
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--iterations", type=int, default=200, help="timed iterations (gan: 500 at least)")
     parser.add_argument("--warmup", type=int, default=20)

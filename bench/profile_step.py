@@ -20,8 +20,8 @@ from torch.profiler import ProfilerActivity, profile
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from speed import (ACCELERATOR, PREPARE_FOR_PRECISION, TRAIN_IMAGES, memory_batches, model_at_precision,  # noqa: E402
-                   positive_int, raw_step)
+from speed import (ACCELERATOR, MODELS, PREPARE_FOR_PRECISION, TRAIN_IMAGES, memory_batches,  # noqa: E402
+                   model_at_precision, positive_int, raw_step)
 
 from gan_digits.data import load_split  # noqa: E402
 from gan_digits.precision import AUTO  # noqa: E402
@@ -41,7 +41,7 @@ def callers(event, depth: int = 4) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--model", default="cdcgan")
+    parser.add_argument("--model", choices=MODELS, default="cdcgan")
     parser.add_argument("--precision", default=AUTO, choices=[AUTO, *sorted(PREPARE_FOR_PRECISION)])
     parser.add_argument("--device", default="cpu", choices=sorted(ACCELERATOR))
     parser.add_argument("--batch-size", type=int, default=128)

@@ -57,6 +57,8 @@ from gan_digits.training import build  # noqa: E402
 
 TRAIN_IMAGES = 55_000  # the default split: 60,000 minus 5,000 held out
 ACCELERATOR = {"cpu": "cpu", "cuda": "gpu"}  # `--device`'s config group
+# `--models`' choices: every model config but the shared base (argparse names a bad one in one line).
+MODELS = sorted(path.stem for path in (ROOT / "conf" / "model").glob("*.yaml") if path.stem != "default")
 
 
 def compose_model(model: str, overrides: list[str]):
@@ -257,7 +259,7 @@ def step_gflop(cfg, batch_size: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--models", nargs="*", default=["gan", "dcgan", "cdcgan"])
+    parser.add_argument("--models", nargs="*", choices=MODELS, default=["gan", "dcgan", "cdcgan"])
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--iterations", type=int, default=200, help="timed iterations (gan: 500 at least)")
     parser.add_argument("--warmup", type=int, default=20)
