@@ -18,10 +18,10 @@ step faster; (d) then runs its step under the same bf16 autocast).
 An iteration is one batch: one D update and one G update (two of Lightning's steps). Rates are
 steady state: the first `--warmup` iterations (start-up, first-call costs) are timed apart. The
 four columns run in turn, `--rounds` times, and each reports its median (a shared VM's speed
-drifts by +-20% within minutes). A GEMM
-and a convolution micro-benchmark give the achieved fp32 peak (measured at the start and after every
-round; the best counts); the step's FLOPs are counted with
-torch.utils.flop_counter. Prints a table and writes bench/results/speed.json.
+drifts by +-20% within minutes); (c)/(a) and (c)/(d) are also given round by round, whose spread
+shows how far that drift moves them. A GEMM and a convolution micro-benchmark give the achieved
+fp32 peak (measured at the start and after every round; the best counts); the step's FLOPs are
+counted with torch.utils.flop_counter. Prints a table and writes bench/results/speed.json.
 On a GPU (--device cuda) every column runs there; (b) and (c), the project's training, replay
 their step as a CUDA graph (model.cuda_graph, the default) while (a) and (d) stay eager.
 """
@@ -101,6 +101,11 @@ def adversarial_step(module, g_opt, d_opt, real, labels):
 def timed_iterations(model: str, iterations: int) -> int:
     """The MLP GAN's step is several times shorter than a conv model's: it gets 500 iterations at least (its target)."""
     return max(iterations, 500) if model == "gan" else iterations
+
+
+def ratio_each_round(timings: dict[str, list[tuple[float, float]]], top: str, bottom: str) -> list[float]:
+    """Column `top`'s rate over column `bottom`'s, in each round (they ran minutes apart, not hours)."""
+    return [round(a / b, 3) for (_, a), (_, b) in zip(timings[top], timings[bottom])]
 
 
 def positive_int(text: str) -> int:
@@ -314,14 +319,18 @@ def main() -> None:
             "seconds_for_500_iterations_default": round(500 / its["c_default"], 1),
             "c_over_a": round(its["c_default"] / its["a_seed_style"], 2),
             "c_over_d": round(its["c_default"] / its["d_raw"], 3),
+            # The same ratios round by round: their spread is how far this machine's noise moves them.
+            "c_over_a_each_round": ratio_each_round(timings, "c_default", "a_seed_style"),
+            "c_over_d_each_round": ratio_each_round(timings, "c_default", "d_raw"),
             "gflop_per_iteration": round(gflop, 2),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             **({"peak_gpu_mb": round(torch.cuda.max_memory_allocated(device) / 2**20)} if device.type == "cuda" else {}),
         }
         results["models"][model] = row
-        print(f"{model} ({precision}): it/s {row['iterations_per_s']}; s/epoch {row['s_per_epoch']}; (c)/(a) {row['c_over_a']}; "
-              f"(c)/(d) {row['c_over_d']}; {gflop:.2f} GFLOP/it; 500 it in {row['seconds_for_500_iterations_default']} s",
-              flush=True)
+        spread = {key: f"{min(row[key + '_each_round'])}-{max(row[key + '_each_round'])}" for key in ("c_over_a", "c_over_d")}
+        print(f"{model} ({precision}): it/s {row['iterations_per_s']}; s/epoch {row['s_per_epoch']}; "
+              f"(c)/(a) {row['c_over_a']} (rounds {spread['c_over_a']}); (c)/(d) {row['c_over_d']} (rounds {spread['c_over_d']}); "
+              f"{gflop:.2f} GFLOP/it; 500 it in {row['seconds_for_500_iterations_default']} s", flush=True)
     peak = {kernel: max(p[kernel] for p in peaks) for kernel in peaks[0]}
     results["peak_gflops"] = peak
     results["peak_gflops_each"] = [{kernel: round(value, 1) for kernel, value in p.items()} for p in peaks]
