@@ -19,13 +19,13 @@ class ConfigError(UserInputError):
     """A config value outside what the project accepts."""
 
 
-def check_int(key: str, value: Any, minimum: int, maximum: int | None = None) -> int:
-    """`value` as an int in [minimum, maximum], or a ConfigError naming `key`."""
+def check_int(key: str, value: Any, minimum: int, maximum: int | None = None, why: str = "") -> int:
+    """`value` as an int in [minimum, maximum], or a ConfigError naming `key` (and `why`, when the bounds need one)."""
     in_range = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
     if in_range and (maximum is None or value <= maximum):
         return value
     allowed = f"an integer from {minimum} to {maximum}" if maximum is not None else f"an integer >= {minimum}"
-    raise ConfigError(f"{key}={value!r} is not allowed: expected {allowed}")
+    raise ConfigError(f"{key}={value!r} is not allowed: expected {allowed}" + (f" ({why})" if why else ""))
 
 
 def _is_number(value: Any) -> bool:
@@ -44,6 +44,13 @@ def check_weight(key: str, value: Any) -> float:
     if _is_number(value) and value >= 0:
         return float(value)
     raise ConfigError(f"{key}={value!r} is not allowed: expected a number >= 0 (0 = off)")
+
+
+def check_probability(key: str, value: Any) -> float:
+    """`value` as a number in [0, 1], or a ConfigError naming `key`."""
+    if _is_number(value) and 0 <= value <= 1:
+        return float(value)
+    raise ConfigError(f"{key}={value!r} is not allowed: expected a number from 0 to 1")
 
 
 def check_choice(key: str, value: Any, choices: Sequence) -> Any:

@@ -7,7 +7,7 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_warn
 
 from gan_digits.checkpoint import load_checkpoint
-from gan_digits.checks import ReportedError, check_choice
+from gan_digits.checks import ReportedError, check_choice, check_int, check_probability
 
 
 class DivergenceError(ReportedError):
@@ -25,11 +25,11 @@ class DivergenceGuard(L.Callback):
                  d_fake_below: float = 0.01, patience: int = 20, max_rollbacks: int = 3):
         self.dirpath = Path(dirpath)
         self.action = check_choice("callbacks.divergence.action", action, ("stop", "rollback"))
-        self.every_n_batches = every_n_batches
-        self.d_real_above = d_real_above
-        self.d_fake_below = d_fake_below
-        self.patience = patience
-        self.max_rollbacks = max_rollbacks
+        self.every_n_batches = check_int("callbacks.divergence.every_n_batches", every_n_batches, 1)
+        self.d_real_above = check_probability("callbacks.divergence.d_real_above", d_real_above)
+        self.d_fake_below = check_probability("callbacks.divergence.d_fake_below", d_fake_below)
+        self.patience = check_int("callbacks.divergence.patience", patience, 1)
+        self.max_rollbacks = check_int("callbacks.divergence.max_rollbacks", max_rollbacks, 0)
         self._collapsed_checks = 0
         self.rollbacks = 0
 

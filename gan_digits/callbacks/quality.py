@@ -2,7 +2,10 @@
 
 import lightning as L
 
+from gan_digits.checks import check_int
+from gan_digits.data.idx import SPLIT_SIZES
 from gan_digits.metrics import QualityMeter, build_meter, distance_backbone
+from gan_digits.metrics.quality import NUM_DIGITS
 from gan_digits.metrics.scoring import add_generated_digits, add_real_test_digits
 from gan_digits.module import GANModule
 
@@ -22,11 +25,19 @@ class QualityMetrics(L.Callback):
     def __init__(self, every_n_epochs: int = 1, n: int = 2000, kid_subset_size: int = 1000,
                  real_limit: int | None = None, seed: int = 1234, backbone: str = "classifier",
                  inception_weights: str | None = None):
-        self.every_n_epochs = every_n_epochs
-        self.n = n
-        self.kid_subset_size = kid_subset_size
+        # Checked here, before any training: the metrics would otherwise fail at the first epoch's end,
+        # and the run with them, before its first checkpoint.
+        key = "callbacks.quality"
+        self.every_n_epochs = check_int(f"{key}.every_n_epochs", every_n_epochs, 1)
+        self.real_limit = None if real_limit is None else check_int(
+            f"{key}.real_limit", real_limit, 100, why="intra-class FID needs several real digits of each class")
+        real = min(self.real_limit or SPLIT_SIZES["test"], SPLIT_SIZES["test"])
+        self.kid_subset_size = check_int(f"{key}.kid_subset_size", kid_subset_size, 2, real,
+                                         why=f"KID draws subsets of that many of the {real} real test digits scored")
+        self.n = check_int(f"{key}.n", n, max(kid_subset_size, 2 * NUM_DIGITS),
+                           why=f"KID draws subsets of kid_subset_size={kid_subset_size} generated digits, "
+                               "and intra-class FID needs 2 of each digit")
         self.backbone = distance_backbone(backbone, inception_weights)  # here: a missing Inception stops no run midway
-        self.real_limit = real_limit
         self.seed = seed
         self.meter: QualityMeter | None = None
 
@@ -41,7 +52,7 @@ class QualityMetrics(L.Callback):
         rank, world_size = trainer.global_rank, trainer.world_size
         if meter.fid.real_features_num_samples == 0:
             add_real_test_digits(meter, trainer.datamodule.root, rank, world_size, self.real_limit)
-        add_generated_digits(meter, pl_module.sampler, self.n // world_size, self.seed + rank)
+        add_generated_digits(meter, pl_module.sampler, -(-self.n // world_size), self.seed + rank)  # n at least, in all
         metrics = meter.compute()
         meter.reset_fake()
         for name, value in metrics.items():

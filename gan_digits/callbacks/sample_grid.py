@@ -6,6 +6,7 @@ import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 from torchvision.utils import save_image
 
+from gan_digits.checks import check_int
 from gan_digits.gif import make_gif
 from gan_digits.module import GRID_COLUMNS, GANModule
 from gan_digits.sampling import draw, grid_image
@@ -20,7 +21,9 @@ class SampleGrid(L.Callback):
 
     def __init__(self, dirpath: str, every_n_steps: int | None = None, gif: bool = False):
         self.dirpath = Path(dirpath)
-        self.every_n_steps = every_n_steps
+        # null or 0: at epoch ends only
+        self.every_n_steps = None if every_n_steps is None else check_int("callbacks.sample_grid.every_n_steps",
+                                                                           every_n_steps, 0)
         self.gif = gif
         self._steps_seen = 0  # global_step after the previous batch: a batch takes several steps
         self._drawn_at = -1
