@@ -17,7 +17,9 @@ import torch
 from gan_digits.checkpoint import build_generator, load_checkpoint
 from gan_digits.checks import UserInputError, check_int, key_value_argv, report_user_errors
 from gan_digits.data import load_split
+from gan_digits.data.idx import SPLIT_SIZES
 from gan_digits.metrics import build_meter, distance_backbone
+from gan_digits.metrics.quality import check_kid_subset_size
 from gan_digits.metrics.scoring import BATCH, add_generated_digits, add_real_test_digits
 
 
@@ -44,6 +46,7 @@ def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: 
              inception_weights: str | None = None) -> dict[str, float]:
     """Every metric of `path` (a .ckpt or .npz) or, with `real`, of n real training digits."""
     n = check_int("n", n, 2, 60_000)
+    kid_subset_size = check_kid_subset_size("kid_subset_size", kid_subset_size, SPLIT_SIZES["test"])
     if real:
         images, labels = load_split(data, "train")
         generator, fakes = None, (images[:n].unsqueeze(1), labels[:n])

@@ -115,6 +115,8 @@ def test_bad_npz_files_are_named(tmp_path):
     with pytest.raises(UserInputError, match="is not a gan_digits checkpoint"):
         torch.save({"state_dict": {}}, tmp_path / "foreign.ckpt")
         evaluate(str(tmp_path / "foreign.ckpt"), str(DATA))
+    with pytest.raises(UserInputError, match=r"kid_subset_size=0 is not allowed: expected an integer from 2 to 10000"):
+        evaluate(str(path), str(DATA), kid_subset_size=0)  # was torchmetrics' ValueError, a traceback
 
 
 def test_evaluate_cli_prints_a_table_and_json(trained, tmp_path):

@@ -5,7 +5,7 @@ import lightning as L
 from gan_digits.checks import check_int
 from gan_digits.data.idx import SPLIT_SIZES
 from gan_digits.metrics import QualityMeter, build_meter, distance_backbone
-from gan_digits.metrics.quality import NUM_DIGITS
+from gan_digits.metrics.quality import NUM_DIGITS, check_kid_subset_size
 from gan_digits.metrics.scoring import add_generated_digits, add_real_test_digits
 from gan_digits.module import GANModule
 
@@ -32,8 +32,7 @@ class QualityMetrics(L.Callback):
         self.real_limit = None if real_limit is None else check_int(
             f"{key}.real_limit", real_limit, 100, why="intra-class FID needs several real digits of each class")
         real = min(self.real_limit or SPLIT_SIZES["test"], SPLIT_SIZES["test"])
-        self.kid_subset_size = check_int(f"{key}.kid_subset_size", kid_subset_size, 2, real,
-                                         why=f"KID draws subsets of that many of the {real} real test digits scored")
+        self.kid_subset_size = check_kid_subset_size(f"{key}.kid_subset_size", kid_subset_size, real)
         self.n = check_int(f"{key}.n", n, max(kid_subset_size, 2 * NUM_DIGITS),
                            why=f"KID draws subsets of kid_subset_size={kid_subset_size} generated digits, "
                                "and intra-class FID needs 2 of each digit")

@@ -15,7 +15,7 @@ from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
-from gan_digits.checks import UserInputError, check_choice
+from gan_digits.checks import UserInputError, check_choice, check_int
 from gan_digits.metrics.classifier import FeatureExtractor, load_classifier
 from gan_digits.metrics.inception import InceptionFeatures
 
@@ -151,6 +151,11 @@ def distance_backbone(name: str = "classifier", inception_weights: str | None = 
     """The `backbone` of a QualityMeter for `metrics.backbone=name` (None: the classifier's features)."""
     check_choice("metrics.backbone", name, BACKBONES)
     return InceptionFeatures(inception_weights) if name == "inception" else None
+
+
+def check_kid_subset_size(key: str, value, real_digits: int) -> int:
+    """`value` if KID can draw subsets of that many from `real_digits` real digits (and as many generated)."""
+    return check_int(key, value, 2, real_digits, why=f"KID draws subsets of that many of the {real_digits} real test digits scored")
 
 
 def build_meter(conditional: bool, kid_subset_size: int = 1000, backbone: nn.Module | None = None) -> QualityMeter:
