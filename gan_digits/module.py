@@ -10,7 +10,7 @@ from lightning.pytorch.strategies import SingleDeviceStrategy
 from lightning.pytorch.utilities import rank_zero_info
 
 from gan_digits.checkpoint import FORMAT_KEY, checkpoint_payload
-from gan_digits.checks import ConfigError, check_choice, check_positive, check_weight
+from gan_digits.checks import ConfigError, check_choice, check_int, check_positive, check_weight
 from gan_digits.cuda_graph import GraphedStep
 from gan_digits.losses import BCELoss, mode_seeking_loss, mode_seeking_pairs
 from gan_digits.nets.clusters import fit_clusters
@@ -22,6 +22,21 @@ UNCONDITIONAL_GRID_ROWS = 8
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
+
+
+def check_optimizer(key: str, optimizer: OptimizerFactory) -> OptimizerFactory:
+    """`optimizer` if it builds an optimizer (tried on a throwaway parameter, so a bad `model.g_optimizer`
+    setting, betas or weight_decay say, fails in one line before anything is built, not deep in `fit`)."""
+    if "lr" in getattr(optimizer, "keywords", {}):
+        check_positive(f"{key}.lr", optimizer.keywords["lr"])  # torch takes 0, which would train nothing
+    try:
+        built = optimizer([torch.zeros(1, requires_grad=True)])
+    except (TypeError, ValueError) as err:  # not callable, an unknown argument, or a value torch refuses
+        built = err
+    if not isinstance(built, torch.optim.Optimizer):
+        raise ConfigError(f"{key} is not allowed ({built}): expected a torch optimizer, e.g. "
+                          "{_target_: torch.optim.Adam, _partial_: true, lr: 2.0e-4, betas: [0.5, 0.999]}")
+    return optimizer
 
 
 def check_scheduler(scheduler: SchedulerFactory | None) -> SchedulerFactory | None:
@@ -71,14 +86,11 @@ class GANModule(L.LightningModule):
                                   f"{getattr(discriminator, key)}: {why}")
         self.code_weight = check_positive("model.code_weight", code_weight)
         self.diversity_weight = check_weight("model.diversity_weight", diversity_weight)
-        for key, factory in (("model.g_optimizer", g_optimizer), ("model.d_optimizer", d_optimizer)):
-            if "lr" in getattr(factory, "keywords", {}):
-                check_positive(f"{key}.lr", factory.keywords["lr"])
         self.automatic_optimization = False
         self.generator = generator
         self.discriminator = discriminator
-        self.g_optimizer = g_optimizer
-        self.d_optimizer = d_optimizer
+        self.g_optimizer = check_optimizer("model.g_optimizer", g_optimizer)
+        self.d_optimizer = check_optimizer("model.d_optimizer", d_optimizer)
         self.scheduler = check_scheduler(scheduler)
         # On one GPU at 32-true precision: capture the whole step once, replay it (cuda_graph.py).
         self.cuda_graph = check_choice("model.cuda_graph", cuda_graph, (True, False))
@@ -98,7 +110,7 @@ class GANModule(L.LightningModule):
         # The same noise (and labels) every time a grid is drawn, saved with the weights.
         # With latent codes, one row per code, as a conditional model has one per digit.
         rows = generator.num_classes or generator.latent_codes or UNCONDITIONAL_GRID_ROWS
-        noise = torch.Generator().manual_seed(fixed_noise_seed)
+        noise = torch.Generator().manual_seed(check_int("model.fixed_noise_seed", fixed_noise_seed, 0))
         fixed_z = torch.randn(rows * GRID_COLUMNS, generator.latent_dim, generator=noise)
         if generator.latent_codes:
             fixed_z = generator.with_code(fixed_z, torch.arange(rows).repeat_interleave(GRID_COLUMNS))

@@ -153,6 +153,21 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("model.generator.latent_dim=0", ConfigError, r"model.generator.latent_dim=0 is not allowed"),
         ("model.ema_decay=1.5", ConfigError, r"model.ema_decay=1.5 is not allowed: expected a number in \(0, 1\)"),
         ("callbacks.divergence.action=ignore", ConfigError, r"callbacks.divergence.action='ignore' is not allowed: expected one of stop, rollback"),
+        ("model.g_optimizer.betas=[2,0.9]", ConfigError, r"model.g_optimizer is not allowed \(Invalid beta parameter at index 0: 2"),
+        ("+model.d_optimizer.momentum=0.9", ConfigError, r"model.d_optimizer is not allowed \(.*unexpected keyword argument 'momentum'"),
+        ("model.fixed_noise_seed=abc", ConfigError, r"model.fixed_noise_seed='abc' is not allowed: expected an integer >= 0"),
+        ("model.generator.width=0", ConfigError, r"model.generator.width=0 is not allowed: expected an integer >= 1"),
+        # The tiny run scores n=100 generated digits against real_limit=500 test digits, KID in subsets of 50:
+        # these failed at the first epoch's end, before its checkpoint (the epoch was lost).
+        ("callbacks.quality.n=40", ConfigError, r"callbacks.quality.n=40 is not allowed: expected an integer >= 50 "
+                                                r"\(KID draws subsets of kid_subset_size=50 generated digits"),
+        ("callbacks.quality.kid_subset_size=600", ConfigError, r"callbacks.quality.kid_subset_size=600 is not allowed: "
+                                                               r"expected an integer from 2 to 500 \(KID draws subsets of that many of the 500 real"),
+        ("callbacks.quality.every_n_epochs=0", ConfigError, r"callbacks.quality.every_n_epochs=0 is not allowed: expected an integer >= 1"),
+        # ... crashed at the first batch, or did nothing without a word:
+        ("callbacks.divergence.every_n_batches=0", ConfigError, r"callbacks.divergence.every_n_batches=0 is not allowed"),
+        ("callbacks.divergence.d_real_above=1.5", ConfigError, r"callbacks.divergence.d_real_above=1.5 is not allowed: expected a number from 0 to 1"),
+        ("callbacks.sample_grid.every_n_steps=-5", ConfigError, r"callbacks.sample_grid.every_n_steps=-5 is not allowed: expected an integer >= 0"),
         ("trainer.devices=0", ConfigError, r"trainer config: `devices` selected with `CPUAccelerator` should be an int > 0"),
         ("trainer.precision=17", ConfigError, r"trainer config: Precision 17 is invalid. Allowed precision values"),
         ("data.root=/nonexistent", MNISTFileError, r"MNIST file missing: neither /nonexistent/MNIST/raw/train-images"),

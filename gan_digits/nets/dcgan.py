@@ -7,6 +7,7 @@ embedding to its noise, the discriminator scores the label with a projection hea
 import torch
 from torch import nn
 
+from gan_digits.checks import check_int
 from gan_digits.nets.conditioning import maybe_spectral_norm
 from gan_digits.nets.contract import Discriminator, Generator
 from gan_digits.nets.init import dcgan_init
@@ -20,6 +21,7 @@ class DCGANGenerator(Generator):
     def __init__(self, latent_dim: int = 100, width: int = 64, num_classes: int | None = None, embed_dim: int = 10,
                  latent_codes: int | None = None, clusters: int | None = None):
         super().__init__(latent_dim, num_classes, embed_dim, latent_codes, clusters)
+        width = check_int("model.generator.width", width, 1)
         self.body = nn.Sequential(
             nn.Linear(self.noise.out_features, 2 * width * 7 * 7, bias=False),
             nn.Unflatten(1, (2 * width, 7, 7)),
@@ -58,6 +60,8 @@ class DCGANDiscriminator(Discriminator):
                  latent_codes: int | None = None, clusters: int | None = None, fine_clusters: int | None = None,
                  minibatch_std: bool = False, hidden: int | None = None):
         super().__init__(num_classes, spectral_norm, latent_codes, clusters, fine_clusters)
+        width = check_int("model.discriminator.width", width, 1)
+        hidden = None if hidden is None else check_int("model.discriminator.hidden", hidden, 0)  # 0: none
         # Spectral norm already bounds the layer; BatchNorm on top of it fights it, so it goes.
         norm = nn.Identity() if spectral_norm else nn.BatchNorm2d(2 * width)
         channels = 2 * width + (1 if minibatch_std else 0)

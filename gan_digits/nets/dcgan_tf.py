@@ -8,6 +8,7 @@ this project's projection head in D.
 
 from torch import nn
 
+from gan_digits.checks import check_int
 from gan_digits.nets.conditioning import maybe_spectral_norm
 from gan_digits.nets.contract import Discriminator, Generator
 from gan_digits.nets.init import dcgan_init
@@ -25,6 +26,7 @@ class TFDCGANGenerator(Generator):
     def __init__(self, latent_dim: int = 100, width: int = 64, num_classes: int | None = None, embed_dim: int = 10,
                  latent_codes: int | None = None, clusters: int | None = None):
         super().__init__(latent_dim, num_classes, embed_dim, latent_codes, clusters)
+        width = check_int("model.generator.width", width, 1)
         self.body = nn.Sequential(
             nn.Linear(self.noise.out_features, 4 * width * 7 * 7, bias=False),
             nn.BatchNorm1d(4 * width * 7 * 7),
@@ -44,6 +46,7 @@ class TFDCGANDiscriminator(Discriminator):
     def __init__(self, width: int = 64, num_classes: int | None = None, spectral_norm: bool = False,
                  latent_codes: int | None = None, clusters: int | None = None, fine_clusters: int | None = None):
         super().__init__(num_classes, spectral_norm, latent_codes, clusters, fine_clusters)
+        width = check_int("model.discriminator.width", width, 1)
         self.features = nn.Sequential(
             maybe_spectral_norm(nn.Conv2d(1, width, 5, stride=2, padding=2), spectral_norm),
             nn.LeakyReLU(0.3),

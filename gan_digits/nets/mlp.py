@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from gan_digits.checks import check_int
 from gan_digits.nets.conditioning import maybe_spectral_norm
 from gan_digits.nets.contract import IMAGE_SHAPE, Discriminator, Generator
 from gan_digits.nets.init import dcgan_init
@@ -26,6 +27,7 @@ class MLPGenerator(Generator):
         super().__init__(latent_dim, num_classes, embed_dim, latent_codes, clusters)
         layers, width = [], self.noise.out_features
         for i, out in enumerate(hidden):
+            check_int(f"model.generator.hidden[{i}]", out, 1)
             layers.append(nn.Linear(width, out))
             if i > 0:
                 layers.append(nn.BatchNorm1d(out))
@@ -49,7 +51,8 @@ class MLPDiscriminator(Discriminator):
     ):
         super().__init__(num_classes, spectral_norm, latent_codes, clusters, fine_clusters)
         layers, width = [nn.Flatten()], PIXELS
-        for out in hidden:
+        for i, out in enumerate(hidden):
+            check_int(f"model.discriminator.hidden[{i}]", out, 1)
             layers += [maybe_spectral_norm(nn.Linear(width, out), spectral_norm), nn.LeakyReLU(0.2)]
             width = out
         self.features = nn.Sequential(*layers)
