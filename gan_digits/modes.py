@@ -21,6 +21,10 @@ from gan_digits.nets.contract import Generator
 from gan_digits.sampling import check_output, draw, grid_columns, grid_image, labels_for, write_npz
 
 COLUMNS = 8
+# One sheet's digits are drawn in memory at once: at most MNIST's size (~200 MB of float pixels), so a
+# mistyped count is refused in one line instead of failing to allocate.
+MAX_DIGITS = 60_000
+SEEDS = (0, 2**31 - 1)  # as the studio takes them
 
 
 @dataclass
@@ -30,7 +34,9 @@ class Sheet:
     labels: torch.Tensor | None = None  # the digit asked of each image, None if unconditional
 
 
-def noise(seed: int, n: int, latent_dim: int) -> torch.Tensor:
+def noise(seed: int, n: int, latent_dim: int, key: str = "seed") -> torch.Tensor:
+    """`n` noise vectors from seed `seed` (the request's `key`, named if it is not a seed)."""
+    seed = check_int(key, seed, *SEEDS)
     return torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
 
 
@@ -51,7 +57,7 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 def grid(generator: Generator, n: int = 64, seed: int = 0, digits: Sequence[int] | None = None, **_) -> Sheet:
     """`n` digits from seed `seed`; a conditional model cycles through `digits` (default 0..9)."""
-    n = check_int("n", n, 1)
+    n = check_int("n", n, 1, MAX_DIGITS)
     labels = labels_for(generator, n, digits)
     return Sheet(draw(generator, noise(seed, n, generator.latent_dim), labels), grid_columns(n, labels), labels)
 
@@ -63,7 +69,7 @@ def digit_rows(generator: Generator, digits: Sequence[int] | None = None, seed: 
         raise ConfigError("mode=digits needs a conditional model (such as cdcgan): this checkpoint's is unconditional")
     digits = list(range(generator.num_classes)) if digits is None else list(digits)
     labels_for(generator, 1, digits)  # checks every digit
-    columns = check_int("columns", columns, 1)
+    columns = check_int("columns", columns, 1, MAX_DIGITS // len(digits))
     labels = torch.tensor(digits).repeat_interleave(columns)
     return Sheet(draw(generator, noise(seed, len(labels), generator.latent_dim), labels), columns, labels)
 
@@ -71,9 +77,9 @@ def digit_rows(generator: Generator, digits: Sequence[int] | None = None, seed: 
 def interpolate(generator: Generator, a: int = 0, b: int = 1, steps: int = 10, digits: Sequence[int] | None = None,
                 **_) -> Sheet:
     """A walk from seed `a`'s noise to seed `b`'s in `steps` images (spherical interpolation)."""
-    steps = check_int("steps", steps, 2)
+    steps = check_int("steps", steps, 2, MAX_DIGITS)
     t = torch.linspace(0, 1, steps)
-    z = slerp(noise(a, 1, generator.latent_dim), noise(b, 1, generator.latent_dim), t)
+    z = slerp(noise(a, 1, generator.latent_dim, "a"), noise(b, 1, generator.latent_dim, "b"), t)
     labels = one_digit(generator, digits, steps)
     return Sheet(draw(generator, z, labels), steps, labels)
 
@@ -82,7 +88,7 @@ def arithmetic(generator: Generator, a: int = 0, b: int = 1, op: str = "add", di
                **_) -> Sheet:
     """Seed `a`'s digit, seed `b`'s digit, and the digit of their noise added (`op=add`) or subtracted."""
     check_choice("op", op, ("add", "sub"))
-    z_a, z_b = noise(a, 1, generator.latent_dim), noise(b, 1, generator.latent_dim)
+    z_a, z_b = noise(a, 1, generator.latent_dim, "a"), noise(b, 1, generator.latent_dim, "b")
     z = torch.cat([z_a, z_b, z_a + z_b if op == "add" else z_a - z_b])
     labels = one_digit(generator, digits, 3)
     return Sheet(draw(generator, z, labels), 3, labels)

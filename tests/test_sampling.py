@@ -62,7 +62,11 @@ def test_same_seed_same_digits_other_seed_other_digits(trained, tmp_path):
         ("cdcgan", {"digits": [3, 10]}, r"digits=10 is not allowed: expected an integer from 0 to 9"),
         ("cdcgan", {"digits": [-1]}, r"digits=-1 is not allowed"),
         ("dcgan", {"digits": [3]}, r"digits=\[3\] given, but this checkpoint's DCGANGenerator is unconditional"),
-        ("dcgan", {"n": 0}, r"n=0 is not allowed: expected an integer >= 1"),
+        ("dcgan", {"n": 0}, r"n=0 is not allowed: expected an integer from 1 to 60000"),
+        ("dcgan", {"n": 10**8}, r"n=100000000 is not allowed: expected an integer from 1 to 60000"),  # was an allocation error
+        ("gan", {"seed": "abc"}, r"seed='abc' is not allowed: expected an integer from 0 to 2147483647"),  # was torch's traceback
+        ("gan", {"mode": "interpolate", "b": -1}, r"b=-1 is not allowed"),
+        ("cdcgan", {"mode": "digits", "digits": [1, 2], "columns": 30_001}, r"columns=30001 is not allowed: expected an integer from 1 to 30000"),
     ],
 )
 def test_bad_requests_are_named(trained, tmp_path, model, kwargs, message):
