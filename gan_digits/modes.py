@@ -24,7 +24,7 @@ COLUMNS = 8
 # One sheet's digits are drawn in memory at once: at most MNIST's size (~200 MB of float pixels), so a
 # mistyped count is refused in one line instead of failing to allocate.
 MAX_DIGITS = 60_000
-SEEDS = (0, 2**31 - 1)  # as the studio takes them
+SEEDS = (0, 2**31 - 1)  # the seeds sample.py and the studio take
 
 
 @dataclass

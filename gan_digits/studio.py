@@ -18,14 +18,13 @@ from torchvision.utils import save_image
 
 from gan_digits.checkpoint import build_generator, load_checkpoint
 from gan_digits.checks import ConfigError, UserInputError, key_value_argv, report_user_errors
-from gan_digits.modes import MODES
+from gan_digits.modes import MODES, SEEDS
 from gan_digits.nets.contract import Generator
 from gan_digits.sampling import grid_image
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 # The integer parameters a request may give: name -> (smallest, largest). Bounds keep one request cheap.
-INT_PARAMS = {"n": (1, 256), "seed": (0, 2**31 - 1), "a": (0, 2**31 - 1), "b": (0, 2**31 - 1),
-              "steps": (2, 64), "columns": (1, 32)}
+INT_PARAMS = {"n": (1, 256), "seed": SEEDS, "a": SEEDS, "b": SEEDS, "steps": (2, 64), "columns": (1, 32)}
 STUDIO_MODES = ("grid", "digits", "interpolate", "arithmetic")
 PAGE = (Path(__file__).with_name("studio.html")).read_text()
 
