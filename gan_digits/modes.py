@@ -16,6 +16,7 @@ from torchvision.utils import save_image
 from gan_digits.checkpoint import build_generator, load_checkpoint
 from gan_digits.checks import ConfigError, check_choice, check_int
 from gan_digits.data import load_split
+from gan_digits.data.idx import SPLIT_SIZES
 from gan_digits.data.pixels import to_model_range
 from gan_digits.nets.contract import Generator
 from gan_digits.sampling import check_output, draw, grid_columns, grid_image, labels_for, write_npz
@@ -23,7 +24,7 @@ from gan_digits.sampling import check_output, draw, grid_columns, grid_image, la
 COLUMNS = 8
 # One sheet's digits are drawn in memory at once: at most MNIST's size (~200 MB of float pixels), so a
 # mistyped count is refused in one line instead of failing to allocate.
-MAX_DIGITS = 60_000
+MAX_DIGITS = SPLIT_SIZES["train"]
 SEEDS = (0, 2**31 - 1)  # the seeds sample.py and the studio take
 
 

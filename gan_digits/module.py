@@ -24,15 +24,21 @@ OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
 
 
+def built_on_probe(factory: Callable, probe) -> object:
+    """What `factory(probe)` builds, or the error it raised: a config's optimizer or scheduler tried on a
+    throwaway, so that a bad setting fails in one line before anything is built, not deep in `fit`."""
+    try:
+        return factory(probe)
+    except (TypeError, ValueError) as err:  # not callable, an unknown or missing argument, or a value torch refuses
+        return err
+
+
 def check_optimizer(key: str, optimizer: OptimizerFactory) -> OptimizerFactory:
-    """`optimizer` if it builds an optimizer (tried on a throwaway parameter, so a bad `model.g_optimizer`
-    setting, betas or weight_decay say, fails in one line before anything is built, not deep in `fit`)."""
+    """`optimizer` if it builds an optimizer (on a throwaway parameter: a bad `model.g_optimizer` setting,
+    betas say, names the key), or a ConfigError naming it."""
     if "lr" in getattr(optimizer, "keywords", {}):
         check_positive(f"{key}.lr", optimizer.keywords["lr"])  # torch takes 0, which would train nothing
-    try:
-        built = optimizer([torch.zeros(1, requires_grad=True)])
-    except (TypeError, ValueError) as err:  # not callable, an unknown argument, or a value torch refuses
-        built = err
+    built = built_on_probe(optimizer, [torch.zeros(1, requires_grad=True)])
     if not isinstance(built, torch.optim.Optimizer):
         raise ConfigError(f"{key} is not allowed ({built}): expected a torch optimizer, e.g. "
                           "{_target_: torch.optim.Adam, _partial_: true, lr: 2.0e-4, betas: [0.5, 0.999]}")
@@ -40,15 +46,10 @@ def check_optimizer(key: str, optimizer: OptimizerFactory) -> OptimizerFactory:
 
 
 def check_scheduler(scheduler: SchedulerFactory | None) -> SchedulerFactory | None:
-    """`scheduler` if it builds a learning-rate scheduler (tried on a throwaway optimizer, so a bad
-    `model.scheduler` fails in one line before anything is built, not deep in `fit`), or a ConfigError naming it."""
+    """`scheduler` if it builds a learning-rate scheduler (on a throwaway optimizer), or a ConfigError naming it."""
     if scheduler is None:
         return None
-    probe = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
-    try:
-        built = scheduler(probe)
-    except TypeError as err:  # not callable, or missing arguments
-        built = err
+    built = built_on_probe(scheduler, torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0))
     if not isinstance(built, torch.optim.lr_scheduler.LRScheduler):
         raise ConfigError(f"model.scheduler={scheduler!r} is not allowed ({built}): expected null or a torch "
                           "scheduler, e.g. {_target_: torch.optim.lr_scheduler.ExponentialLR, _partial_: true, gamma: 0.7}")
