@@ -3,14 +3,24 @@
     python bench/lightning_floor.py --data ../shared/data      # the MLP GAN, whose step is the shortest
     python bench/lightning_floor.py --models gan dcgan
 
-Four columns, in turn, `--rounds` times, each reporting its median (as speed.py does):
+Five columns, in turn, `--rounds` times, each reporting its median (as speed.py does; (g) the median of
+every step it timed, over all rounds), and (c) once more, timed by part:
   (c) default: this project's training, speed.py's column (c);
   (d) raw:     its step in a loop without Lightning, speed.py's column (d);
   (e) hollow:  (c) with the adversarial step hollowed out and no EMA of G: the same fit loop, data
                path, callbacks, logger and precision, and the step's own Lightning calls (both
                optimizers fetched and toggled, two `manual_backward`s, two optimizer steps), on a
                loss of one scalar that no optimizer holds, so that no network runs;
-  (f) bare:    (e) without the callbacks and the logger: Lightning's fit loop alone.
+  (f) bare:    (e) without the callbacks and the logger: Lightning's fit loop alone;
+  (g) in-step: (c) alternating batch by batch between the module's step as it is and the same step
+               with its Lightning calls (`manual_backward`, the optimizers' `step`) swapped for
+               torch's own (`loss.backward()`, the bare optimizers), each step call timed: what those
+               calls cost, measured in one run, so that the VM's drift falls on both alike;
+  (c) by part: the step, G's EMA update, the rest of `training_step`, Lightning around it (the
+               module's `on_train_batch_start` to its `on_train_batch_end`), and from there to the
+               next batch's start (the fit loop, fetching the batch, the callbacks' batch hooks with
+               their periodic work: logging, the divergence guard, grids, the epoch's checkpoint),
+               each the median and the mean of every batch over all rounds.
 (e)'s milliseconds per batch are what Lightning costs a step of any size, plus two things (d) pays
 too: fetching the batch and Adam's per-step CUDA check (~0.1 ms together on a 2-core AMD EPYC);
 (d) / ((d) + (e)) is the best (c)/(d) that Lightning leaves this model on this machine. Writes bench/results/lightning_floor.json.
@@ -19,6 +29,7 @@ too: fetching the batch and Adam's per-step CUDA check (~0.1 ms together on a 2-
 import argparse
 import json
 import statistics
+import time
 from pathlib import Path
 
 import torch
@@ -43,6 +54,68 @@ def hollow(module):
         return scalars
 
     module.adversarial_step = adversarial_step
+
+
+def step_calls_timer(times: dict[str, list[float]]):
+    """A `prepare` for column (g): the module's step alternates between Lightning's calls and torch's,
+    batch by batch, and appends each call's seconds to `times["lightning"]` or `times["torch"]`.
+    Toggling stays Lightning's in both (it runs no hooks). Batches with torch's calls do not count as
+    optimizer steps, so a run of `max_steps` takes twice the batches."""
+
+    def prepare(module):
+        step = module.adversarial_step
+
+        def alternating(real, y):
+            calls = "lightning" if len(times["lightning"]) <= len(times["torch"]) else "torch"
+            if calls == "torch":
+                bare = module.optimizers(use_pl_optimizer=False)
+                module.manual_backward = torch.Tensor.backward
+                module.optimizers = lambda: bare
+            start = time.perf_counter()
+            scalars = step(real, y)
+            times[calls].append(time.perf_counter() - start)
+            if calls == "torch":
+                del module.manual_backward, module.optimizers  # back to the class's methods
+            return scalars
+
+        module.adversarial_step = alternating
+
+    return prepare
+
+
+PARTS = ("step", "ema", "training_step", "batch", "between_batches")
+
+
+def parts_timer(seconds: dict[str, list[float]]):
+    """A `prepare` for (c) by part: appends each batch's seconds in each of PARTS to `seconds[part]`."""
+
+    def prepare(module):
+        def timed(part, method):
+            def wrapper(*args, **kwargs):
+                start = time.perf_counter()
+                result = method(*args, **kwargs)
+                seconds[part].append(time.perf_counter() - start)
+                return result
+
+            return wrapper
+
+        module.adversarial_step = timed("step", module.adversarial_step)
+        module._update_ema = timed("ema", module._update_ema)
+        module.training_step = timed("training_step", module.training_step)
+        marks = {}
+
+        def batch_start(*args):
+            marks["start"] = time.perf_counter()
+            if "end" in marks:
+                seconds["between_batches"].append(marks["start"] - marks["end"])
+
+        def batch_end(*args):
+            marks["end"] = time.perf_counter()
+            seconds["batch"].append(marks["end"] - marks["start"])
+
+        module.on_train_batch_start, module.on_train_batch_end = batch_start, batch_end
+
+    return prepare
 
 
 def main() -> None:
@@ -75,10 +148,21 @@ def main() -> None:
                                             prepare=hollow),
         }
         ms = {name: [] for name in columns}  # milliseconds per batch, round by round
+        step_seconds = {"lightning": [], "torch": []}  # (g): every timed step call, over all rounds
+        part_seconds = {part: [] for part in PARTS}  # (c) by part: every batch, over all rounds
         for _ in range(args.rounds):
             for name, run in columns.items():
                 torch.manual_seed(0)
                 ms[name].append(1000 / run()[1])
+            round_seconds = {"lightning": [], "torch": []}
+            lightning_run(*lightning, prepare=step_calls_timer(round_seconds))
+            for calls, seconds in round_seconds.items():
+                step_seconds[calls] += seconds[args.warmup:]
+            round_seconds = {part: [] for part in PARTS}
+            lightning_run(*lightning, prepare=parts_timer(round_seconds))
+            for part, seconds in round_seconds.items():
+                part_seconds[part] += seconds[args.warmup:]
+        step_ms = {calls: 1000 * statistics.median(seconds) for calls, seconds in step_seconds.items()}
         median = {name: statistics.median(values) for name, values in ms.items()}
         row = {
             "precision": precision,
@@ -87,10 +171,18 @@ def main() -> None:
             "ms_per_batch_each_round": {name: [round(v, 3) for v in values] for name, values in ms.items()},
             "c_over_d": round(median["d_raw"] / median["c_default"], 3),
             "best_c_over_d_lightning_leaves": round(median["d_raw"] / (median["d_raw"] + median["e_hollow"]), 3),
+            "g_step_ms_median": {f"{calls}_calls": round(value, 3) for calls, value in step_ms.items()},
+            "g_step_calls_timed": len(step_seconds["lightning"]),
+            "g_lightning_calls_ms": round(step_ms["lightning"] - step_ms["torch"], 3),
+            "c_by_part_ms": {part: {"median": round(1000 * statistics.median(seconds), 3),
+                                    "mean": round(1000 * statistics.mean(seconds), 3)}
+                             for part, seconds in part_seconds.items()},
         }
         results["models"][model] = row
         print(f"{model} ({precision}): ms/batch {row['ms_per_batch']}; (c)/(d) {row['c_over_d']}; Lightning's floor "
-              f"{row['ms_per_batch']['e_hollow']} ms/batch leaves (c)/(d) <= {row['best_c_over_d_lightning_leaves']}",
+              f"{row['ms_per_batch']['e_hollow']} ms/batch leaves (c)/(d) <= {row['best_c_over_d_lightning_leaves']}; "
+              f"(g) the step with Lightning's calls / torch's: {row['g_step_ms_median']} ms, "
+              f"Lightning's calls {row['g_lightning_calls_ms']} ms a step; (c) by part: {row['c_by_part_ms']}",
               flush=True)
     out = Path(args.out)
     out.write_text(json.dumps(results, indent=2) + "\n")
