@@ -12,7 +12,9 @@ For each model, at the same batch size and with the same networks, it times:
   (c) default:         this project's default path (in-memory batches, no workers);
   (d) raw:             the step of (c) in a loop without Lightning, fed from the same memory.
 (a) and (d) run the module's step, default recipe included (EMA of G, dcgan's clusters). (a) runs it
-in fp32, as the seed did; (b), (c) and (d) at the project's precision, `--precision` (default
+in fp32, as the seed did, in a fresh process each round: with glibc's default malloc, as a loop of
+one's own has it, where (b), (c) and (d) keep freed memory as `train.py` does (gan_digits/allocator.py).
+(b), (c) and (d) run at the project's precision, `--precision` (default
 `auto`, resolved once per model as `train.py` resolves it: bf16-mixed where it makes this CPU's
 step faster; (d) then runs its step under the same bf16 autocast).
 An iteration is one batch: one D update and one G update (two of Lightning's steps). Rates are
@@ -29,10 +31,12 @@ their step as a CUDA graph (model.cuda_graph, the default) while (a) and (d) sta
 import argparse
 import contextlib
 import json
+import multiprocessing
 import resource
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
@@ -50,6 +54,7 @@ from hydra.utils import instantiate  # noqa: E402
 from hardware import describe_cpu  # noqa: E402
 from lightning import Callback  # noqa: E402
 
+from gan_digits.allocator import keep_freed_memory  # noqa: E402
 from gan_digits.data import load_split, to_model_range  # noqa: E402
 from gan_digits.data.datamodule import PerSampleMNIST, TensorBatches  # noqa: E402
 from gan_digits.precision import AUTO, resolve_precision  # noqa: E402
@@ -179,6 +184,19 @@ def seed_style_batches(images, labels, batch_size, device: torch.device):
                               persistent_workers=True, pin_memory=device.type == "cuda"))
 
 
+def seed_style_loop(cfg, data: str, batch_size: int, iterations: int, warmup: int, device: torch.device):
+    """Column (a): `plain_loop` in fp32 over `seed_style_batches`."""
+    images, labels = load_split(data, "train")
+    batches = seed_style_batches(images[:TRAIN_IMAGES], labels[:TRAIN_IMAGES], batch_size, device)
+    return plain_loop(cfg, batches, iterations, warmup, device)
+
+
+def in_fresh_process(function, *args):
+    """`function(*args)` in a newly spawned Python: glibc's default malloc, whatever this process set."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
+
+
 def memory_batches(images, labels, batch_size, device: torch.device):
     """Batches indexed out of the digits held in memory, as the default path's dataset does."""
     batches = TensorBatches(images.to(device), labels.to(device))
@@ -277,6 +295,7 @@ def main() -> None:
 
     device = torch.device(args.device)
     torch.manual_seed(0)
+    keep_freed_memory()  # the project's columns run as train.py runs them, (d) included; (a) does not (fresh process)
     images, labels = load_split(args.data, "train")
     images, labels = images[:TRAIN_IMAGES], labels[:TRAIN_IMAGES]
     # The peak is measured again after every round of columns and the best counts: a shared VM's
@@ -291,8 +310,8 @@ def main() -> None:
         cfg, precision = model_at_precision(model, args.precision, device, args.batch_size)
         gflop = step_gflop(cfg, args.batch_size)
         columns = {
-            "a_seed_style": lambda: plain_loop(cfg, seed_style_batches(images, labels, args.batch_size, device),
-                                               iterations, args.warmup, device),
+            "a_seed_style": lambda: in_fresh_process(seed_style_loop, cfg, args.data, args.batch_size, iterations,
+                                                     args.warmup, device),
             "b_lightning_torchvision": lambda: lightning_run(model, args.data, args.batch_size, iterations,
                                                              args.warmup, "torchvision", 2, device, precision),
             "c_default": lambda: lightning_run(model, args.data, args.batch_size, iterations, args.warmup, "memory",

@@ -12,6 +12,7 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
+from gan_digits.allocator import keep_freed_memory
 from gan_digits.checkpoint import FORMAT_KEY, CheckpointError, load_checkpoint
 from gan_digits.checks import ConfigError, instantiate
 from gan_digits.module import GANModule
@@ -75,6 +76,7 @@ def said_as_trainer_config():
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GANModule, L.Trainer]:
     """Datamodule, module and trainer from `cfg`; bad data files fail here, before any training."""
     check_writable(cfg.paths.output_dir)
+    keep_freed_memory()  # before auto's timing, so that it times the step as training runs it
     # Relative paths mean the folder the command was started in, not Hydra's run dir.
     datamodule = instantiate(cfg.data, root=to_absolute_path(cfg.data.root))
     if not datamodule.needs_download():
