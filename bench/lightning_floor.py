@@ -156,14 +156,11 @@ def main() -> None:
             for name, run in columns.items():
                 torch.manual_seed(0)
                 ms[name].append(1000 / run()[1])
-            round_seconds = {"lightning": [], "torch": []}
-            lightning_run(*lightning, prepare=step_calls_timer(round_seconds))
-            for calls, seconds in round_seconds.items():
-                step_seconds[calls] += seconds[args.warmup:]
-            round_seconds = {part: [] for part in PARTS}
-            lightning_run(*lightning, prepare=parts_timer(round_seconds))
-            for part, seconds in round_seconds.items():
-                part_seconds[part] += seconds[args.warmup:]
+            for pooled, timer in ((step_seconds, step_calls_timer), (part_seconds, parts_timer)):  # (g), (c) by part
+                round_seconds = {key: [] for key in pooled}
+                lightning_run(*lightning, prepare=timer(round_seconds))
+                for key, seconds in round_seconds.items():
+                    pooled[key] += seconds[args.warmup:]
         step_ms = {calls: 1000 * statistics.median(seconds) for calls, seconds in step_seconds.items()}
         median = {name: statistics.median(values) for name, values in ms.items()}
         row = {
