@@ -1,4 +1,4 @@
-"""Quality reached in a fixed training time, against the real-data floor: the numbers in the README.
+"""Quality reached in a fixed training time, against the real-data floor: the numbers in docs/quality.md.
 
     python bench/quality.py --minutes 8 --data ../shared/data              # every recipe below
     python bench/quality.py --minutes 8 --only cdcgan_ema dcgan_ema          # some of them
@@ -50,7 +50,7 @@ CDCGAN = ["model=cdcgan", "model.generator.clusters=null", "model.diversity_weig
 DCGAN = ["model=dcgan", "model.generator.clusters=null"]  # the plain unconditional DCGAN, no clusters
 PIXEL = ["model=dcgan", "model.discriminator.fine_clusters=null"]  # self-conditioned on pixel k-means clusters
 MANIFOLD = ["model=dcgan", "model.discriminator.fine_clusters=1000"]  # ... on manifold clusters (clusters.py)
-BF16 = "trainer.precision=bf16-mixed"  # bf16 autocast: faster steps on some CPUs (README speed)
+BF16 = "trainer.precision=bf16-mixed"  # bf16 autocast: faster steps on some CPUs (docs/speed.md)
 # Every recipe trains in fp32 unless it names a precision (later on the command line, it wins): the
 # recipes that predate `trainer.precision=auto` ran in fp32, and a rerun must not depend on the machine's pick.
 FP32 = "trainer.precision=32-true"

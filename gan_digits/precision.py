@@ -3,7 +3,7 @@
 Whether bf16 pays on a CPU depends on the chip, not on its feature flags: on 2-core AMD EPYCs it
 made the adversarial step 1.5x (conv) to 2.2x (MLP) as fast (Zen 5, where it trained as well) and
 1.3-1.6x (Zen 4), on an Intel Xeon with the same AVX-512 BF16 flag it made the conv step slower
-(README Results). So `auto` times the model's own forward and backward both ways on a batch of the
+(docs/speed.md). So `auto` times the model's own forward and backward both ways on a batch of the
 run's size (at most 256 digits; a second or two) and takes bf16 only for a clear gain. On a GPU it
 is 32-true, the precision of the CUDA-graph step; on several processes too, since each rank's
 timing could choose differently.

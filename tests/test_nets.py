@@ -19,7 +19,7 @@ def test_config_composes_with_defaults_for_every_model(module):
     assert module.latent_dim == 100
     assert module.conditional == (module.generator.num_classes == 10)
     assert module.generator.latent_codes is None and module.discriminator.code_head is None
-    # The lean DCGANs self-condition by default (README results): dcgan on 30 manifold clusters,
+    # The lean DCGANs self-condition by default (docs/quality.md): dcgan on 30 manifold clusters,
     # cdcgan on 3 styles within each digit.
     lean = type(module.generator).__name__ == "DCGANGenerator"
     expected = (3 if module.conditional else 30) if lean else None

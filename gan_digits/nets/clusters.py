@@ -69,7 +69,7 @@ def manifold_clusters(points: torch.Tensor, k: int, fine: int, seed: int = 0) ->
     rarely mix digits, and two small clusters that are often some digit's nearest and second
     nearest are neighbours along the digits' manifold. Spectral clustering of that graph (Ng,
     Jordan & Weiss, 2001) joins the small clusters into `k` that follow the manifold: far purer
-    than k pixel k-means clusters (bench/clusters.py, README).
+    than k pixel k-means clusters (bench/clusters.py, docs/quality.md).
     """
     rng = torch.Generator().manual_seed(seed)
     norms = points.square().sum(1, keepdim=True)

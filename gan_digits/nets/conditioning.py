@@ -46,6 +46,6 @@ class ProjectionHead(nn.Module):
             return self.linear(h)
         # w·h and every class's embed·h as one matrix product, then the label's column: under bf16
         # autocast `embed(y) * h` multiplied bf16 features by fp32 rows, a slow mixed-type path
-        # (the product runs in bf16 like the rest; the dcgan/cdcgan bf16 step ~5% faster, README speed).
+        # (the product runs in bf16 like the rest; the dcgan/cdcgan bf16 step ~5% faster, docs/speed.md).
         scores = F.linear(h, torch.cat([self.linear.weight, self.embed.weight]))
         return scores[:, :1] + self.linear.bias + scores[:, 1:].gather(1, y[:, None])

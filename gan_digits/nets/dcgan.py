@@ -84,7 +84,7 @@ class DCGANDiscriminator(Discriminator):
               cluster: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         # On a CPU, oneDNN runs these convolutions channels_last with its brgemm kernels instead of
         # reordering every activation in and out of a blocked layout: with the head's fix, the bf16
-        # dcgan/cdcgan step 1.08x/1.11x as fast (2-core Zen 4, README speed). A one-channel image is laid
+        # dcgan/cdcgan step 1.08x/1.11x as fast (2-core Zen 4, docs/speed.md). A one-channel image is laid
         # out alike either way, so only an explicit copy marks it, and the convolutions after it follow.
         # The weights stay as they are: checkpoints, and GPUs, are untouched.
         if x.device.type == "cpu" and x.dim() == 4:

@@ -33,7 +33,7 @@ class FoldConvTranspose2d(nn.ConvTranspose2d):
         # As a batched product: `weight @ x` runs as one GEMM on x transposed and hands x's gradient
         # back in channels_last strides, and the ReLU before this layer then ran its backward on mixed
         # memory formats (~1.6 ms a call on a 2-core CPU); this way the bf16 DCGAN step is 10-15%
-        # faster there (README speed), and the forward too.
+        # faster there (docs/speed.md), and the forward too.
         patches = torch.bmm(self.weight.flatten(1).t().expand(x.shape[0], -1, -1), x.flatten(2))
         out = F.fold(patches, size, self.kernel_size, padding=self.padding, stride=self.stride)
         return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
