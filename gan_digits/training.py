@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import to_absolute_path
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ProgressBar
+from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
 from gan_digits.allocator import keep_freed_memory
@@ -17,6 +19,7 @@ from gan_digits.checkpoint import FORMAT_KEY, CheckpointError, load_checkpoint
 from gan_digits.checks import ConfigError, instantiate
 from gan_digits.module import GANModule
 from gan_digits.precision import AUTO_HINT, resolve_precision
+from gan_digits.run_summary import run_summary
 from gan_digits.strategy import pick_strategy
 
 
@@ -113,7 +116,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True)
     ckpt_path = resume_path(cfg)
     datamodule, module, trainer = build(cfg)
+    started = time.monotonic()
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    seconds = time.monotonic() - started
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items() if name != "step"}
     # Hyper-parameters beside the final metrics, so the runs of a sweep compare in the HPARAMS tab.
     # The metrics get their own names: under their usual ones they would add a point at step 0.
@@ -122,6 +127,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     for logger in trainer.loggers:
         logger.log_hyperparams(params, {f"hparams/{name}": value for name, value in metrics.items()})
         logger.finalize("success")  # fit already finalized once: flush what came after
+    rank_zero_info(run_summary(trainer, cfg.paths.output_dir, metrics, seconds))
     return metrics
 
 

@@ -1,8 +1,12 @@
 """train.py as a user runs it: outputs under the run dir, and bad input stopped before any work."""
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from conftest import DATA, TINY_MODEL, run_script
+from gan_digits.run_summary import shown
 
 TINY_CLI = [
     f"data.root={DATA}",
@@ -28,6 +32,22 @@ def test_train_cli_leaves_every_output_under_the_run_dir(tmp_path):
     assert (run / "samples" / "step_0000008.png").is_file()
     assert (run / ".hydra" / "config.yaml").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # nothing written beside it
+
+    # It ends by naming its outputs and the command that samples it, and that command works as printed.
+    output = result.stdout + result.stderr
+    summary = output[output.index("done: step 8 (4 batches) after "):].splitlines()[1:]
+    rows = dict((part.strip() for part in line.split(":", 1)) for line in summary if line.startswith("  "))
+    assert rows["outputs"] == str(run)
+    assert rows["latest val"].startswith("val/fid ") and "val/label_acc " in rows["latest val"]
+    best = rows["best val/fid"].split(" (")[0]
+    assert best.startswith(str(run / "checkpoints" / "epoch00-fid")) and Path(best).is_file()
+    assert rows["TensorBoard"].endswith(f"tensorboard --logdir {run / 'tb'}")
+    python, script, ckpt = rows["sample it"].split()
+    assert python in (shown(sys.executable), "python") and script == "sample.py"
+    assert ckpt == f"ckpt={run / 'checkpoints' / 'last.ckpt'}"
+    sampled = run_script(script, ckpt, f"out={tmp_path / 'grid.png'}")
+    assert sampled.returncode == 0, sampled.stderr[-3000:]
+    assert (tmp_path / "grid.png").stat().st_size > 0
 
 
 def test_unknown_model_lists_the_choices():

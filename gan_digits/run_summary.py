@@ -1,0 +1,62 @@
+"""What a finished training run says last: how far it got, where its outputs are, what to run next.
+
+The progress bar ends on a number; these lines name the files and commands a user wants after it,
+as paths that can be pasted from the folder the run was started in.
+"""
+
+import sys
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.loggers import TensorBoardLogger
+
+# The quality metrics worth a line (docs/metrics.md), in this order, when the run logged them.
+QUALITY = ("val/fid", "val/intra_fid", "val/label_acc", "val/modes")
+
+
+def shown(path: str | Path) -> str:
+    """`path` as typed from the current folder: relative below it, absolute elsewhere."""
+    path = Path(path).absolute()
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def local_command(name: str) -> str:
+    """`name` as the user can run it from here: the one beside this interpreter when that is a
+    project-local venv's (`.venv/bin/`, so it works without activating it), else the bare name."""
+    beside = Path(sys.executable).parent / name
+    path = shown(beside)
+    return path if beside.exists() and not Path(path).is_absolute() else name
+
+
+def sample_script() -> str:
+    """The project's sample.py as typed from here (`sample.py` from the project's root)."""
+    script = Path(__file__).resolve().parents[1] / "sample.py"
+    return shown(script) if script.is_file() else "sample.py"
+
+
+def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, float], seconds: float) -> str:
+    """A few lines for the end of `train.py`: steps, final quality, best checkpoint, sample and TensorBoard commands."""
+    run_dir = Path(run_dir)
+    minutes, secs = divmod(round(seconds), 60)
+    rows = []
+    quality = ", ".join(f"{name} {metrics[name]:.4g}" for name in QUALITY if name in metrics)
+    if quality:
+        rows.append(("latest val", quality))
+    rows.append(("outputs", shown(run_dir)))
+    for callback in trainer.checkpoint_callbacks:
+        if callback.monitor and callback.best_model_path:
+            rows.append((f"best {callback.monitor}",
+                         f"{shown(callback.best_model_path)} ({float(callback.best_model_score):.4g})"))
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        rows.append(("sample it", f"{local_command('python')} {sample_script()} ckpt={shown(last)}"))
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            rows.append(("TensorBoard", f"{local_command('tensorboard')} --logdir {shown(logger.log_dir)}"))
+    width = max(len(label) for label, _ in rows) + 2
+    steps = trainer.global_step  # two optimizer steps a batch
+    head = f"done: step {steps:,} ({steps // 2:,} batches) after {minutes} min {secs} s of training"
+    return "\n".join([head] + [f"  {label + ':':<{width}}{value}" for label, value in rows])
