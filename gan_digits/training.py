@@ -20,7 +20,7 @@ from gan_digits.checks import ConfigError, instantiate
 from gan_digits.module import GANModule
 from gan_digits.precision import AUTO_HINT, resolve_precision
 from gan_digits.run_summary import run_summary
-from gan_digits.strategy import pick_strategy
+from gan_digits.strategy import accelerator_kind, pick_strategy
 
 
 def resume_path(cfg: DictConfig) -> str | None:
@@ -91,6 +91,9 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GANModule, L.Trainer]
         # The configured bar only sets a refresh rate; Lightning refuses any bar when it is off.
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values()]
+    # `auto` as this project runs and tests it: a CUDA GPU when there is one, else the CPU. Lightning's
+    # own would take Apple's MPS (or a TPU), where nothing here has run: trainer.accelerator=mps asks for it.
+    cfg.trainer.accelerator = accelerator_kind(cfg.trainer)
     with said_as_trainer_config():
         strategy = pick_strategy(cfg.trainer)
     # `auto` becomes the precision it chose here, so the run's HPARAMS say which one trained. Outside

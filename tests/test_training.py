@@ -191,3 +191,15 @@ def test_mode_seeking_term_grows_as_fakes_collapse_and_pairs_fakes_of_one_digit(
     training_draw = asked[0]
     half = training_draw.shape[0] // 2
     assert torch.equal(training_draw[:half], training_draw[half:2 * half]) and training_draw.unique().numel() > 1
+
+
+def test_auto_accelerator_means_a_cuda_gpu_or_the_cpu(tmp_path, monkeypatch):
+    """Lightning's own `auto` would pick Apple's MPS where it exists; the project's picks what it tests."""
+    from lightning.fabric.accelerators.mps import MPSAccelerator
+    from lightning.pytorch.accelerators import CPUAccelerator
+
+    monkeypatch.setattr(MPSAccelerator, "is_available", staticmethod(lambda: True))
+    cfg = compose_train("gan", ["trainer.accelerator=auto"], output_dir=tmp_path)
+    _, _, trainer = build(cfg)
+    assert cfg.trainer.accelerator == "cpu"  # what the run's HPARAMS record
+    assert isinstance(trainer.accelerator, CPUAccelerator)
