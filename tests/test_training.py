@@ -196,10 +196,11 @@ def test_mode_seeking_term_grows_as_fakes_collapse_and_pairs_fakes_of_one_digit(
 def test_auto_accelerator_means_a_cuda_gpu_or_the_cpu(tmp_path, monkeypatch):
     """Lightning's own `auto` would pick Apple's MPS where it exists; the project's picks what it tests."""
     from lightning.fabric.accelerators.mps import MPSAccelerator
-    from lightning.pytorch.accelerators import CPUAccelerator
+    from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
 
     monkeypatch.setattr(MPSAccelerator, "is_available", staticmethod(lambda: True))
     cfg = compose_train("gan", ["trainer.accelerator=auto"], output_dir=tmp_path)
     _, _, trainer = build(cfg)
-    assert cfg.trainer.accelerator == "cpu"  # what the run's HPARAMS record
-    assert isinstance(trainer.accelerator, CPUAccelerator)
+    name, accelerator = ("gpu", CUDAAccelerator) if torch.cuda.is_available() else ("cpu", CPUAccelerator)
+    assert cfg.trainer.accelerator == name  # what the run's HPARAMS record
+    assert isinstance(trainer.accelerator, accelerator)
