@@ -1,7 +1,7 @@
 """Losses, D's outputs and FID over steps from TensorBoard events, one run or several overlaid.
 
     python -m gan_digits.plot outputs/2026-11-23/19-34-00               # -> <run dir>/curves.png
-    python -m gan_digits.plot multirun/2026-11-23/20-00-00/* --out sweep.png
+    python -m gan_digits.plot multirun/2026-11-23/20-00-00 --out sweep.png   # every run of a sweep (or .../*)
 """
 
 import argparse
@@ -22,6 +22,35 @@ PANELS = {
 }
 
 
+SWEEP_FILE = "multirun.yaml"  # Hydra's, beside a sweep's runs: `multirun/<date>/<time>/*` matches it too
+
+
+def is_run(path: Path) -> bool:
+    """A run dir written by train.py (events in its tb/), or such a tb/ folder itself."""
+    return (path / "tb").is_dir() or any(path.glob("events.out.tfevents.*"))
+
+
+def job_order(run: Path) -> tuple[bool, int, str]:
+    """A sweep's jobs 0, 1, ... 10 in number order (then any other folders by name)."""
+    return not run.name.isdigit(), int(run.name) if run.name.isdigit() else 0, run.name
+
+
+def find_runs(paths: list[str | Path]) -> list[Path]:
+    """The runs in `paths`, each a run dir or a sweep dir whose subfolders are runs (in job order)."""
+    runs = []
+    for path in map(Path, paths):
+        if is_run(path):
+            runs.append(path)
+        elif path.is_dir() and (jobs := sorted(filter(is_run, path.iterdir()), key=job_order)):
+            runs += jobs
+        elif path.name != SWEEP_FILE:
+            raise UserInputError(
+                f"{path} is not a run dir written by train.py (no tb/ events) nor a sweep dir holding some")
+    if not runs:
+        raise UserInputError(f"no run dirs among {' '.join(map(str, paths))}")
+    return runs
+
+
 def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     """{tag: [(step, value), ...]} from the run's tb/ folder."""
     folder = run_dir / "tb" if (run_dir / "tb").is_dir() else run_dir
@@ -33,9 +62,9 @@ def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in tags}
 
 
-def plot_runs(run_dirs: list[str | Path], out: str | Path | None = None) -> Path:
-    runs = {Path(d): read_scalars(Path(d)) for d in run_dirs}
-    out = Path(out) if out else (Path(run_dirs[0]) / "curves.png" if len(run_dirs) == 1 else Path("curves.png"))
+def plot_runs(paths: list[str | Path], out: str | Path | None = None) -> Path:
+    runs = {run: read_scalars(run) for run in find_runs(paths)}
+    out = Path(out) if out else (next(iter(runs)) / "curves.png" if len(runs) == 1 else Path("curves.png"))
     figure, axes = plt.subplots(1, len(PANELS), figsize=(5 * len(PANELS), 3.6))
     for ax, (title, tags) in zip(axes, PANELS.items()):
         for run_dir, scalars in runs.items():
@@ -57,10 +86,10 @@ def plot_runs(run_dirs: list[str | Path], out: str | Path | None = None) -> Path
 @report_user_errors
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m gan_digits.plot", description=__doc__.splitlines()[0])
-    parser.add_argument("run_dirs", nargs="+", help="run dirs written by train.py (or their tb/ folders)")
+    parser.add_argument("paths", nargs="+", help="run dirs written by train.py (or their tb/ folders), or sweep dirs")
     parser.add_argument("--out", help="default: <run dir>/curves.png, or ./curves.png for several runs")
     args = parser.parse_args(argv)
-    print(plot_runs(args.run_dirs, args.out))
+    print(plot_runs(args.paths, args.out))
 
 
 if __name__ == "__main__":

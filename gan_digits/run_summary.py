@@ -1,7 +1,9 @@
 """What a finished training run says last: how far it got, where its outputs are, what to run next.
 
 The progress bar ends on a number; these lines name the files and commands a user wants after it,
-as paths that can be pasted from the folder the run was started in.
+as paths that can be pasted from the folder the run was started in. The step and the best
+checkpoint come from the run's last checkpoint where it kept one: when DDP ran the fit in spawned
+processes (a `-m` sweep), Lightning hands the main process's trainer back neither.
 """
 
 import sys
@@ -9,6 +11,8 @@ from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
+
+from gan_digits.checkpoint import load_checkpoint
 
 # The quality metrics worth a line (docs/metrics.md), in this order, when the run logged them.
 QUALITY = ("val/fid", "val/intra_fid", "val/label_acc", "val/modes")
@@ -40,6 +44,8 @@ def sample_script() -> str:
 def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, float], seconds: float) -> str:
     """A few lines for the end of `train.py`: steps, final quality, best checkpoint, sample and TensorBoard commands."""
     run_dir = Path(run_dir)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    saved = load_checkpoint(last) if last.is_file() else {}
     minutes, secs = divmod(round(seconds), 60)
     rows = []
     quality = ", ".join(f"{name} {metrics[name]:.4g}" for name in QUALITY if name in metrics)
@@ -47,16 +53,16 @@ def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, floa
         rows.append(("latest val", quality))
     rows.append(("outputs", shown(run_dir)))
     for callback in trainer.checkpoint_callbacks:
-        if callback.monitor and callback.best_model_path:
+        state = saved.get("callbacks", {}).get(callback.state_key) or callback.state_dict()
+        if callback.monitor and state["best_model_path"]:
             rows.append((f"best {callback.monitor}",
-                         f"{shown(callback.best_model_path)} ({float(callback.best_model_score):.4g})"))
-    last = run_dir / "checkpoints" / "last.ckpt"
-    if last.is_file():
+                         f"{shown(state['best_model_path'])} ({float(state['best_model_score']):.4g})"))
+    if saved:
         rows.append(("sample it", f"{local_command('python')} {sample_script()} ckpt={shown(last)}"))
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
             rows.append(("TensorBoard", f"{local_command('tensorboard')} --logdir {shown(logger.log_dir)}"))
     width = max(len(label) for label, _ in rows) + 2
-    steps = trainer.global_step  # two optimizer steps a batch
+    steps = saved.get("global_step", trainer.global_step)  # two optimizer steps a batch
     head = f"done: step {steps:,} ({steps // 2:,} batches) after {minutes} min {secs} s of training"
     return "\n".join([head] + [f"  {label + ':':<{width}}{value}" for label, value in rows])

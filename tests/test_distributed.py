@@ -8,6 +8,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import TINY_MODEL, compose_train, run_script
+from gan_digits.compare import compare
 from test_cli import TINY_CLI
 
 
@@ -82,6 +83,13 @@ def test_multirun_with_two_devices_spawns_one_run_dir_per_job(tmp_path):
         assert torch.load(sweep / job / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
     assert result.stdout.count("effective batch size 64 (32 per device x 2 devices)") + \
         result.stderr.count("effective batch size 64 (32 per device x 2 devices)") == 2
+    # Each job's summary, once, with what the spawned ranks did (read back from its last.ckpt).
+    output = result.stdout + result.stderr
+    assert output.count("done: step 4 (2 batches)") == 2 and output.count("best val/fid: ") == 2
+    # The sweep as a table: one row per job, the seed the one override that differs.
+    rows = [line.split(" | ") for line in compare([sweep]).splitlines()[2:]]
+    assert sorted((cells[0].lstrip("| "), cells[1]) for cells in rows) == [(str(sweep / "0"), "seed=1"),
+                                                                          (str(sweep / "1"), "seed=2")]
 
 
 def test_train_returns_the_optimized_metric_to_a_sweeper():

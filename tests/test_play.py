@@ -14,10 +14,11 @@ from PIL import Image
 from conftest import DATA, run_script
 from gan_digits.checkpoint import build_generator, load_checkpoint
 from gan_digits.checks import ConfigError, UserInputError
+from gan_digits.compare import compare
 from gan_digits.gif import make_gif
 from gan_digits.modes import arithmetic, grid, interpolate, sample
+from gan_digits.plot import plot_runs, read_scalars
 from gan_digits.sampling import draw
-from gan_digits.plot import plot_runs
 from gan_digits.studio import make_server
 
 CELL = 30  # a 28-px digit plus make_grid's 2-px padding
@@ -92,7 +93,40 @@ def test_plot_reads_real_runs_and_overlays_several(trained, tmp_path):
     several = plot_runs([trained["gan"], trained["dcgan"]], tmp_path / "two.png")
     assert Image.open(one).size[0] > 800 and Image.open(several).size == Image.open(one).size
     result = run_script("-m", "gan_digits.plot", str(tmp_path))
-    assert result.returncode == 2 and "no TensorBoard scalars" in result.stderr
+    assert result.returncode == 2 and f"{tmp_path} is not a run dir written by train.py" in result.stderr
+
+
+@pytest.fixture
+def sweep(trained, tmp_path):
+    """A Hydra sweep dir as `-m` leaves it: jobs 0 and 1 (the tiny gan and cdcgan runs), multirun.yaml."""
+    sweep = tmp_path / "sweep"
+    for job, (model, seed) in enumerate([("gan", 1), ("cdcgan", 2)]):
+        shutil.copytree(trained[model] / "tb", sweep / str(job) / "tb")
+        (sweep / str(job) / ".hydra").mkdir()
+        (sweep / str(job) / ".hydra" / "overrides.yaml").write_text(f"- model={model}\n- seed={seed}\n- data.root=x\n")
+    (sweep / "multirun.yaml").write_text("hydra: {}\n")
+    return sweep
+
+
+def test_plot_takes_a_sweep_dir_or_its_glob(sweep, tmp_path):
+    for paths in ([sweep], sorted(sweep.iterdir())):  # `multirun/<date>/<time>/*` matches multirun.yaml too
+        assert Image.open(plot_runs(paths, tmp_path / "sweep.png")).size[0] > 800
+
+
+def test_compare_ranks_runs_by_best_fid_and_shows_what_differs(sweep):
+    table = compare([sweep]).splitlines()
+    assert table == compare(sorted(sweep.iterdir())).splitlines()
+    assert table[0].startswith("| run | overrides | step | best val/fid (step) |")
+    rows = [line.strip("| ").split(" | ") for line in table[2:]]
+    best = {job: min((value, step) for step, value in read_scalars(sweep / job)["val/fid"]) for job in ("0", "1")}
+    ranked = sorted(best, key=lambda job: best[job][0])
+    assert [row[0] for row in rows] == [str(sweep / job) for job in ranked]
+    for row, job in zip(rows, ranked):
+        assert row[1] == {"0": "model=gan seed=1", "1": "model=cdcgan seed=2"}[job]  # data.root=x is shared
+        assert row[2] == "8" and row[3] == f"{best[job][0]:.4g} ({best[job][1]})"
+    assert rows[ranked.index("1")][6] != "–" and rows[ranked.index("0")][6] == "–"  # label_acc: cdcgan only
+    result = run_script("-m", "gan_digits.compare", str(sweep / "0" / "tb" / "missing"))
+    assert result.returncode == 2 and "is not a run dir written by train.py" in result.stderr
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """Training through train(cfg): finite losses, the right networks learn, and every output lands in the run dir."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -125,6 +126,16 @@ def test_checkpoint_loads_weights_only_and_holds_the_model_config(trained):
     assert model["generator"]["num_classes"] == 10
     assert checkpoint["global_step"] == 8
     assert "fixed_z" in checkpoint["state_dict"] and "fixed_y" in checkpoint["state_dict"]
+
+
+def test_last_checkpoint_knows_the_best_one(trained):
+    """Both checkpoints save at an epoch's end, the best first, so last.ckpt (what a resume and the end of
+    a run read back) holds the best one's state as of that epoch."""
+    checkpoint = torch.load(trained["cdcgan"] / "checkpoints" / "last.ckpt", weights_only=True)
+    best = [state for key, state in checkpoint["callbacks"].items() if "'monitor': 'val/fid'" in key]
+    assert len(best) == 1 and best[0]["best_model_score"] is not None
+    path = Path(best[0]["best_model_path"])
+    assert path.parent == trained["cdcgan"] / "checkpoints" and path.name.startswith("epoch00-fid") and path.is_file()
 
 
 def test_scheduler_steps_both_rates_once_per_epoch(tmp_path):

@@ -1,0 +1,79 @@
+"""Runs side by side, one row each, the lowest FID first: what a sweep found, without opening TensorBoard.
+
+    python -m gan_digits.compare multirun/2026-12-02/05-00-00        # every run of that sweep
+    python -m gan_digits.compare outputs/2026-12-02/* outputs/2026-12-03/10-00-00
+
+Each run's TensorBoard events and its `.hydra/overrides.yaml`; the overrides that every run shares
+are left out, so the table shows what differs. Prints a Markdown table (it pastes into notes).
+"""
+
+import argparse
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from gan_digits.checks import UserInputError, report_user_errors
+from gan_digits.plot import find_runs, read_scalars
+from gan_digits.run_summary import QUALITY, shown
+
+# After the best val/fid, the last value of each quality metric the end of a run names too.
+HEADER = ("run", "overrides", "step", "best val/fid (step)", *(f"last {name}" for name in QUALITY))
+
+
+def overrides(run: Path) -> list[str]:
+    """The command-line overrides the run was started with (none for a run built in Python)."""
+    path = run / ".hydra" / "overrides.yaml"
+    return [str(item) for item in OmegaConf.load(path)] if path.is_file() else []
+
+
+def logged(run: Path) -> dict[str, list[tuple[int, float]]]:
+    """The run's scalars; none yet for a run that has not logged (it still gets its row)."""
+    try:
+        return read_scalars(run)
+    except UserInputError:
+        return {}
+
+
+def number(value: float | int | None) -> str:
+    """A cell: 4 significant digits (a step stays whole), or a dash for nothing logged."""
+    return "–" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def best_fid(scalars: dict[str, list[tuple[int, float]]]) -> tuple[float, int] | None:
+    """(the lowest val/fid, its step), or None before the first one."""
+    points = scalars.get("val/fid")
+    return min((value, step) for step, value in points) if points else None
+
+
+def row(run: Path, scalars: dict[str, list[tuple[int, float]]], differing: list[str]) -> tuple[str, ...]:
+    """One run's cells, in HEADER's order."""
+    best = best_fid(scalars)
+    last_step = max((step for points in scalars.values() for step, _ in points), default=None)
+    last = [scalars[name][-1][1] if name in scalars else None for name in QUALITY]
+    best_cell = f"{best[0]:.4g} ({best[1]})" if best else "–"
+    return shown(run), " ".join(differing) or "–", number(last_step), best_cell, *map(number, last)
+
+
+def compare(paths: list[str | Path]) -> str:
+    """The Markdown table of the runs in `paths` (run dirs, or sweep dirs holding them)."""
+    runs = find_runs(paths)
+    scalars = {run: logged(run) for run in runs}
+    run_overrides = {run: overrides(run) for run in runs}
+    shared = set.intersection(*(set(items) for items in run_overrides.values()))
+    # The lowest FID first; runs without one yet last.
+    ranked = sorted(runs, key=lambda run: (best_fid(scalars[run]) or (float("inf"), 0))[0])
+    rows = [row(run, scalars[run], [item for item in run_overrides[run] if item not in shared]) for run in ranked]
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + " --- |" * len(HEADER)]
+    return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows])
+
+
+@report_user_errors
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m gan_digits.compare", description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+", help="run dirs written by train.py, or sweep dirs holding them")
+    args = parser.parse_args(argv)
+    print(compare(args.paths))
+
+
+if __name__ == "__main__":
+    main()
