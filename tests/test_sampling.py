@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import ROOT, run_script
+from conftest import run_script
 from gan_digits.checkpoint import CheckpointError, build_generator, load_checkpoint
 from gan_digits.checks import ConfigError
 from gan_digits.modes import sample
@@ -137,20 +137,3 @@ def test_cli_reports_bad_input_in_one_line(trained, tmp_path):
     result = run_script("sample.py", f"ckpt={tmp_path / 'missing.ckpt'}")
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: checkpoint not found: {tmp_path / 'missing.ckpt'}"
-
-
-@pytest.mark.parametrize("model", ["gan", "cdcgan"])
-def test_readme_python_example_draws_digits(trained, model):
-    """The README's Python example, run as printed on a checkpoint of each kind (unconditional, conditional)."""
-    readme = (ROOT / "README.md").read_text()
-    example = readme.split("```python\n", 1)[1].split("```", 1)[0]
-    placeholder = "outputs/<date>/<time>/checkpoints/last.ckpt"
-    assert placeholder in example
-    scope = {}
-    exec(example.replace(placeholder, str(trained[model] / "checkpoints" / "last.ckpt")), scope)
-    images = scope["images"]
-    assert images.shape == (10, 1, 28, 28) and images.min() >= -1 and images.max() <= 1
-    if model == "cdcgan":
-        assert scope["y"].tolist() == list(range(10))
-    else:
-        assert scope["y"] is None

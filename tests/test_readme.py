@@ -1,0 +1,93 @@
+"""The README's commands against the code, so that a renamed key, value or module cannot leave it stale.
+
+Every `python train.py` example composes and builds its model (training is what the other tests do),
+every `python sample.py` example draws from a tiny checkpoint, every `python -m` module exists,
+and the Python example runs.
+"""
+
+import importlib.util
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from conftest import DATA, ROOT
+from gan_digits.checks import instantiate
+from gan_digits.modes import sample
+
+CODE_BLOCKS = re.findall(r"```(?:bash)?\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+CHECKPOINT_PLACEHOLDERS = ("outputs/<date>/<time>/checkpoints/last.ckpt", "<cdcgan ckpt>", "<ckpt>")
+
+
+def commands(program: str) -> list[str]:
+    """The README's command lines that start with `program`: the rest of each line."""
+    lines = (line for block in CODE_BLOCKS for line in block.splitlines())
+    return [line[len(program) + 1:] for line in lines if line.startswith(program + " ")]
+
+
+def arguments(command: str) -> list[str]:
+    """A command's arguments as the shell passes them, comments dropped."""
+    return shlex.split(command, comments=True)
+
+
+def composed(config_name: str, overrides: list[str], with_hydra: bool = False):
+    """conf/<config_name>.yaml as the command composes it (`with_hydra` for overrides of hydra.*)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose(config_name, overrides=overrides, return_hydra_config=with_hydra)
+
+
+def one_job(args: list[str]) -> list[str]:
+    """A `-m` sweep's first job: each swept `key=a,b` as `key=a`."""
+    if "-m" not in args:
+        return args
+    return [arg.split(",")[0] for arg in args if arg != "-m"]
+
+
+def test_the_readme_has_examples_of_each_command():
+    """Guards the parsing below: a README whose examples it no longer finds would pass every test."""
+    assert len(commands("python train.py")) >= 15 and len(commands("python sample.py")) >= 8
+    assert len(commands("python -m")) >= 8
+
+
+@pytest.mark.parametrize("command", commands("python train.py"))
+def test_train_examples_compose_and_build_their_model(command):
+    cfg = composed("train", one_job(arguments(command)), with_hydra=True)
+    module = instantiate(cfg.model)  # the model's own checks: values as well as keys
+    assert module.latent_dim == cfg.model.generator.latent_dim
+
+
+@pytest.mark.parametrize("command", commands("python sample.py"))
+def test_sample_examples_draw_from_a_checkpoint(command, trained, tmp_path, monkeypatch):
+    for placeholder in CHECKPOINT_PLACEHOLDERS:
+        command = command.replace(placeholder, str(trained["cdcgan"] / "checkpoints" / "last.ckpt"))
+    args = arguments(command.replace("../shared/data", str(DATA)))
+    monkeypatch.chdir(tmp_path)  # where the examples' outputs land
+    out = sample(**OmegaConf.to_container(composed("sample", args), resolve=True))  # what sample.py does
+    assert Path(out).parent == Path(".") and (tmp_path / out).stat().st_size > 0
+
+
+@pytest.mark.parametrize("command", commands("python -m"))
+def test_module_commands_exist(command):
+    module = arguments(command)[0]
+    assert importlib.util.find_spec(module) is not None, module
+
+
+@pytest.mark.parametrize("model", ["gan", "cdcgan"])
+def test_python_example_draws_digits(trained, model):
+    """The README's Python example, run as printed on a checkpoint of each kind (unconditional, conditional)."""
+    example = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)[0]
+    placeholder = CHECKPOINT_PLACEHOLDERS[0]
+    assert placeholder in example
+    scope = {}
+    exec(example.replace(placeholder, str(trained[model] / "checkpoints" / "last.ckpt")), scope)
+    images = scope["images"]
+    assert images.shape == (10, 1, 28, 28) and images.min() >= -1 and images.max() <= 1
+    if model == "cdcgan":
+        assert scope["y"].tolist() == list(range(10))
+    else:
+        assert scope["y"] is None
