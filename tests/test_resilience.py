@@ -57,6 +57,10 @@ def test_resume_equals_uninterrupted(tmp_path, stop_at, monkeypatch):
         assert resumed[name] == whole[name], name
     a, b = _weights(tmp_path / "whole")["state_dict"], _weights(tmp_path / "half")["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+    # And the same best checkpoint, one: the resumed run knew which one it was (last.ckpt holds its state).
+    best = {run: sorted(p.name for p in (tmp_path / run / "checkpoints").glob("epoch*.ckpt"))
+            for run in ("whole", "half")}
+    assert best["half"] == best["whole"] and len(best["whole"]) == 1
 
 
 def test_resume_last_without_a_checkpoint_fails_clearly(tmp_path):
