@@ -130,7 +130,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     for logger in trainer.loggers:
         logger.log_hyperparams(params, {f"hparams/{name}": value for name, value in metrics.items()})
         logger.finalize("success")  # fit already finalized once: flush what came after
-    rank_zero_info(run_summary(trainer, cfg.paths.output_dir, metrics, seconds))
+    if trainer.is_global_zero:  # the one rank that prints (it reads last.ckpt back)
+        rank_zero_info(run_summary(trainer, cfg.paths.output_dir, metrics, seconds))
     return metrics
 
 
