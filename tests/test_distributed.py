@@ -39,6 +39,7 @@ def test_two_process_ddp_keeps_ranks_in_step(tmp_path):
     assert len(list((run / "tb").glob("events.out.tfevents.*"))) >= 1
     assert sorted(p.name for p in run.iterdir()) == [".hydra", "checkpoints", "samples", "tb"]
     assert "effective batch size 64 (32 per device x 2 devices)" in result.stdout + result.stderr
+    assert (result.stdout + result.stderr).count("done: step 4 (2 batches)") == 1  # rank 0's summary only
 
 
 def test_bf16_mixed_trains_on_cpu_with_finite_losses(tmp_path):
