@@ -10,20 +10,13 @@ are left out, so the table shows what differs. Prints a Markdown table (it paste
 import argparse
 from pathlib import Path
 
-from omegaconf import OmegaConf
 
 from gan_digits.checks import UserInputError, report_user_errors
 from gan_digits.plot import find_runs, read_scalars
-from gan_digits.run_summary import QUALITY, shown
+from gan_digits.run_summary import QUALITY, overrides, shown
 
 # After the best val/fid, the last value of each quality metric the end of a run names too.
 HEADER = ("run", "overrides", "step", "best val/fid (step)", *(f"last {name}" for name in QUALITY))
-
-
-def overrides(run: Path) -> list[str]:
-    """The command-line overrides the run was started with (none for a run built in Python)."""
-    path = run / ".hydra" / "overrides.yaml"
-    return [str(item) for item in OmegaConf.load(path)] if path.is_file() else []
 
 
 def logged(run: Path) -> dict[str, list[tuple[int, float]]]:

@@ -6,11 +6,14 @@ checkpoint come from the run's last checkpoint where it kept one: when DDP ran t
 processes (a `-m` sweep), Lightning hands the main process's trainer back neither.
 """
 
+import shlex
 import sys
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.callbacks import Timer
 from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import OmegaConf
 
 from gan_digits.checkpoint import load_checkpoint
 
@@ -35,10 +38,29 @@ def local_command(name: str) -> str:
     return path if beside.exists() and not Path(path).is_absolute() else name
 
 
-def sample_script() -> str:
-    """The project's sample.py as typed from here (`sample.py` from the project's root)."""
-    script = Path(__file__).resolve().parents[1] / "sample.py"
-    return shown(script) if script.is_file() else "sample.py"
+def project_script(name: str) -> str:
+    """The project's `name` (sample.py, train.py) as typed from here: the bare name from the project's root."""
+    script = Path(__file__).resolve().parents[1] / name
+    return shown(script) if script.is_file() else name
+
+
+def overrides(run: Path) -> list[str]:
+    """The command-line overrides the run was started with (none for a run built in Python)."""
+    path = Path(run) / ".hydra" / "overrides.yaml"
+    return [str(item) for item in OmegaConf.load(path)] if path.is_file() else []
+
+
+def train_on_command(trainer: L.Trainer, run_dir: Path, saved: dict) -> str | None:
+    """`train.py` with the run's own overrides, resuming its last.ckpt in its dir for twice the epochs;
+    None unless the run was started from the command line and ended by completing its epochs."""
+    started_with = overrides(run_dir)
+    bounded_otherwise = trainer.max_steps != -1 or any(isinstance(c, Timer) for c in trainer.callbacks)
+    if not (run_dir / ".hydra").is_dir() or bounded_otherwise or saved.get("epoch", -1) + 1 < trainer.max_epochs:
+        return None
+    replaced = ("hydra.run.dir=", "ckpt_path=", "trainer.max_epochs=")
+    kept = [item for item in started_with if not item.startswith(replaced)]
+    resume = [f"hydra.run.dir={shown(run_dir)}", "ckpt_path=last", f"trainer.max_epochs={2 * trainer.max_epochs}"]
+    return f"{local_command('python')} {shlex.join([project_script('train.py'), *kept, *resume])}"
 
 
 def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, float], seconds: float) -> str:
@@ -58,7 +80,9 @@ def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, floa
             rows.append((f"best {callback.monitor}",
                          f"{shown(state['best_model_path'])} ({float(state['best_model_score']):.4g})"))
     if saved:
-        rows.append(("sample it", f"{local_command('python')} {sample_script()} ckpt={shown(last)}"))
+        rows.append(("sample it", f"{local_command('python')} {project_script('sample.py')} ckpt={shown(last)}"))
+    if (command := train_on_command(trainer, run_dir, saved)) is not None:
+        rows.append(("train on", command))
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
             rows.append(("TensorBoard", f"{local_command('tensorboard')} --logdir {shown(logger.log_dir)}"))

@@ -1,9 +1,11 @@
 """train.py as a user runs it: outputs under the run dir, and bad input stopped before any work."""
 
+import shlex
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from conftest import DATA, TINY_MODEL, run_script
 from gan_digits.run_summary import shown
@@ -23,7 +25,7 @@ TINY_CLI = [
 ]
 
 
-def test_train_cli_leaves_every_output_under_the_run_dir(tmp_path):
+def test_train_cli_leaves_every_output_under_the_run_dir_and_says_what_to_run_next(tmp_path):
     run = tmp_path / "run"
     result = run_script("train.py", "model=cdcgan", *TINY_MODEL["cdcgan"], *TINY_CLI, f"hydra.run.dir={run}")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -48,6 +50,13 @@ def test_train_cli_leaves_every_output_under_the_run_dir(tmp_path):
     sampled = run_script(script, ckpt, f"out={tmp_path / 'grid.png'}")
     assert sampled.returncode == 0, sampled.stderr[-3000:]
     assert (tmp_path / "grid.png").stat().st_size > 0
+    # ... and the command that trains it on: the same overrides, its last.ckpt, twice the epochs.
+    python, script, *args = shlex.split(rows["train on"])
+    assert script == "train.py" and args[-3:] == [f"hydra.run.dir={run}", "ckpt_path=last", "trainer.max_epochs=2"]
+    trained_on = run_script(script, *args)
+    assert trained_on.returncode == 0, trained_on.stderr[-3000:]
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 16
+    assert "done: step 16 (8 batches) after " in trained_on.stdout + trained_on.stderr
 
 
 def test_unknown_model_lists_the_choices():
