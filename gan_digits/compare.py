@@ -10,7 +10,6 @@ are left out, so the table shows what differs. Prints a Markdown table (it paste
 import argparse
 from pathlib import Path
 
-
 from gan_digits.checks import UserInputError, report_user_errors
 from gan_digits.plot import find_runs, read_scalars
 from gan_digits.run_summary import QUALITY, overrides, shown

@@ -53,12 +53,12 @@ def overrides(run: Path) -> list[str]:
 def train_on_command(trainer: L.Trainer, run_dir: Path, saved: dict) -> str | None:
     """`train.py` with the run's own overrides, resuming its last.ckpt in its dir for twice the epochs;
     None unless the run was started from the command line and ended by completing its epochs."""
-    started_with = overrides(run_dir)
+    epochs_done = saved.get("epoch", -1) + 1  # last.ckpt is written at the end of every epoch
     bounded_otherwise = trainer.max_steps != -1 or any(isinstance(c, Timer) for c in trainer.callbacks)
-    if not (run_dir / ".hydra").is_dir() or bounded_otherwise or saved.get("epoch", -1) + 1 < trainer.max_epochs:
+    if not (run_dir / ".hydra").is_dir() or bounded_otherwise or not 0 < trainer.max_epochs <= epochs_done:
         return None
     replaced = ("hydra.run.dir=", "ckpt_path=", "trainer.max_epochs=")
-    kept = [item for item in started_with if not item.startswith(replaced)]
+    kept = [item for item in overrides(run_dir) if not item.startswith(replaced)]
     resume = [f"hydra.run.dir={shown(run_dir)}", "ckpt_path=last", f"trainer.max_epochs={2 * trainer.max_epochs}"]
     return f"{local_command('python')} {shlex.join([project_script('train.py'), *kept, *resume])}"
 

@@ -51,7 +51,7 @@ def test_train_cli_leaves_every_output_under_the_run_dir_and_says_what_to_run_ne
     assert sampled.returncode == 0, sampled.stderr[-3000:]
     assert (tmp_path / "grid.png").stat().st_size > 0
     # ... and the command that trains it on: the same overrides, its last.ckpt, twice the epochs.
-    python, script, *args = shlex.split(rows["train on"])
+    _, script, *args = shlex.split(rows["train on"])
     assert script == "train.py" and args[-3:] == [f"hydra.run.dir={run}", "ckpt_path=last", "trainer.max_epochs=2"]
     trained_on = run_script(script, *args)
     assert trained_on.returncode == 0, trained_on.stderr[-3000:]
