@@ -42,7 +42,7 @@ def row(run: Path, scalars: dict[str, list[tuple[int, float]]], differing: list[
     best = best_fid(scalars)
     last_step = max((step for points in scalars.values() for step, _ in points), default=None)
     last = [scalars[name][-1][1] if name in scalars else None for name in QUALITY]
-    best_cell = f"{best[0]:.4g} ({best[1]})" if best else "–"
+    best_cell = f"{number(best[0])} ({best[1]})" if best else number(None)
     return shown(run), " ".join(differing) or "–", number(last_step), best_cell, *map(number, last)
 
 

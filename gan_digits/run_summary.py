@@ -64,7 +64,8 @@ def train_on_command(trainer: L.Trainer, run_dir: Path, saved: dict) -> str | No
 
 
 def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, float], seconds: float) -> str:
-    """A few lines for the end of `train.py`: steps, final quality, best checkpoint, sample and TensorBoard commands."""
+    """A few lines for the end of `train.py`: steps, final quality, best checkpoint, and the commands to sample
+    the run, train it on and open TensorBoard."""
     run_dir = Path(run_dir)
     last = run_dir / "checkpoints" / "last.ckpt"
     saved = load_checkpoint(last) if last.is_file() else {}
