@@ -20,8 +20,8 @@ from hardware import describe_cpu
 from speed import (MODELS, ROOT, TRAIN_IMAGES, bf16_autocast, compose_model, eager, memory_batches, plain_loop,
                    positive_int, timed_iterations)
 
-from gan_digits.allocator import keep_freed_memory
 from gan_digits.data import load_split
+from gan_digits.training import prepare_process
 
 
 def compiled(module):
@@ -64,7 +64,7 @@ def main() -> None:
     images, labels = load_split(args.data, "train")
     images, labels = images[:TRAIN_IMAGES], labels[:TRAIN_IMAGES]
     cpu = torch.device("cpu")
-    keep_freed_memory()  # the step as train.py runs it (gan_digits/allocator.py)
+    prepare_process()  # the step as train.py runs it
     results = {"hardware": describe_cpu(), "batch_size": args.batch_size, "models": {}}
     for model in args.models:
         cfg = compose_model(model, ["paths.output_dir=/tmp/gan_digits_bench"])

@@ -37,9 +37,9 @@ from hardware import describe_cpu
 from speed import (MODELS, PREPARE_FOR_PRECISION, ROOT, TRAIN_IMAGES, lightning_run, memory_batches,
                    model_at_precision, plain_loop, positive_int, timed_iterations)
 
-from gan_digits.allocator import keep_freed_memory
 from gan_digits.data import load_split
 from gan_digits.precision import AUTO
+from gan_digits.training import prepare_process
 
 
 def hollow(module):
@@ -133,7 +133,7 @@ def main() -> None:
     args = parser.parse_args()
 
     cpu = torch.device("cpu")
-    keep_freed_memory()  # the step as train.py runs it (gan_digits/allocator.py)
+    prepare_process()  # the step as train.py runs it
     images, labels = load_split(args.data, "train")
     images, labels = images[:TRAIN_IMAGES], labels[:TRAIN_IMAGES]
     results = {"hardware": describe_cpu(), "batch_size": args.batch_size, "models": {}}

@@ -23,9 +23,9 @@ sys.path.insert(0, str(ROOT))
 from speed import (ACCELERATOR, MODELS, PREPARE_FOR_PRECISION, TRAIN_IMAGES, memory_batches,  # noqa: E402
                    model_at_precision, positive_int, raw_step)
 
-from gan_digits.allocator import keep_freed_memory  # noqa: E402
 from gan_digits.data import load_split  # noqa: E402
 from gan_digits.precision import AUTO  # noqa: E402
+from gan_digits.training import prepare_process  # noqa: E402
 
 CALLERS_OF = ("aten::copy_", "aten::mul", "aten::clone")  # where mismatched layouts and dtypes show up
 
@@ -53,7 +53,7 @@ def main() -> None:
     args = parser.parse_args()
 
     device = torch.device(args.device)
-    keep_freed_memory()  # the step as train.py runs it (gan_digits/allocator.py)
+    prepare_process()  # the step as train.py runs it
     torch.manual_seed(0)
     images, labels = load_split(args.data, "train")
     batches = memory_batches(images[:TRAIN_IMAGES], labels[:TRAIN_IMAGES], args.batch_size, device)

@@ -54,11 +54,11 @@ from hydra.utils import instantiate  # noqa: E402
 from hardware import describe_cpu  # noqa: E402
 from lightning import Callback  # noqa: E402
 
-from gan_digits.allocator import keep_freed_memory  # noqa: E402
+from gan_digits.cuda_check import skip_unusable_nvml  # noqa: E402
 from gan_digits.data import load_split, to_model_range  # noqa: E402
 from gan_digits.data.datamodule import PerSampleMNIST, TensorBatches  # noqa: E402
 from gan_digits.precision import AUTO, resolve_precision  # noqa: E402
-from gan_digits.training import build  # noqa: E402
+from gan_digits.training import build, prepare_process  # noqa: E402
 
 TRAIN_IMAGES = 55_000  # the default split: 60,000 minus 5,000 held out
 ACCELERATOR = {"cpu": "cpu", "cuda": "gpu"}  # `--device`'s config group
@@ -186,6 +186,7 @@ def seed_style_batches(images, labels, batch_size, device: torch.device):
 
 def seed_style_loop(cfg, data: str, batch_size: int, iterations: int, warmup: int, device: torch.device):
     """Column (a): `plain_loop` in fp32 over `seed_style_batches`."""
+    skip_unusable_nvml()  # as in a loop that never imported Lightning, which asks for NVML (gan_digits/cuda_check.py)
     images, labels = load_split(data, "train")
     batches = seed_style_batches(images[:TRAIN_IMAGES], labels[:TRAIN_IMAGES], batch_size, device)
     return plain_loop(cfg, batches, iterations, warmup, device)
@@ -295,7 +296,7 @@ def main() -> None:
 
     device = torch.device(args.device)
     torch.manual_seed(0)
-    keep_freed_memory()  # the project's columns run as train.py runs them, (d) included; (a) does not (fresh process)
+    prepare_process()  # the project's columns run as train.py runs them, (d) included; (a) does not (fresh process)
     images, labels = load_split(args.data, "train")
     images, labels = images[:TRAIN_IMAGES], labels[:TRAIN_IMAGES]
     # The peak is measured again after every round of columns and the best counts: a shared VM's

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from gan_digits.allocator import keep_freed_memory
 from gan_digits.checkpoint import FORMAT_KEY, CheckpointError, load_checkpoint
 from gan_digits.checks import ConfigError, instantiate
+from gan_digits.cuda_check import skip_unusable_nvml
 from gan_digits.module import GANModule
 from gan_digits.precision import AUTO_HINT, resolve_precision
 from gan_digits.run_summary import run_summary
@@ -76,10 +77,16 @@ def said_as_trainer_config():
         raise ConfigError(f"trainer config: {cause}{hint}") from err
 
 
+def prepare_process() -> None:
+    """The process-wide settings training runs under (the benchmarks time their steps under them too)."""
+    keep_freed_memory()
+    skip_unusable_nvml()
+
+
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GANModule, L.Trainer]:
     """Datamodule, module and trainer from `cfg`; bad data files fail here, before any training."""
     check_writable(cfg.paths.output_dir)
-    keep_freed_memory()  # before auto's timing, so that it times the step as training runs it
+    prepare_process()  # before auto's timing, so that it times the step as training runs it
     # Relative paths mean the folder the command was started in, not Hydra's run dir.
     datamodule = instantiate(cfg.data, root=to_absolute_path(cfg.data.root))
     if not datamodule.needs_download():
