@@ -21,7 +21,7 @@ from speed import (MODELS, ROOT, TRAIN_IMAGES, bf16_autocast, compose_model, eag
                    positive_int, timed_iterations)
 
 from gan_digits.data import load_split
-from gan_digits.training import prepare_process
+from gan_digits.process import prepare_process
 
 
 def compiled(module):

@@ -39,7 +39,7 @@ from speed import (MODELS, PREPARE_FOR_PRECISION, ROOT, TRAIN_IMAGES, lightning_
 
 from gan_digits.data import load_split
 from gan_digits.precision import AUTO
-from gan_digits.training import prepare_process
+from gan_digits.process import prepare_process
 
 
 def hollow(module):

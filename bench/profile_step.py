@@ -25,7 +25,7 @@ from speed import (ACCELERATOR, MODELS, PREPARE_FOR_PRECISION, TRAIN_IMAGES, mem
 
 from gan_digits.data import load_split  # noqa: E402
 from gan_digits.precision import AUTO  # noqa: E402
-from gan_digits.training import prepare_process  # noqa: E402
+from gan_digits.process import prepare_process  # noqa: E402
 
 CALLERS_OF = ("aten::copy_", "aten::mul", "aten::clone")  # where mismatched layouts and dtypes show up
 

@@ -58,7 +58,8 @@ from gan_digits.cuda_check import skip_unusable_nvml  # noqa: E402
 from gan_digits.data import load_split, to_model_range  # noqa: E402
 from gan_digits.data.datamodule import PerSampleMNIST, TensorBatches  # noqa: E402
 from gan_digits.precision import AUTO, resolve_precision  # noqa: E402
-from gan_digits.training import build, prepare_process  # noqa: E402
+from gan_digits.process import prepare_process  # noqa: E402
+from gan_digits.training import build  # noqa: E402
 
 TRAIN_IMAGES = 55_000  # the default split: 60,000 minus 5,000 held out
 ACCELERATOR = {"cpu": "cpu", "cuda": "gpu"}  # `--device`'s config group

@@ -14,12 +14,11 @@ from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
-from gan_digits.allocator import keep_freed_memory
 from gan_digits.checkpoint import FORMAT_KEY, CheckpointError, load_checkpoint
 from gan_digits.checks import ConfigError, instantiate
-from gan_digits.cuda_check import skip_unusable_nvml
 from gan_digits.module import GANModule
 from gan_digits.precision import AUTO_HINT, resolve_precision
+from gan_digits.process import PreparedProcess, prepare_process
 from gan_digits.run_summary import run_summary
 from gan_digits.strategy import accelerator_kind, pick_strategy
 
@@ -77,12 +76,6 @@ def said_as_trainer_config():
         raise ConfigError(f"trainer config: {cause}{hint}") from err
 
 
-def prepare_process() -> None:
-    """The process-wide settings training runs under (the benchmarks time their steps under them too)."""
-    keep_freed_memory()
-    skip_unusable_nvml()
-
-
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GANModule, L.Trainer]:
     """Datamodule, module and trainer from `cfg`; bad data files fail here, before any training."""
     check_writable(cfg.paths.output_dir)
@@ -93,7 +86,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GANModule, L.Trainer]
         datamodule.setup("fit")
     module = instantiate(cfg.model)
     module.model_config = OmegaConf.to_container(cfg.model, resolve=True)
-    callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
+    callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()] + [PreparedProcess()]  # in every rank
     if not cfg.trainer.get("enable_progress_bar", True):
         # The configured bar only sets a refresh rate; Lightning refuses any bar when it is off.
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]

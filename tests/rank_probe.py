@@ -1,5 +1,6 @@
 """Test-only callbacks run inside train.py subprocesses: what each rank saw, and a signal at a known batch."""
 
+import os
 from pathlib import Path
 
 import lightning as L
@@ -27,6 +28,7 @@ class RankProbe(L.Callback):
 
     def on_train_end(self, trainer, pl_module):
         self.record["world_size"] = trainer.world_size
+        self.record["nvml_check"] = os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK")  # gan_digits/cuda_check.py
         self.dirpath.mkdir(parents=True, exist_ok=True)
         torch.save(self.record, self.dirpath / f"rank{trainer.global_rank}.pt")
 
@@ -40,6 +42,4 @@ class SendSignal(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if trainer.global_step == 2 * self.at_batch:
-            import os
-
             os.kill(os.getpid(), self.signum)

@@ -7,7 +7,7 @@ import torch
 from conftest import run_script
 
 from gan_digits.cuda_check import VARIABLE, skip_unusable_nvml
-from gan_digits.training import prepare_process
+from gan_digits.process import prepare_process
 
 
 @pytest.fixture

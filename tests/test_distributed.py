@@ -73,11 +73,17 @@ def test_multirun_leaves_one_run_dir_per_job(tmp_path):
 def test_multirun_with_two_devices_spawns_one_run_dir_per_job(tmp_path):
     """DDP's default launcher would re-run the whole sweep in each child: under -m the ranks are spawned."""
     sweep = tmp_path / "sweep"
+    env = {**os.environ, "PYTHONPATH": str(os.path.dirname(__file__))}
     result = run_script(
         "train.py", "-m", "accelerator=ddp_cpu", "model=gan", *TINY_MODEL["gan"], *TINY_CLI, "seed=1,2",
-        f"hydra.sweep.dir={sweep}",
+        f"hydra.sweep.dir={sweep}", *_probe_args(f"{tmp_path}/probe_seed${{seed}}"), env=env,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    # The spawned ranks never ran build(): they run under train.py's process settings all the same.
+    nvml_check = "0" if torch.cuda._device_count_nvml() < 0 else "1"  # gan_digits/cuda_check.py
+    for seed in (1, 2):
+        ranks = [torch.load(tmp_path / f"probe_seed{seed}" / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+        assert [r["nvml_check"] for r in ranks] == [nvml_check, nvml_check]
     assert sorted(p.name for p in sweep.iterdir()) == ["0", "1", "multirun.yaml"]
     for job in ("0", "1"):
         assert sorted(p.name for p in (sweep / job).iterdir()) == [".hydra", "checkpoints", "samples", "tb"]
