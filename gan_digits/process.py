@@ -15,7 +15,7 @@ def prepare_process() -> None:
 
 class PreparedProcess(L.Callback):
     """`prepare_process()` in every rank. DDP's spawned ranks (a `-m` sweep on several devices) start
-    as fresh Pythons that never run `build()`, and importing Lightning there asks for NVML again."""
+    as fresh Pythons that never run `build()`, and importing Lightning there turns the NVML check on again."""
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         prepare_process()
