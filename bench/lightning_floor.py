@@ -22,7 +22,7 @@ every step it timed, over all rounds), and (c) once more, timed by part:
                their periodic work: logging, the divergence guard, grids, the epoch's checkpoint),
                each the median and the mean of every batch over all rounds.
 (e)'s milliseconds per batch are what Lightning costs a step of any size, plus two things (d) pays
-too: fetching the batch and Adam's per-step CUDA check (~0.1 ms together on a 2-core AMD EPYC);
+too: fetching the batch and the two Adam steps' own bookkeeping (here on no gradients);
 (d) / ((d) + (e)) is the best (c)/(d) that Lightning leaves this model on this machine. Writes bench/results/lightning_floor.json.
 """
 
