@@ -22,8 +22,9 @@ def nvml_check(monkeypatch):
 
 
 def test_lightning_asks_for_the_nvml_check():
-    """What cuda_check.py turns off is set by importing lightning (in a fresh process: build() turns it off)."""
-    result = run_script("-c", f"import os; os.environ.pop('{VARIABLE}', None); import lightning; print(os.environ['{VARIABLE}'])")
+    """Importing lightning sets what cuda_check.py turns off (in a fresh process: builds in this one turn it off)."""
+    script = f"import os; os.environ.pop('{VARIABLE}', None); import lightning; print(os.environ['{VARIABLE}'])"
+    result = run_script("-c", script)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "1"
 

@@ -16,12 +16,16 @@ def _probe_args(probe_dir):
     return ["+callbacks.probe._target_=rank_probe.RankProbe", f"+callbacks.probe.dirpath={probe_dir}"]
 
 
+def _probe_env():
+    """train.py's environment with tests/ importable, where `_probe_args` finds RankProbe."""
+    return {**os.environ, "PYTHONPATH": str(os.path.dirname(__file__))}
+
+
 def test_two_process_ddp_keeps_ranks_in_step(tmp_path):
     run, probe = tmp_path / "run", tmp_path / "probe"
-    env = {**os.environ, "PYTHONPATH": str(os.path.dirname(__file__))}
     result = run_script(
         "train.py", "accelerator=ddp_cpu", "model=cdcgan", *TINY_MODEL["cdcgan"], *TINY_CLI,
-        *_probe_args(probe), f"hydra.run.dir={run}", env=env,
+        *_probe_args(probe), f"hydra.run.dir={run}", env=_probe_env(),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     ranks = [torch.load(probe / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
@@ -73,10 +77,9 @@ def test_multirun_leaves_one_run_dir_per_job(tmp_path):
 def test_multirun_with_two_devices_spawns_one_run_dir_per_job(tmp_path):
     """DDP's default launcher would re-run the whole sweep in each child: under -m the ranks are spawned."""
     sweep = tmp_path / "sweep"
-    env = {**os.environ, "PYTHONPATH": str(os.path.dirname(__file__))}
     result = run_script(
         "train.py", "-m", "accelerator=ddp_cpu", "model=gan", *TINY_MODEL["gan"], *TINY_CLI, "seed=1,2",
-        f"hydra.sweep.dir={sweep}", *_probe_args(f"{tmp_path}/probe_seed${{seed}}"), env=env,
+        f"hydra.sweep.dir={sweep}", *_probe_args(f"{tmp_path}/probe_seed${{seed}}"), env=_probe_env(),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     # The spawned ranks never ran build(): they run under train.py's process settings all the same.
