@@ -255,17 +255,25 @@ def test_fold_transposed_conv_matches_pytorchs(kernel, padding, output_padding, 
 
 
 def test_dcgan_discriminator_runs_channels_last_on_cpu_and_scores_as_before():
-    """oneDNN's faster path is channels_last: D's convolutions take it on a CPU, with the same logits."""
+    """oneDNN's faster path is channels_last: D's features take it on a CPU, with the same logits and gradients."""
     from gan_digits.nets.contract import Discriminator
 
     D = instantiate(compose_train("cdcgan").model).discriminator
-    layouts = []
-    for layer in D.features[0], D.features[2]:
+    layouts, grad_layouts = [], []
+    for layer in D.features:
         layer.register_forward_hook(lambda layer, inputs, out: layouts.append(out.is_contiguous()))
-    x, y = torch.randn(6, 1, 28, 28), torch.arange(6)
+    # The gradient the last LeakyReLU gets back from the flatten, in the layout it ran in.
+    D.features[4].register_full_backward_hook(lambda layer, grad_in, grad_out: grad_layouts.append(
+        grad_out[0].is_contiguous(memory_format=torch.channels_last)))
+    x, y = torch.randn(6, 1, 28, 28, requires_grad=True), torch.arange(6)
     logits = D(x, y)
-    # The first convolution's output in channels_last strides; the second's back in the default
-    # layout, which the head reads (a mixed-layout backward in between is ~10x slower).
-    assert layouts == [False, True]
-    torch.testing.assert_close(logits, Discriminator.score(D, x, y)[0])  # the base class runs x as given
-    assert layouts == [False, True, True, True]
+    # Convolution, LeakyReLU, convolution, BatchNorm, LeakyReLU in channels_last strides (a mixed-layout
+    # backward is ~10x slower); flattened in the default order, which the head reads.
+    assert layouts == [False, False, False, False, False, True]
+    (x_grad,) = torch.autograd.grad(logits.sum(), x)
+    assert grad_layouts == [True]
+    layouts.clear()
+    plain_logits = Discriminator.score(D, x, y)[0]  # the base class runs x as given
+    assert layouts == [True] * 6
+    torch.testing.assert_close(logits, plain_logits)
+    torch.testing.assert_close(x_grad, torch.autograd.grad(plain_logits.sum(), x)[0])

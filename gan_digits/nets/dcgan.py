@@ -36,17 +36,32 @@ class DCGANGenerator(Generator):
         self.apply(dcgan_init)
 
 
-class PlainLayoutConv2d(nn.Conv2d):
-    """A convolution that hands its output on in the default layout, whatever layout it ran in.
+class _ToPlainLayout(torch.autograd.Function):
+    """A copy into the default layout whose backward hands the gradient back in the input's layout."""
 
-    D's convolutions run channels_last on a CPU (`DCGANDiscriminator.score`), but its head reads the
-    features in the default order: had the layers after this one stayed channels_last, the flatten
-    before the head would copy them back and the LeakyReLU before it would run its backward on
-    mixed layouts (~2.5 ms a call on a 2-core CPU, against ~0.2). A no-op in the default layout.
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        channels_last = x.is_contiguous(memory_format=torch.channels_last)
+        ctx.layout = torch.channels_last if channels_last else torch.contiguous_format
+        return x.contiguous()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad.contiguous(memory_format=ctx.layout)
+
+
+class PlainLayoutFlatten(nn.Flatten):
+    """Flattens in the default order, whatever layout D's features ran in.
+
+    On a CPU D's convolutions, BatchNorm and LeakyReLUs run channels_last (`DCGANDiscriminator.score`),
+    and its head reads the features in the default order. The copy between them hands the gradient
+    back channels_last: an elementwise backward on mixed layouts takes a slow path (the LeakyReLU's
+    ~2.5 ms a call on a 2-core CPU, against ~0.2), and BatchNorm's backward on the 7x7 maps is ~2.5x
+    as fast channels_last (bf16; docs/speed.md). A no-op in the default layout.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x).contiguous()
+        return super().forward(x if x.is_contiguous() else _ToPlainLayout.apply(x))
 
 
 class DCGANDiscriminator(Discriminator):
@@ -68,11 +83,11 @@ class DCGANDiscriminator(Discriminator):
         layers = [
             maybe_spectral_norm(nn.Conv2d(1, width, 4, stride=2, padding=1), spectral_norm),
             nn.LeakyReLU(0.2),
-            maybe_spectral_norm(PlainLayoutConv2d(width, 2 * width, 4, stride=2, padding=1), spectral_norm),
+            maybe_spectral_norm(nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), spectral_norm),
             norm,
             nn.LeakyReLU(0.2),
             *([MinibatchStd()] if minibatch_std else []),
-            nn.Flatten(),
+            PlainLayoutFlatten(),
         ]
         if hidden:
             layers += [maybe_spectral_norm(nn.Linear(channels * 7 * 7, hidden), spectral_norm), nn.LeakyReLU(0.2)]
@@ -85,7 +100,8 @@ class DCGANDiscriminator(Discriminator):
         # On a CPU, oneDNN runs these convolutions channels_last with its brgemm kernels instead of
         # reordering every activation in and out of a blocked layout: with the head's fix, the bf16
         # dcgan/cdcgan step 1.08x/1.11x as fast (2-core Zen 4, docs/speed.md). A one-channel image is laid
-        # out alike either way, so only an explicit copy marks it, and the convolutions after it follow.
+        # out alike either way, so only an explicit copy marks it, and the layers after it follow (up to
+        # PlainLayoutFlatten).
         # The weights stay as they are: checkpoints, and GPUs, are untouched.
         if x.device.type == "cpu" and x.dim() == 4:
             x = x.clone(memory_format=torch.channels_last)
