@@ -58,6 +58,11 @@ def compose_train(model: str = "cdcgan", overrides=(), output_dir: Path | None =
     return cfg
 
 
+def probe_env() -> dict[str, str]:
+    """train.py's environment with tests/ importable: `+callbacks.<name>._target_=rank_probe.<Class>`."""
+    return {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
+
+
 def run_script(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run one of the project's entry points as a user would; never raises on failure."""
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)

@@ -1,13 +1,12 @@
 """Several processes, mixed precision and sweeps, on CPU: correct, not just running."""
 
 import math
-import os
 
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import TINY_MODEL, compose_train, run_script
+from conftest import TINY_MODEL, compose_train, probe_env, run_script
 from gan_digits.compare import compare
 from test_cli import TINY_CLI
 
@@ -16,16 +15,11 @@ def _probe_args(probe_dir):
     return ["+callbacks.probe._target_=rank_probe.RankProbe", f"+callbacks.probe.dirpath={probe_dir}"]
 
 
-def _probe_env():
-    """train.py's environment with tests/ importable, where `_probe_args` finds RankProbe."""
-    return {**os.environ, "PYTHONPATH": str(os.path.dirname(__file__))}
-
-
 def test_two_process_ddp_keeps_ranks_in_step(tmp_path):
     run, probe = tmp_path / "run", tmp_path / "probe"
     result = run_script(
         "train.py", "accelerator=ddp_cpu", "model=cdcgan", *TINY_MODEL["cdcgan"], *TINY_CLI,
-        *_probe_args(probe), f"hydra.run.dir={run}", env=_probe_env(),
+        *_probe_args(probe), f"hydra.run.dir={run}", env=probe_env(),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     ranks = [torch.load(probe / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
@@ -79,7 +73,7 @@ def test_multirun_with_two_devices_spawns_one_run_dir_per_job(tmp_path):
     sweep = tmp_path / "sweep"
     result = run_script(
         "train.py", "-m", "accelerator=ddp_cpu", "model=gan", *TINY_MODEL["gan"], *TINY_CLI, "seed=1,2",
-        f"hydra.sweep.dir={sweep}", *_probe_args(f"{tmp_path}/probe_seed${{seed}}"), env=_probe_env(),
+        f"hydra.sweep.dir={sweep}", *_probe_args(f"{tmp_path}/probe_seed${{seed}}"), env=probe_env(),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     # The spawned ranks never ran build(): they run under train.py's process settings all the same.

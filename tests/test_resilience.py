@@ -1,13 +1,12 @@
 """Runs that survive: signals, resume, divergence, unsafe checkpoints, bad values."""
 
 import errno
-import os
 import signal
 
 import pytest
 import torch
 
-from conftest import TINY_MODEL, compose_train, run_script
+from conftest import TINY_MODEL, compose_train, probe_env, run_script
 from gan_digits import module as gan_module
 from gan_digits.callbacks import DivergenceError
 from gan_digits.checkpoint import CheckpointError
@@ -32,7 +31,7 @@ def test_signal_saves_a_checkpoint_exits_nonzero_and_resume_finishes(tmp_path, s
     run = tmp_path / "run"
     args = ["train.py", "model=dcgan", *TINY_MODEL["dcgan"], *LONG, f"hydra.run.dir={run}"]
     killed = run_script(*args, "+callbacks.kill._target_=rank_probe.SendSignal", "+callbacks.kill.at_batch=3",
-                        f"+callbacks.kill.signum={int(signum)}", env={**os.environ, "PYTHONPATH": "tests"})
+                        f"+callbacks.kill.signum={int(signum)}", env=probe_env())
     assert killed.returncode == 128 + signum, killed.stderr[-2000:]
     # The signal came after batch 3's callbacks had run the check: batch 4 completes, then the save.
     assert f"{signal.Signals(signum).name} received: saved {run}/checkpoints/last.ckpt at step 8" in killed.stderr
