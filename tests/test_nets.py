@@ -254,6 +254,66 @@ def test_fold_transposed_conv_matches_pytorchs(kernel, padding, output_padding, 
     assert fold_x_grad.is_contiguous()
 
 
+# D's 64->128 conv and G's transposed conv (dcgan), dcgan_tf's stride-1 transposed conv with output
+# padding, and a stride that leaves rows past the kernel (13 + 2 - 3 is odd).
+@pytest.mark.parametrize("transposed,channels,kernel,args,size", [
+    (False, (8, 16), 4, dict(stride=2, padding=1), 14), (True, (16, 8), 4, dict(stride=2, padding=1, bias=False), 7),
+    (True, (16, 8), 5, dict(stride=1, padding=2, output_padding=0, bias=False), 7),
+    (True, (8, 4), 5, dict(stride=2, padding=2, output_padding=1), 7), (False, (3, 5), 3, dict(stride=2, padding=1), 13)])
+def test_bf16_grad_convolutions_match_pytorchs(transposed, channels, kernel, args, size):
+    """In bf16 on a CPU the weight gradient is a forward convolution: the same outputs and gradients as
+    PyTorch's layer up to bf16 rounding; in fp32 the layer is PyTorch's own."""
+    from torch import nn
+
+    from gan_digits.nets.bf16_grad import BF16GradConv2d, BF16GradConvTranspose2d
+
+    reference = (nn.ConvTranspose2d if transposed else nn.Conv2d)(*channels, kernel, **args)
+    layer = (BF16GradConvTranspose2d if transposed else BF16GradConv2d)(*channels, kernel, **args)
+    layer.load_state_dict(reference.state_dict())
+    x = torch.randn(6, channels[0], size, size)
+    for bf16, backward in ((True, "_BF16ConvolutionBackward"), (False, "ConvolutionBackward0")):
+        results = []
+        for module in (reference, layer):
+            module.zero_grad()
+            inputs = x.clone().requires_grad_()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                out = module(inputs)
+            grad = torch.linspace(-1, 1, out.numel()).view_as(out)  # a gradient that is not the same everywhere
+            out.backward(grad.to(out.dtype))
+            results.append((out, inputs.grad, module.weight.grad, module.bias.grad if module.bias is not None else None))
+            assert module.weight.grad.dtype == torch.float32
+        assert type(results[1][0].grad_fn).__name__ == backward
+        for expected, got in zip(*results):
+            if expected is None:
+                assert got is None
+            else:
+                tolerance = dict(rtol=2e-2, atol=2e-2 * expected.abs().max().item()) if bf16 else {}
+                torch.testing.assert_close(got.float(), expected.float(), **tolerance)
+
+
+def test_bf16_grad_convolution_with_a_frozen_weight_and_unsupported_arguments():
+    """With the weight frozen (D while G trains) only the input's gradient is computed; groups, dilation
+    and other padding modes are named as unsupported when the layer is built."""
+    from torch import nn
+
+    from gan_digits.nets.bf16_grad import BF16GradConv2d
+
+    reference, layer = nn.Conv2d(8, 16, 4, stride=2, padding=1), BF16GradConv2d(8, 16, 4, stride=2, padding=1)
+    layer.load_state_dict(reference.state_dict())
+    x = torch.randn(4, 8, 14, 14, requires_grad=True)
+    x_grads = []
+    for module in (reference, layer):
+        module.requires_grad_(False)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = module(x)
+        x_grads.append(torch.autograd.grad(out.float().square().sum(), x)[0])
+        assert module.weight.grad is None and module.bias.grad is None
+    torch.testing.assert_close(x_grads[1], x_grads[0], rtol=2e-2, atol=2e-2 * x_grads[0].abs().max().item())
+    for bad in (dict(groups=2), dict(dilation=2), dict(padding_mode="reflect"), dict(padding="same")):
+        with pytest.raises(ValueError, match="groups=1, dilation=1 and numeric zero padding only"):
+            BF16GradConv2d(8, 16, 3, **bad)
+
+
 def test_dcgan_discriminator_runs_channels_last_on_cpu_and_scores_as_before():
     """oneDNN's faster path is channels_last: D's features take it on a CPU, with the same logits and gradients."""
     from gan_digits.nets.contract import Discriminator

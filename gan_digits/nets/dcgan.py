@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from gan_digits.checks import check_int
+from gan_digits.nets.bf16_grad import BF16GradConv2d, BF16GradConvTranspose2d
 from gan_digits.nets.conditioning import maybe_spectral_norm
 from gan_digits.nets.contract import Discriminator, Generator
 from gan_digits.nets.init import dcgan_init
@@ -27,7 +28,7 @@ class DCGANGenerator(Generator):
             nn.Unflatten(1, (2 * width, 7, 7)),
             nn.BatchNorm2d(2 * width),
             nn.ReLU(),
-            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1, bias=False),
+            BF16GradConvTranspose2d(2 * width, width, 4, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(width),
             nn.ReLU(),
             FoldConvTranspose2d(width, 1, 4, stride=2, padding=1),
@@ -83,7 +84,7 @@ class DCGANDiscriminator(Discriminator):
         layers = [
             maybe_spectral_norm(nn.Conv2d(1, width, 4, stride=2, padding=1), spectral_norm),
             nn.LeakyReLU(0.2),
-            maybe_spectral_norm(nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), spectral_norm),
+            maybe_spectral_norm(BF16GradConv2d(width, 2 * width, 4, stride=2, padding=1), spectral_norm),
             norm,
             nn.LeakyReLU(0.2),
             *([MinibatchStd()] if minibatch_std else []),

@@ -12,12 +12,13 @@ from gan_digits.checks import check_int
 from gan_digits.nets.conditioning import maybe_spectral_norm
 from gan_digits.nets.contract import Discriminator, Generator
 from gan_digits.nets.init import dcgan_init
+from gan_digits.nets.bf16_grad import BF16GradConv2d, BF16GradConvTranspose2d
 from gan_digits.nets.to_image import FoldConvTranspose2d
 
 
 def _up(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
     padding = dict(padding=2, output_padding=stride - 1)  # Keras' padding="same"
-    return [nn.ConvTranspose2d(c_in, c_out, 5, stride=stride, bias=False, **padding), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.3)]
+    return [BF16GradConvTranspose2d(c_in, c_out, 5, stride=stride, bias=False, **padding), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.3)]
 
 
 class TFDCGANGenerator(Generator):
@@ -51,7 +52,7 @@ class TFDCGANDiscriminator(Discriminator):
             maybe_spectral_norm(nn.Conv2d(1, width, 5, stride=2, padding=2), spectral_norm),
             nn.LeakyReLU(0.3),
             nn.Dropout(0.3),
-            maybe_spectral_norm(nn.Conv2d(width, 2 * width, 5, stride=2, padding=2), spectral_norm),
+            maybe_spectral_norm(BF16GradConv2d(width, 2 * width, 5, stride=2, padding=2), spectral_norm),
             nn.LeakyReLU(0.3),
             nn.Dropout(0.3),
             nn.Flatten(),
