@@ -254,24 +254,27 @@ def test_fold_transposed_conv_matches_pytorchs(kernel, padding, output_padding, 
     assert fold_x_grad.is_contiguous()
 
 
-# D's 64->128 conv and G's transposed conv (dcgan), dcgan_tf's stride-1 transposed conv with output
-# padding, and a stride that leaves rows past the kernel (13 + 2 - 3 is odd).
-@pytest.mark.parametrize("transposed,channels,kernel,args,size", [
-    (False, (8, 16), 4, dict(stride=2, padding=1), 14), (True, (16, 8), 4, dict(stride=2, padding=1, bias=False), 7),
-    (True, (16, 8), 5, dict(stride=1, padding=2, output_padding=0, bias=False), 7),
-    (True, (8, 4), 5, dict(stride=2, padding=2, output_padding=1), 7), (False, (3, 5), 3, dict(stride=2, padding=1), 13)])
-def test_bf16_grad_convolutions_match_pytorchs(transposed, channels, kernel, args, size):
-    """In bf16 on a CPU the weight gradient is a forward convolution: the same outputs and gradients as
-    PyTorch's layer up to bf16 rounding; in fp32 the layer is PyTorch's own."""
+# BF16Grad*: D's 64->128 conv and G's transposed conv (dcgan), dcgan_tf's stride-1 transposed conv and
+# one with output padding, a stride that leaves rows past the kernel (13 + 2 - 3 is odd); FoldGrad: D's
+# first layer (dcgan) and a stride leaving input pixels no patch reaches.
+@pytest.mark.parametrize("kind,channels,kernel,args,size", [
+    ("bf16", (8, 16), 4, dict(stride=2, padding=1), 14), ("bf16T", (16, 8), 4, dict(stride=2, padding=1, bias=False), 7),
+    ("bf16T", (16, 8), 5, dict(stride=1, padding=2, bias=False), 7),
+    ("bf16T", (8, 4), 5, dict(stride=2, padding=2, output_padding=1), 7), ("bf16", (3, 5), 3, dict(stride=2, padding=1), 13),
+    ("fold", (1, 8), 4, dict(stride=2, padding=1), 28), ("fold", (2, 8), 3, dict(stride=2, padding=0), 14)])
+def test_own_gradient_convolutions_match_pytorchs(kind, channels, kernel, args, size):
+    """Each layer computes PyTorch's outputs and gradients (up to bf16 rounding), with its own backward
+    where it applies: BF16Grad* under bf16 autocast only, FoldGradConv2d in bf16 and fp32."""
     from torch import nn
 
-    from gan_digits.nets.bf16_grad import BF16GradConv2d, BF16GradConvTranspose2d
+    from gan_digits.nets.conv_grads import BF16GradConv2d, BF16GradConvTranspose2d, FoldGradConv2d
 
-    reference = (nn.ConvTranspose2d if transposed else nn.Conv2d)(*channels, kernel, **args)
-    layer = (BF16GradConvTranspose2d if transposed else BF16GradConv2d)(*channels, kernel, **args)
+    classes = {"bf16": (nn.Conv2d, BF16GradConv2d), "bf16T": (nn.ConvTranspose2d, BF16GradConvTranspose2d),
+               "fold": (nn.Conv2d, FoldGradConv2d)}[kind]
+    reference, layer = (cls(*channels, kernel, **args) for cls in classes)
     layer.load_state_dict(reference.state_dict())
     x = torch.randn(6, channels[0], size, size)
-    for bf16, backward in ((True, "_BF16ConvolutionBackward"), (False, "ConvolutionBackward0")):
+    for bf16 in (True, False):
         results = []
         for module in (reference, layer):
             module.zero_grad()
@@ -281,8 +284,9 @@ def test_bf16_grad_convolutions_match_pytorchs(transposed, channels, kernel, arg
             grad = torch.linspace(-1, 1, out.numel()).view_as(out)  # a gradient that is not the same everywhere
             out.backward(grad.to(out.dtype))
             results.append((out, inputs.grad, module.weight.grad, module.bias.grad if module.bias is not None else None))
-            assert module.weight.grad.dtype == torch.float32
-        assert type(results[1][0].grad_fn).__name__ == backward
+            assert module.weight.grad.dtype == inputs.grad.dtype == torch.float32
+        own = bf16 or kind == "fold"
+        assert type(results[1][0].grad_fn).__name__ == ("_ConvolutionBackward" if own else "ConvolutionBackward0")
         for expected, got in zip(*results):
             if expected is None:
                 assert got is None
@@ -291,14 +295,17 @@ def test_bf16_grad_convolutions_match_pytorchs(transposed, channels, kernel, arg
                 torch.testing.assert_close(got.float(), expected.float(), **tolerance)
 
 
-def test_bf16_grad_convolution_with_a_frozen_weight_and_unsupported_arguments():
-    """With the weight frozen (D while G trains) only the input's gradient is computed; groups, dilation
-    and other padding modes are named as unsupported when the layer is built."""
+@pytest.mark.parametrize("kind", ["bf16", "fold"])
+def test_own_gradient_convolutions_with_a_frozen_weight_and_unsupported_arguments(kind):
+    """With the weight frozen (D while G trains) only the input's gradient is computed; FoldGradConv2d
+    leaves an input that needs no gradient (D's own step) to PyTorch; groups, dilation and other
+    padding modes are named as unsupported when the layer is built."""
     from torch import nn
 
-    from gan_digits.nets.bf16_grad import BF16GradConv2d
+    from gan_digits.nets.conv_grads import BF16GradConv2d, FoldGradConv2d
 
-    reference, layer = nn.Conv2d(8, 16, 4, stride=2, padding=1), BF16GradConv2d(8, 16, 4, stride=2, padding=1)
+    own_class = {"bf16": BF16GradConv2d, "fold": FoldGradConv2d}[kind]
+    reference, layer = nn.Conv2d(8, 16, 4, stride=2, padding=1), own_class(8, 16, 4, stride=2, padding=1)
     layer.load_state_dict(reference.state_dict())
     x = torch.randn(4, 8, 14, 14, requires_grad=True)
     x_grads = []
@@ -309,9 +316,11 @@ def test_bf16_grad_convolution_with_a_frozen_weight_and_unsupported_arguments():
         x_grads.append(torch.autograd.grad(out.float().square().sum(), x)[0])
         assert module.weight.grad is None and module.bias.grad is None
     torch.testing.assert_close(x_grads[1], x_grads[0], rtol=2e-2, atol=2e-2 * x_grads[0].abs().max().item())
+    if kind == "fold":
+        assert type(layer.requires_grad_(True)(x.detach()).grad_fn).__name__ == "ConvolutionBackward0"
     for bad in (dict(groups=2), dict(dilation=2), dict(padding_mode="reflect"), dict(padding="same")):
         with pytest.raises(ValueError, match="groups=1, dilation=1 and numeric zero padding only"):
-            BF16GradConv2d(8, 16, 3, **bad)
+            own_class(8, 16, 3, **bad)
 
 
 def test_dcgan_discriminator_runs_channels_last_on_cpu_and_scores_as_before():

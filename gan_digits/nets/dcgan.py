@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from gan_digits.checks import check_int
-from gan_digits.nets.bf16_grad import BF16GradConv2d, BF16GradConvTranspose2d
+from gan_digits.nets.conv_grads import BF16GradConv2d, BF16GradConvTranspose2d, FoldGradConv2d
 from gan_digits.nets.conditioning import maybe_spectral_norm
 from gan_digits.nets.contract import Discriminator, Generator
 from gan_digits.nets.init import dcgan_init
@@ -82,7 +82,7 @@ class DCGANDiscriminator(Discriminator):
         norm = nn.Identity() if spectral_norm else nn.BatchNorm2d(2 * width)
         channels = 2 * width + (1 if minibatch_std else 0)
         layers = [
-            maybe_spectral_norm(nn.Conv2d(1, width, 4, stride=2, padding=1), spectral_norm),
+            maybe_spectral_norm(FoldGradConv2d(1, width, 4, stride=2, padding=1), spectral_norm),
             nn.LeakyReLU(0.2),
             maybe_spectral_norm(BF16GradConv2d(width, 2 * width, 4, stride=2, padding=1), spectral_norm),
             norm,

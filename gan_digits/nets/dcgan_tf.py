@@ -12,7 +12,7 @@ from gan_digits.checks import check_int
 from gan_digits.nets.conditioning import maybe_spectral_norm
 from gan_digits.nets.contract import Discriminator, Generator
 from gan_digits.nets.init import dcgan_init
-from gan_digits.nets.bf16_grad import BF16GradConv2d, BF16GradConvTranspose2d
+from gan_digits.nets.conv_grads import BF16GradConv2d, BF16GradConvTranspose2d, FoldGradConv2d
 from gan_digits.nets.to_image import FoldConvTranspose2d
 
 
@@ -49,7 +49,7 @@ class TFDCGANDiscriminator(Discriminator):
         super().__init__(num_classes, spectral_norm, latent_codes, clusters, fine_clusters)
         width = check_int("model.discriminator.width", width, 1)
         self.features = nn.Sequential(
-            maybe_spectral_norm(nn.Conv2d(1, width, 5, stride=2, padding=2), spectral_norm),
+            maybe_spectral_norm(FoldGradConv2d(1, width, 5, stride=2, padding=2), spectral_norm),
             nn.LeakyReLU(0.3),
             nn.Dropout(0.3),
             maybe_spectral_norm(BF16GradConv2d(width, 2 * width, 5, stride=2, padding=2), spectral_norm),
