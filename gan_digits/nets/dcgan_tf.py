@@ -11,8 +11,8 @@ from torch import nn
 from gan_digits.checks import check_int
 from gan_digits.nets.conditioning import maybe_spectral_norm
 from gan_digits.nets.contract import Discriminator, Generator
-from gan_digits.nets.init import dcgan_init
 from gan_digits.nets.conv_grads import BF16GradConv2d, BF16GradConvTranspose2d, FoldGradConv2d
+from gan_digits.nets.init import dcgan_init
 from gan_digits.nets.to_image import FoldConvTranspose2d
 
 
