@@ -15,11 +15,14 @@ def _probe_args(probe_dir):
     return ["+callbacks.probe._target_=rank_probe.RankProbe", f"+callbacks.probe.dirpath={probe_dir}"]
 
 
-def test_two_process_ddp_keeps_ranks_in_step(tmp_path):
+# bf16-mixed as well: the ranks stay in step when D's and G's convolutions compute their gradients
+# their own way (nets/conv_grads.py, which bf16 on a CPU takes).
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+def test_two_process_ddp_keeps_ranks_in_step(tmp_path, precision):
     run, probe = tmp_path / "run", tmp_path / "probe"
     result = run_script(
         "train.py", "accelerator=ddp_cpu", "model=cdcgan", *TINY_MODEL["cdcgan"], *TINY_CLI,
-        *_probe_args(probe), f"hydra.run.dir={run}", env=probe_env(),
+        f"trainer.precision={precision}", *_probe_args(probe), f"hydra.run.dir={run}", env=probe_env(),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     ranks = [torch.load(probe / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
