@@ -24,6 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from gan_digits.nets.to_image import conv_transpose_by_fold
+
 
 def _weight_grad_as_conv(inputs: torch.Tensor, grad: torch.Tensor, layer: nn.modules.conv._ConvNd) -> torch.Tensor:
     """d(loss)/d(weight) of `conv2d(inputs, weight)` for the output gradient `grad`, as a forward
@@ -36,14 +38,6 @@ def _weight_grad_as_conv(inputs: torch.Tensor, grad: torch.Tensor, layer: nn.mod
                        padding=layer.padding, dilation=layer.stride)
     (kh, kw) = layer.kernel_size
     return swapped[:, :, :kh, :kw].transpose(0, 1)  # rows past the kernel: inputs the stride never reaches
-
-
-def _input_grad_as_fold(grad: torch.Tensor, weight: torch.Tensor, layer: nn.Conv2d, size) -> torch.Tensor:
-    """d(loss)/d(input) of `conv2d(input, weight)`: each output pixel's patch of input gradient
-    (weight^T @ its gradient), summed into place by `F.fold`."""
-    n, channels = grad.shape[:2]
-    patches = torch.bmm(weight.flatten(1).t().expand(n, -1, -1), grad.reshape(n, channels, -1))
-    return F.fold(patches, size, layer.kernel_size, padding=layer.padding, stride=layer.stride)
 
 
 class _Convolution(torch.autograd.Function):
@@ -91,8 +85,8 @@ class _OwnGradients:
         if not any(needs):
             return None, None, None
         return torch.ops.aten.convolution_backward(
-            grad, x, weight, [weight.shape[1] if self.transposed else weight.shape[0]], self.stride,
-            self.padding, self.dilation, self.transposed, self.output_padding, self.groups, list(needs))
+            grad, x, weight, [self.out_channels], self.stride, self.padding, self.dilation, self.transposed,
+            self.output_padding, self.groups, list(needs))
 
 
 class _BF16WeightGrad(_OwnGradients):
@@ -126,5 +120,7 @@ class FoldGradConv2d(_OwnGradients, nn.Conv2d):
 
     def gradients(self, grad, x, weight, needs):
         _, weight_grad, bias_grad = super().gradients(grad, x, weight, (False, *needs[1:]))
-        x_grad = _input_grad_as_fold(grad, weight, self, x.shape[-2:]) if needs[0] else None
+        # A conv's input gradient is the transposed conv of its output gradient by the same weight.
+        x_grad = (conv_transpose_by_fold(grad, weight, x.shape[-2:], self.kernel_size, self.stride, self.padding)
+                  if needs[0] else None)
         return x_grad, weight_grad, bias_grad

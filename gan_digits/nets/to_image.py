@@ -15,6 +15,17 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def conv_transpose_by_fold(x: torch.Tensor, weight: torch.Tensor, size, kernel_size, stride, padding) -> torch.Tensor:
+    """`conv_transpose2d(x, weight)` (groups 1, dilation 1) at output `size`, as matmul + `F.fold`."""
+    # (c_out*kh*kw, c_in) @ (n, c_in, h*w): each input pixel's patch of output, summed into place by fold.
+    # As a batched product: `weight @ x` runs as one GEMM on x transposed and hands x's gradient
+    # back in channels_last strides, and the ReLU before G's last layer then ran its backward on
+    # mixed memory formats (~1.6 ms a call on a 2-core CPU); this way the bf16 DCGAN step is 10-15%
+    # faster there (docs/speed.md), and the forward too.
+    patches = torch.bmm(weight.flatten(1).t().expand(x.shape[0], -1, -1), x.flatten(2))
+    return F.fold(patches, size, kernel_size, padding=padding, stride=stride)
+
+
 class FoldConvTranspose2d(nn.ConvTranspose2d):
     """`nn.ConvTranspose2d` (groups 1, dilation 1) computed as matmul + `F.fold`: for few output channels."""
 
@@ -29,11 +40,5 @@ class FoldConvTranspose2d(nn.ConvTranspose2d):
         _, _, h, w = x.shape
         (kh, kw), (sh, sw), (ph, pw), (oh, ow) = self.kernel_size, self.stride, self.padding, self.output_padding
         size = ((h - 1) * sh - 2 * ph + kh + oh, (w - 1) * sw - 2 * pw + kw + ow)
-        # (c_out*kh*kw, c_in) @ (n, c_in, h*w): each input pixel's patch of output, summed into place by fold.
-        # As a batched product: `weight @ x` runs as one GEMM on x transposed and hands x's gradient
-        # back in channels_last strides, and the ReLU before this layer then ran its backward on mixed
-        # memory formats (~1.6 ms a call on a 2-core CPU); this way the bf16 DCGAN step is 10-15%
-        # faster there (docs/speed.md), and the forward too.
-        patches = torch.bmm(self.weight.flatten(1).t().expand(x.shape[0], -1, -1), x.flatten(2))
-        out = F.fold(patches, size, self.kernel_size, padding=self.padding, stride=self.stride)
+        out = conv_transpose_by_fold(x, self.weight, size, self.kernel_size, self.stride, self.padding)
         return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
