@@ -1,12 +1,14 @@
 """`trainer.precision=auto` (the default): bf16 autocast where it makes this CPU's step faster, else fp32.
 
-Whether bf16 pays on a CPU depends on the chip, not on its feature flags: on 2-core AMD EPYCs it
-made the adversarial step 1.5x (conv) to 2.2x (MLP) as fast (Zen 5, where it trained as well) and
-1.3-1.6x (Zen 4), on an Intel Xeon with the same AVX-512 BF16 flag it made the conv step slower
-(docs/speed.md). So `auto` times the model's own forward and backward both ways on a batch of the
-run's size (at most 256 digits; a second or two) and takes bf16 only for a clear gain. On a GPU it
-is 32-true, the precision of the CUDA-graph step; on several processes too, since each rank's
-timing could choose differently.
+Whether bf16 pays on a CPU with bf16 instructions depends on the chip, not on its feature flags: on
+2-core AMD EPYCs it made the adversarial step 1.5x (conv) to 2.2x (MLP) as fast (Zen 5, where it
+trained as well) and 1.3-1.6x (Zen 4), on an Intel Xeon with the same AVX-512 BF16 flag it made the
+conv step slower (docs/speed.md). So `auto` times the model's own forward and backward both ways on a
+batch of the run's size (at most 256 digits; a second or two) and takes bf16 only for a clear gain.
+An x86 CPU without bf16 instructions is not timed: bf16 is emulated there, 0.04-0.07x as fast as
+fp32 on an AVX2-only AMD EPYC (Zen 3), where timing it took 11 s (gan) to 63 s (dcgan) before every
+run. On a GPU it is 32-true, the precision of the CUDA-graph step; on several processes too, since
+each rank's timing could choose differently.
 """
 
 import copy
@@ -27,6 +29,14 @@ MIN_SPEEDUP = 1.15
 # Timed on at most this many digits: a larger batch would only make the timing slower, not different in kind.
 MAX_PROBE_BATCH = 256
 AUTO_HINT = "or auto: bf16-mixed where it makes this CPU's step faster, else 32-true"
+# The x86 instructions that compute in bf16 (AVX-512, AMX, AVX-NE-CONVERT): without one, oneDNN emulates it.
+X86_BF16_INSTRUCTIONS = ("avx512_bf16", "amx_bf16", "avx_ne_convert")
+
+
+def lacks_bf16_instructions() -> bool:
+    """An x86 CPU with none of X86_BF16_INSTRUCTIONS. Elsewhere (ARM, or a torch too old to say) bf16 is timed."""
+    capabilities = getattr(torch.cpu, "get_capabilities", dict)()  # absent from older torch: {}
+    return capabilities.get("architecture") == "x86_64" and not any(capabilities.get(name) for name in X86_BF16_INSTRUCTIONS)
 
 
 def bf16_speedup(module, batch_size: int, rounds: int = 7, min_seconds: float = 0.1) -> float:
@@ -67,6 +77,8 @@ def resolve_precision(trainer_cfg: DictConfig, module, batch_size: int) -> str |
         choice, why = "32-true", "not a CPU run; 32-true is the precision of the GPU's CUDA-graph step"
     elif device_count(trainer_cfg) * trainer_cfg.num_nodes > 1:
         choice, why = "32-true", "a run of several processes, each of which would time and choose for itself"
+    elif lacks_bf16_instructions():
+        choice, why = "32-true", f"this CPU has no bf16 instructions ({', '.join(X86_BF16_INSTRUCTIONS)}), so bf16 would be emulated"
     else:
         speedup = bf16_speedup(module, min(batch_size, MAX_PROBE_BATCH))
         choice = "bf16-mixed" if speedup >= MIN_SPEEDUP else "32-true"
