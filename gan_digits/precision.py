@@ -36,7 +36,8 @@ X86_BF16_INSTRUCTIONS = ("avx512_bf16", "amx_bf16", "avx_ne_convert")
 def lacks_bf16_instructions() -> bool:
     """An x86 CPU with none of X86_BF16_INSTRUCTIONS. Elsewhere (ARM, or a torch too old to say) bf16 is timed."""
     capabilities = getattr(torch.cpu, "get_capabilities", dict)()  # absent from older torch: {}
-    return capabilities.get("architecture") == "x86_64" and not any(capabilities.get(name) for name in X86_BF16_INSTRUCTIONS)
+    x86 = capabilities.get("architecture") == "x86_64"
+    return x86 and not any(capabilities.get(name) for name in X86_BF16_INSTRUCTIONS)
 
 
 def bf16_speedup(module, batch_size: int, rounds: int = 7, min_seconds: float = 0.1) -> float:
@@ -78,7 +79,8 @@ def resolve_precision(trainer_cfg: DictConfig, module, batch_size: int) -> str |
     elif device_count(trainer_cfg) * trainer_cfg.num_nodes > 1:
         choice, why = "32-true", "a run of several processes, each of which would time and choose for itself"
     elif lacks_bf16_instructions():
-        choice, why = "32-true", f"this CPU has no bf16 instructions ({', '.join(X86_BF16_INSTRUCTIONS)}), so bf16 would be emulated"
+        instructions = ", ".join(X86_BF16_INSTRUCTIONS)
+        choice, why = "32-true", f"this CPU has no bf16 instructions ({instructions}), so bf16 would be emulated"
     else:
         speedup = bf16_speedup(module, min(batch_size, MAX_PROBE_BATCH))
         choice = "bf16-mixed" if speedup >= MIN_SPEEDUP else "32-true"
