@@ -18,6 +18,11 @@ def bf16_instructions(monkeypatch):
     monkeypatch.setattr(precision, "lacks_bf16_instructions", lambda: False)
 
 
+def must_not_time(*args):
+    """Stands in for `bf16_speedup` where `auto` must decide without timing."""
+    raise AssertionError("timed the step")
+
+
 def test_timing_leaves_the_nets_and_the_noise_stream_as_they_were():
     module = instantiate(compose_train("cdcgan").model)  # batch norm: running statistics to disturb
     before = {name: value.clone() for name, value in module.state_dict().items()}
@@ -52,10 +57,7 @@ def test_auto_takes_bf16_only_for_a_clear_gain(monkeypatch, tmp_path, speedup, c
     ["trainer.precision=bf16-mixed"],  # asked for: kept as it is
 ])
 def test_auto_times_nothing_on_a_gpu_on_several_processes_or_when_pinned(monkeypatch, tmp_path, overrides):
-    def fail(*args):
-        raise AssertionError("timed the step")
-
-    monkeypatch.setattr(precision, "bf16_speedup", fail)
+    monkeypatch.setattr(precision, "bf16_speedup", must_not_time)
     cfg = compose_train("gan", overrides, output_dir=tmp_path)
     expected = "bf16-mixed" if "trainer.precision=bf16-mixed" in overrides else "32-true"
     assert resolve_precision(cfg.trainer, instantiate(cfg.model), cfg.data.batch_size) == expected
@@ -100,11 +102,8 @@ def test_which_cpus_lack_bf16_instructions(monkeypatch, capabilities, lacks):
 
 
 def test_auto_does_not_time_bf16_on_a_cpu_without_bf16_instructions(monkeypatch, tmp_path, caplog):
-    def fail(*args):
-        raise AssertionError("timed the step")
-
     monkeypatch.setattr(precision, "lacks_bf16_instructions", lambda: True)
-    monkeypatch.setattr(precision, "bf16_speedup", fail)
+    monkeypatch.setattr(precision, "bf16_speedup", must_not_time)
     cfg = compose_train("gan", ["trainer.precision=auto"], output_dir=tmp_path)
     with caplog.at_level("INFO"):
         assert resolve_precision(cfg.trainer, instantiate(cfg.model), cfg.data.batch_size) == "32-true"
