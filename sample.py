@@ -7,12 +7,13 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from gan_digits.checks import report_user_errors
-from gan_digits.modes import sample
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="sample")
 @report_user_errors
 def main(cfg: DictConfig) -> None:
+    from gan_digits.modes import sample  # once the config is composed: a mistyped key fails in a second
+
     params = OmegaConf.to_container(cfg, resolve=True)
     print(sample(**params))
 

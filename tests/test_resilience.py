@@ -151,6 +151,8 @@ def test_collapsed_discriminator_is_caught(tmp_path):
     "override,error,message",
     [
         ("data.batch_size=0", ConfigError, r"data.batch_size=0 is not allowed"),
+        ("data.batch_size=-1", ConfigError, r"data.batch_size=-1 is not allowed: expected an integer >= 1"),
+        ("data.subset=0", ConfigError, r"data.subset=0 is not allowed: expected an integer from 1 to "),
         ("model.g_optimizer.lr=-0.1", ConfigError, r"model.g_optimizer.lr=-0.1 is not allowed: expected a number > 0"),
         ("model.d_optimizer.lr=0", ConfigError, r"model.d_optimizer.lr=0 is not allowed"),
         ("model.generator.latent_dim=0", ConfigError, r"model.generator.latent_dim=0 is not allowed"),
