@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gan_digits.allocator import keep_freed_memory
 from gan_digits.checkpoint import build_generator, load_checkpoint
 from gan_digits.checks import UserInputError, check_int, key_value_argv, report_user_errors
 from gan_digits.data import load_split
@@ -86,6 +87,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 @report_user_errors
 def main(argv: list[str] | None = None) -> dict[str, float]:
     args = _parse(argv)
+    keep_freed_memory()  # the classifier's batches reuse their activations' memory, not fault it in anew
     metrics = evaluate(args.path, args.data, args.n, args.seed, args.real, args.kid_subset_size,
                        args.backbone, args.inception_weights)
     print("real training digits (the floor)" if args.real else args.path)

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from conftest import DATA, run_script
 from gan_digits.checks import UserInputError
@@ -39,6 +40,18 @@ def test_shipped_classifier_reads_test_digits(test_split):
         predictions = classifier(images[:2000].unsqueeze(1)).argmax(1)
     assert (predictions == labels[:2000]).float().mean() >= 0.99
     assert not any(p.requires_grad for p in FeatureExtractor(classifier).parameters())
+
+
+def test_extractor_folds_batch_norm_and_keeps_the_classifiers_features(test_split):
+    classifier = load_classifier()
+    images = test_split[0][:300].unsqueeze(1)
+    with torch.no_grad():
+        features, logits = classifier.features(images), classifier(images)
+    extractor = FeatureExtractor(classifier)
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in extractor.modules())
+    assert sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in classifier.modules()) == 5  # a copy was folded
+    torch.testing.assert_close(extractor(images), features, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(extractor.classify(extractor(images)), logits.softmax(1), rtol=1e-4, atol=1e-5)
 
 
 def test_fid_real_vs_real_small_noise_vs_real_large(extractor, test_split):

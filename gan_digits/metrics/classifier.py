@@ -5,10 +5,12 @@ small CNN trained on MNIST (99.3%+ test accuracy, `python -m gan_digits.metrics.
 gives features that separate digit shapes. Its weights ship with the package.
 """
 
+import copy
 from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
 WEIGHTS = Path(__file__).with_name("classifier.pt")
 FEATURES = 128
@@ -44,14 +46,34 @@ class DigitClassifier(nn.Module):
         return self.head(self.dropout(self.features(images)))
 
 
+def fold_batch_norms(body: nn.Sequential) -> nn.Sequential:
+    """`body` with each BatchNorm folded into the convolution or linear layer before it: the same
+    outputs in eval mode (up to float rounding), one pass over the activations less per layer."""
+    layers = []
+    for layer in body:
+        if isinstance(layer, nn.BatchNorm2d):
+            layers[-1] = fuse_conv_bn_eval(layers[-1], layer)
+        elif isinstance(layer, nn.BatchNorm1d):
+            layers[-1] = fuse_linear_bn_eval(layers[-1], layer)
+        else:
+            layers.append(layer)
+    return nn.Sequential(*layers)
+
+
 class FeatureExtractor(nn.Module):
-    """The frozen classifier as torchmetrics' `feature=` module: uint8 images -> features."""
+    """The frozen classifier as torchmetrics' `feature=` module: uint8 images -> features.
+
+    Frozen, so built for inference: a copy with its BatchNorms folded and its convolutions in
+    `channels_last` (oneDNN's own layout on a CPU), 1.5x as fast on 10,000 digits (docs/speed.md).
+    """
 
     num_features = FEATURES  # read by torchmetrics, which would otherwise probe with a 299x299 image
 
     def __init__(self, classifier: DigitClassifier):
         super().__init__()
-        self.classifier = classifier.eval().requires_grad_(False)
+        classifier = copy.deepcopy(classifier).eval().requires_grad_(False)
+        classifier.body = fold_batch_norms(classifier.body)
+        self.classifier = classifier.to(memory_format=torch.channels_last)
 
     def train(self, mode: bool = True) -> "FeatureExtractor":
         return super().train(False)  # always eval: BatchNorm on running statistics, no dropout
