@@ -68,6 +68,11 @@ def run_script(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subproc
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
+def imported_modules(stderr: str) -> set[str]:
+    """The modules a `python -X importtime ...` run imported, read from what it wrote to stderr."""
+    return {line.rsplit("|", 1)[1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
     """A finished tiny run per model: {model: run dir}, trained once and shared by the tests that read runs."""

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import run_script
+from conftest import imported_modules, run_script
 from gan_digits.checkpoint import CheckpointError, build_generator, load_checkpoint
 from gan_digits.checks import ConfigError
 from gan_digits.modes import sample
@@ -131,6 +131,14 @@ def test_weights_that_do_not_fit_the_config_are_named(trained):
     with pytest.raises(CheckpointError, match=r"generator weights do not fit the DCGANGenerator its config builds "
                                               r"\(written by another version of gan_digits\?\): .*size mismatch"):
         build_generator(checkpoint)
+
+
+def test_cli_names_an_unknown_key_before_importing_torch():
+    result = run_script("-X", "importtime", "sample.py", "ckpt=x.ckpt", "nn=8")
+    assert result.returncode != 0
+    assert "Could not override 'nn'" in result.stderr
+    imported = imported_modules(result.stderr)
+    assert "hydra" in imported and "torch" not in imported  # a second, not the ten of importing torch and Lightning
 
 
 def test_cli_reports_bad_input_in_one_line(trained, tmp_path):

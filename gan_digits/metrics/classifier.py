@@ -64,7 +64,7 @@ class FeatureExtractor(nn.Module):
     """The frozen classifier as torchmetrics' `feature=` module: uint8 images -> features.
 
     Frozen, so built for inference: a copy with its BatchNorms folded and its convolutions in
-    `channels_last` (oneDNN's own layout on a CPU), 1.5x as fast on 10,000 digits (docs/speed.md).
+    `channels_last` (oneDNN's own layout on a CPU): the same features, 1.5x as fast (docs/speed.md).
     """
 
     num_features = FEATURES  # read by torchmetrics, which would otherwise probe with a 299x299 image
@@ -76,7 +76,7 @@ class FeatureExtractor(nn.Module):
         self.classifier = classifier.to(memory_format=torch.channels_last)
 
     def train(self, mode: bool = True) -> "FeatureExtractor":
-        return super().train(False)  # always eval: BatchNorm on running statistics, no dropout
+        return super().train(False)  # always eval (no dropout), whoever calls train()
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
