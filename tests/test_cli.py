@@ -4,7 +4,6 @@ import shlex
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 
 from conftest import DATA, TINY_MODEL, imported_modules, run_script
