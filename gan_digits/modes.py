@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torchvision.utils import save_image
 
 from gan_digits.checkpoint import build_generator, load_checkpoint
 from gan_digits.checks import ConfigError, check_choice, check_int
@@ -19,7 +18,7 @@ from gan_digits.data import load_split
 from gan_digits.data.idx import SPLIT_SIZES
 from gan_digits.data.pixels import to_model_range
 from gan_digits.nets.contract import Generator
-from gan_digits.sampling import check_output, draw, grid_columns, grid_image, labels_for, write_npz
+from gan_digits.sampling import check_output, draw, grid_columns, grid_image, labels_for, save_png, write_npz
 
 COLUMNS = 8
 # One sheet's digits are drawn in memory at once: at most MNIST's size (~200 MB of float pixels), so a
@@ -143,5 +142,5 @@ def sample(ckpt: str | Path, out: str | Path | None = None, mode: str = "grid", 
     if out.suffix == ".npz":
         write_npz(sheet.images, sheet.labels, out)
     else:
-        save_image(grid_image(sheet.images, sheet.columns), out)
+        save_png(grid_image(sheet.images, sheet.columns), out)
     return out

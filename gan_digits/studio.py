@@ -14,13 +14,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-from torchvision.utils import save_image
-
 from gan_digits.checkpoint import build_generator, load_checkpoint
 from gan_digits.checks import ConfigError, UserInputError, key_value_argv, report_user_errors
 from gan_digits.modes import MODES, SEEDS
 from gan_digits.nets.contract import Generator
-from gan_digits.sampling import grid_image
+from gan_digits.sampling import grid_image, save_png
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 # The integer parameters a request may give: name -> (smallest, largest). Bounds keep one request cheap.
@@ -57,7 +55,7 @@ def parse_request(query: str) -> tuple[str, dict]:
 def render_png(generator: Generator, mode: str, params: dict) -> bytes:
     sheet = MODES[mode](generator, **params)
     buffer = io.BytesIO()
-    save_image(grid_image(sheet.images, sheet.columns), buffer, format="png")
+    save_png(grid_image(sheet.images, sheet.columns), buffer)
     return buffer.getvalue()
 
 

@@ -21,7 +21,7 @@ from gan_digits.plot import plot_runs, read_scalars
 from gan_digits.sampling import draw
 from gan_digits.studio import make_server
 
-CELL = 30  # a 28-px digit plus make_grid's 2-px padding
+CELL = 30  # a 28-px digit plus the grid's 2-px padding
 
 
 def _size(columns, rows):

@@ -113,7 +113,7 @@ def test_conditional_grid_has_one_row_per_digit(trained):
     from PIL import Image
 
     width, height = Image.open(trained["cdcgan"] / "samples" / "step_0000008.png").size
-    # make_grid pads 2 px around each 28 px digit: 8 columns, 10 rows (digits 0-9).
+    # the grid pads 2 px around each 28 px digit: 8 columns, 10 rows (digits 0-9).
     assert (width, height) == (8 * 30 + 2, 10 * 30 + 2)
     width, height = Image.open(trained["dcgan"] / "samples" / "step_0000008.png").size
     assert (width, height) == (8 * 30 + 2, 8 * 30 + 2)

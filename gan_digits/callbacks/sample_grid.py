@@ -4,12 +4,11 @@ from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
-from torchvision.utils import save_image
 
 from gan_digits.checks import check_int
 from gan_digits.gif import make_gif
 from gan_digits.module import GRID_COLUMNS, GANModule
-from gan_digits.sampling import draw, grid_image
+from gan_digits.sampling import draw, grid_image, save_png
 
 
 class SampleGrid(L.Callback):
@@ -51,7 +50,7 @@ class SampleGrid(L.Callback):
         images = draw(pl_module.sampler, pl_module.fixed_z, pl_module.fixed_y)
         grid = grid_image(images, GRID_COLUMNS)
         self.dirpath.mkdir(parents=True, exist_ok=True)
-        save_image(grid, self.dirpath / f"step_{trainer.global_step:07d}.png")
+        save_png(grid, self.dirpath / f"step_{trainer.global_step:07d}.png")
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_image("samples", grid, global_step=trainer.global_step)
