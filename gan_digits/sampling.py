@@ -64,8 +64,7 @@ def grid_image(images: torch.Tensor, columns: int) -> torch.Tensor:
     """Images (n, 1, H, W) in [-1, 1] tiled `columns` wide on white padding: a (1, H', W') uint8 image.
 
     The layout of torchvision's `make_grid` (tested against it), in the pixels of `to_uint8`. Tiled
-    here because importing torchvision takes ~3 s on a 2-core CPU, most of what sample.py and the
-    studio spend before their first grid.
+    here because importing torchvision took ~3 s of sample.py's ~9 on a 2-core CPU (docs/speed.md).
     """
     n, _, height, width = images.shape
     columns = min(columns, n)
