@@ -21,6 +21,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig
 
+from gan_digits.cpu_features import cpu_capabilities
 from gan_digits.strategy import accelerator_kind, device_count
 
 AUTO = "auto"
@@ -35,7 +36,7 @@ X86_BF16_INSTRUCTIONS = ("avx512_bf16", "amx_bf16", "avx_ne_convert")
 
 def lacks_bf16_instructions() -> bool:
     """An x86 CPU with none of X86_BF16_INSTRUCTIONS. Elsewhere (ARM, or a torch too old to say) bf16 is timed."""
-    capabilities = getattr(torch.cpu, "get_capabilities", dict)()  # absent from older torch: {}
+    capabilities = cpu_capabilities()
     x86 = capabilities.get("architecture") == "x86_64"
     return x86 and not any(capabilities.get(name) for name in X86_BF16_INSTRUCTIONS)
 

@@ -16,7 +16,7 @@ def _probe_args(probe_dir):
 
 
 # bf16-mixed as well: the ranks stay in step when D's and G's convolutions compute their gradients
-# their own way (nets/conv_grads.py, which bf16 on a CPU takes).
+# their own way (nets/conv_grads.py, which bf16 takes on a CPU without AMX).
 @pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
 def test_two_process_ddp_keeps_ranks_in_step(tmp_path, precision):
     run, probe = tmp_path / "run", tmp_path / "probe"

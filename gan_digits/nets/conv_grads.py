@@ -8,12 +8,14 @@ docs/speed.md):
   input by its output gradient, both with batch and channels swapped, dilated by the stride. Asked
   for as a forward convolution, oneDNN computes D's at batch 128 in 3.1 ms instead of 6.3 (its
   verbose log; swapping batch and channels costs ~1 ms more) and G's in 3.2 instead of 6.1. In fp32,
-  where oneDNN's own is the faster, the layers are PyTorch's. Not measured on a CPU with AMX, whose
-  bf16 kernels differ (the Intel Xeon measured here has none, and `auto` trains there in fp32).
+  where oneDNN's own is the faster, the layers are PyTorch's; on a CPU with AMX too, whose bf16
+  backward-weights kernel beat this route (the raw bf16 step 0.90x as fast with it, dcgan and cdcgan,
+  on a 2-core Intel Xeon with AMX).
 - `FoldGradConv2d` (D's first layer, from the image's one channel): G's step needs its input
   gradient, a transposed convolution down to one channel, which oneDNN runs at ~20 GFLOP/s (2.7-3.1
   ms in bf16, 3.9-8.4 ms in fp32, batch 128). As a matrix product and `F.fold`, the mirror of G's
-  last layer (to_image.py), ~1 ms.
+  last layer (to_image.py), ~1 ms. On the Xeon with AMX, with it and without, the raw bf16 step
+  ran 0.98x (dcgan) and 1.04x (cdcgan) as fast: even, so it stays.
 Same parameters, and the same outputs and gradients up to rounding. On a GPU the layers are
 PyTorch's own, and where a layer's own way does not apply (no gradient asked for, other dtypes) so
 is its backward.
@@ -24,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from gan_digits.cpu_features import cpu_capabilities
 from gan_digits.nets.to_image import conv_transpose_by_fold
 
 
@@ -91,7 +94,8 @@ class _OwnGradients:
 
 class _BF16WeightGrad(_OwnGradients):
     def applies(self, x):
-        return torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+        bf16 = torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+        return bf16 and not cpu_capabilities().get("amx_bf16")
 
     def gradients(self, grad, x, weight, needs):
         need_x, need_weight, need_bias = needs
@@ -103,12 +107,13 @@ class _BF16WeightGrad(_OwnGradients):
 
 
 class BF16GradConv2d(_BF16WeightGrad, nn.Conv2d):
-    """`nn.Conv2d` (groups 1, dilation 1) whose bf16 weight gradient on a CPU is a forward convolution."""
+    """`nn.Conv2d` (groups 1, dilation 1) whose bf16 weight gradient on a CPU without AMX is a forward
+    convolution."""
 
 
 class BF16GradConvTranspose2d(_BF16WeightGrad, nn.ConvTranspose2d):
-    """`nn.ConvTranspose2d` (groups 1, dilation 1) whose bf16 weight gradient on a CPU is a forward
-    convolution."""
+    """`nn.ConvTranspose2d` (groups 1, dilation 1) whose bf16 weight gradient on a CPU without AMX is a
+    forward convolution."""
 
 
 class FoldGradConv2d(_OwnGradients, nn.Conv2d):
