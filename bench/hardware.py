@@ -5,6 +5,12 @@ from pathlib import Path
 
 import torch
 
+from gan_digits.cpu_features import cpu_capabilities
+
+# The instructions that set how fast a step runs here: its fp32 vector width, bf16 in hardware or
+# emulated (precision.py), AMX's matrix tiles (conv_grads.py); by torch's names, as a reader knows them.
+SPEED_INSTRUCTIONS = {"avx2": "AVX2", "avx512_f": "AVX-512", "avx512_bf16": "AVX512-BF16", "amx_bf16": "AMX-BF16"}
+
 
 def cpu_name() -> str:
     """The CPU's model name with its family and model numbers, from /proc/cpuinfo where there is one:
@@ -21,6 +27,13 @@ def cpu_name() -> str:
     return f"{info['model name']} (family {info.get('cpu family', '?')}, model {info.get('model', '?')})"
 
 
+def speed_instructions() -> str:
+    """e.g. "AVX2/AVX-512/AVX512-BF16": those of SPEED_INSTRUCTIONS this CPU has; "" where torch cannot say."""
+    capabilities = cpu_capabilities()
+    return "/".join(name for key, name in SPEED_INSTRUCTIONS.items() if capabilities.get(key))
+
+
 def describe_cpu() -> str:
-    """e.g. "AMD EPYC (family 26, model 2), 2 threads, torch 2.14.1+cu130"."""
-    return f"{cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    """e.g. "AMD EPYC (family 26, model 2), AVX2/AVX-512/AVX512-BF16, 2 threads, torch 2.14.1+cu130"."""
+    parts = [cpu_name(), speed_instructions(), f"{torch.get_num_threads()} threads", f"torch {torch.__version__}"]
+    return ", ".join(part for part in parts if part)
