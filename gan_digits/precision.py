@@ -3,8 +3,9 @@
 Whether bf16 pays on a CPU with bf16 instructions depends on the chip, not on its feature flags: on
 2-core AMD EPYCs it made the adversarial step 1.5x (conv) to 2.2x (MLP) as fast (Zen 5, where it
 trained as well) and 1.3-1.6x (Zen 4), on an Intel Xeon with the same AVX-512 BF16 flag it made the
-conv step slower, on one with AMX 1.2-1.6x (docs/speed.md). So `auto` times the model's own forward and backward both ways on a
-batch of the run's size (at most 256 digits; a second or two) and takes bf16 only for a clear gain.
+conv step slower (docs/speed.md). So `auto` times the model's own forward and backward both ways on
+a batch of the run's size (at most 256 digits; a second or two) and takes bf16 only for a clear gain
+(on an Intel Xeon with AMX it read 1.2-1.6x).
 An x86 CPU without bf16 instructions is not timed: bf16 is emulated there, 0.04-0.07x as fast as
 fp32 on an AVX2-only AMD EPYC (Zen 3), where timing it took 11 s (gan) to 63 s (dcgan) before every
 run. On a GPU it is 32-true, the precision of the CUDA-graph step; on several processes too, since

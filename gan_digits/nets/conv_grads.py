@@ -9,8 +9,8 @@ docs/speed.md):
   for as a forward convolution, oneDNN computes D's at batch 128 in 3.1 ms instead of 6.3 (its
   verbose log; swapping batch and channels costs ~1 ms more) and G's in 3.2 instead of 6.1. In fp32,
   where oneDNN's own is the faster, the layers are PyTorch's; on a CPU with AMX too, whose bf16
-  backward-weights kernel beat this route (the raw bf16 step 0.90x as fast with it, dcgan and cdcgan,
-  on a 2-core Intel Xeon with AMX).
+  backward-weights kernel beat this route (on a 2-core Intel Xeon with AMX the bf16 step ran 0.9x
+  as fast with it in a raw loop, dcgan and cdcgan, and 0.68x through Lightning, dcgan).
 - `FoldGradConv2d` (D's first layer, from the image's one channel): G's step needs its input
   gradient, a transposed convolution down to one channel, which oneDNN runs at ~20 GFLOP/s (2.7-3.1
   ms in bf16, 3.9-8.4 ms in fp32, batch 128). As a matrix product and `F.fold`, the mirror of G's
