@@ -258,6 +258,14 @@ def test_fold_transposed_conv_matches_pytorchs(kernel, padding, output_padding, 
 NO_AMX = {"architecture": "x86_64", "avx2": True, "avx512_bf16": True}
 
 
+@pytest.fixture
+def cpu_report(monkeypatch):
+    """Sets the CPU report conv_grads reads (which decides its layers' route), whichever CPU runs the test."""
+    from gan_digits.nets import conv_grads
+
+    return lambda capabilities: monkeypatch.setattr(conv_grads, "cpu_capabilities", lambda: capabilities)
+
+
 # BF16Grad*: D's 64->128 conv and G's transposed conv (dcgan), dcgan_tf's stride-1 transposed conv and
 # one with output padding, a stride that leaves rows past the kernel (13 + 2 - 3 is odd); FoldGrad: D's
 # first layer (dcgan) and a stride leaving input pixels no patch reaches.
@@ -266,15 +274,14 @@ NO_AMX = {"architecture": "x86_64", "avx2": True, "avx512_bf16": True}
     ("bf16T", (16, 8), 5, dict(stride=1, padding=2, bias=False), 7),
     ("bf16T", (8, 4), 5, dict(stride=2, padding=2, output_padding=1), 7), ("bf16", (3, 5), 3, dict(stride=2, padding=1), 13),
     ("fold", (1, 8), 4, dict(stride=2, padding=1), 28), ("fold", (2, 8), 3, dict(stride=2, padding=0), 14)])
-def test_own_gradient_convolutions_match_pytorchs(monkeypatch, kind, channels, kernel, args, size):
+def test_own_gradient_convolutions_match_pytorchs(cpu_report, kind, channels, kernel, args, size):
     """Each layer computes PyTorch's outputs and gradients (up to bf16 rounding), with its own backward
     where it applies: BF16Grad* under bf16 autocast on a CPU without AMX, FoldGradConv2d in bf16 and fp32."""
     from torch import nn
 
-    from gan_digits.nets import conv_grads
     from gan_digits.nets.conv_grads import BF16GradConv2d, BF16GradConvTranspose2d, FoldGradConv2d
 
-    monkeypatch.setattr(conv_grads, "cpu_capabilities", lambda: NO_AMX)  # whichever CPU runs the test
+    cpu_report(NO_AMX)
 
     classes = {"bf16": (nn.Conv2d, BF16GradConv2d), "bf16T": (nn.ConvTranspose2d, BF16GradConvTranspose2d),
                "fold": (nn.Conv2d, FoldGradConv2d)}[kind]
@@ -303,28 +310,27 @@ def test_own_gradient_convolutions_match_pytorchs(monkeypatch, kind, channels, k
 
 
 @pytest.mark.parametrize(("capabilities", "own"), [(NO_AMX, True), ({**NO_AMX, "amx_bf16": True}, False)])
-def test_bf16_weight_gradient_route_is_left_to_onednn_on_a_cpu_with_amx(monkeypatch, capabilities, own):
+def test_bf16_weight_gradient_route_is_left_to_onednn_on_a_cpu_with_amx(cpu_report, capabilities, own):
     """AMX's bf16 backward-weights kernel is the faster there (docs/speed.md): the layer runs PyTorch's backward."""
-    from gan_digits.nets import conv_grads
+    from gan_digits.nets.conv_grads import BF16GradConv2d
 
-    monkeypatch.setattr(conv_grads, "cpu_capabilities", lambda: capabilities)
-    layer = conv_grads.BF16GradConv2d(8, 16, 4, stride=2, padding=1)
+    cpu_report(capabilities)
+    layer = BF16GradConv2d(8, 16, 4, stride=2, padding=1)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = layer(torch.randn(4, 8, 14, 14))
     assert type(out.grad_fn).__name__ == ("_ConvolutionBackward" if own else "ConvolutionBackward0")
 
 
 @pytest.mark.parametrize("kind", ["bf16", "fold"])
-def test_own_gradient_convolutions_with_a_frozen_weight_and_unsupported_arguments(monkeypatch, kind):
+def test_own_gradient_convolutions_with_a_frozen_weight_and_unsupported_arguments(cpu_report, kind):
     """With the weight frozen (D while G trains) only the input's gradient is computed; FoldGradConv2d
     leaves an input that needs no gradient (D's own step) to PyTorch; groups, dilation and other
     padding modes are named as unsupported when the layer is built."""
     from torch import nn
 
-    from gan_digits.nets import conv_grads
     from gan_digits.nets.conv_grads import BF16GradConv2d, FoldGradConv2d
 
-    monkeypatch.setattr(conv_grads, "cpu_capabilities", lambda: NO_AMX)
+    cpu_report(NO_AMX)
 
     own_class = {"bf16": BF16GradConv2d, "fold": FoldGradConv2d}[kind]
     reference, layer = nn.Conv2d(8, 16, 4, stride=2, padding=1), own_class(8, 16, 4, stride=2, padding=1)
