@@ -15,7 +15,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
 from gan_digits.checkpoint import FORMAT_KEY, CheckpointError, load_checkpoint
-from gan_digits.checks import ConfigError, instantiate
+from gan_digits.checks import ConfigError, ReportedError, instantiate
 from gan_digits.module import GANModule
 from gan_digits.precision import AUTO_HINT, resolve_precision
 from gan_digits.process import PreparedProcess, prepare_process
@@ -66,14 +66,28 @@ def check_writable(folder: str | Path) -> None:
 
 
 @contextmanager
-def said_as_trainer_config():
-    """Lightning's messages name the bad value and what is allowed; this says it is the trainer's config."""
+def said_as_config(key: str):
+    """Lightning's messages name the bad value and what is allowed; this says which part of the config it is in."""
     try:
         yield
+    except ReportedError:
+        raise  # ours already name their key
     except (InstantiationException, MisconfigurationException, ValueError, TypeError) as err:
         cause = err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ else err
-        hint = f" ({AUTO_HINT})" if "precision" in str(cause).lower() else ""
-        raise ConfigError(f"trainer config: {cause}{hint}") from err
+        hint = f" ({AUTO_HINT})" if key == "trainer" and "precision" in str(cause).lower() else ""
+        raise ConfigError(f"{key} config: {cause}{hint}") from err
+
+
+def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
+    """The `callbacks` group's callbacks, a bad setting named by its key (`callbacks.early_stopping config: ...`)."""
+    callbacks = []
+    for name, callback in cfg.get("callbacks", {}).items():
+        with said_as_config(f"callbacks.{name}"):
+            callbacks.append(instantiate(callback))
+    if not cfg.trainer.get("enable_progress_bar", True):
+        # The configured bar only sets a refresh rate; Lightning refuses any bar when it is off.
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    return callbacks + [PreparedProcess()]  # in every rank
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GANModule, L.Trainer]:
@@ -86,20 +100,17 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GANModule, L.Trainer]
         datamodule.setup("fit")
     module = instantiate(cfg.model)
     module.model_config = OmegaConf.to_container(cfg.model, resolve=True)
-    callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()] + [PreparedProcess()]  # in every rank
-    if not cfg.trainer.get("enable_progress_bar", True):
-        # The configured bar only sets a refresh rate; Lightning refuses any bar when it is off.
-        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    callbacks = build_callbacks(cfg)
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values()]
     # `auto` as this project runs and tests it: a CUDA GPU when there is one, else the CPU. Lightning's
     # own would take Apple's MPS (or a TPU), where nothing here has run: trainer.accelerator=mps asks for it.
     cfg.trainer.accelerator = accelerator_kind(cfg.trainer)
-    with said_as_trainer_config():
+    with said_as_config("trainer"):
         strategy = pick_strategy(cfg.trainer)
     # `auto` becomes the precision it chose here, so the run's HPARAMS say which one trained. Outside
     # the trainer's errors: a failure in the model's timing pass is the model's, not the config's.
     cfg.trainer.precision = resolve_precision(cfg.trainer, module, cfg.data.batch_size)
-    with said_as_trainer_config():
+    with said_as_config("trainer"):
         trainer = instantiate(cfg.trainer, strategy=strategy, callbacks=callbacks, logger=loggers or False)
     return datamodule, module, trainer
 

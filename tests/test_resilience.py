@@ -168,11 +168,11 @@ def test_collapsed_discriminator_is_caught(tmp_path):
                                                 r"\(KID draws subsets of kid_subset_size=50 generated digits"),
         ("callbacks.quality.kid_subset_size=600", ConfigError, r"callbacks.quality.kid_subset_size=600 is not allowed: "
                                                                r"expected an integer from 2 to 500 \(KID draws subsets of that many of the 500 real"),
-        ("callbacks.quality.every_n_epochs=0", ConfigError, r"callbacks.quality.every_n_epochs=0 is not allowed: expected an integer >= 1"),
         # ... crashed at the first batch, or did nothing without a word:
         ("callbacks.divergence.every_n_batches=0", ConfigError, r"callbacks.divergence.every_n_batches=0 is not allowed"),
         ("callbacks.divergence.d_real_above=1.5", ConfigError, r"callbacks.divergence.d_real_above=1.5 is not allowed: expected a number from 0 to 1"),
         ("callbacks.sample_grid.every_n_steps=-5", ConfigError, r"callbacks.sample_grid.every_n_steps=-5 is not allowed: expected an integer >= 0"),
+        ("callbacks.best_checkpoint.mode=lowest", ConfigError, r"callbacks.best_checkpoint config: `mode` can be min, max but got lowest"),
         ("trainer.devices=0", ConfigError, r"trainer config: `devices` selected with `CPUAccelerator` should be an int > 0"),
         ("trainer.precision=17", ConfigError, r"trainer config: Precision 17 is invalid. Allowed precision values"),
         ("data.root=/nonexistent", MNISTFileError, r"MNIST file missing: neither /nonexistent/MNIST/raw/train-images"),
