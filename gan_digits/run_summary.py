@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.callbacks import Timer
+from lightning.pytorch.callbacks import EarlyStopping, Timer
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf
 
@@ -63,6 +63,17 @@ def train_on_command(trainer: L.Trainer, run_dir: Path, saved: dict) -> str | No
     return f"{local_command('python')} {shlex.join([project_script('train.py'), *kept, *resume])}"
 
 
+def early_stop(trainer: L.Trainer, saved: dict) -> str | None:
+    """Why an early-stopping callback ended the run (after which epoch, on which metric), or None."""
+    for callback in trainer.callbacks:
+        if isinstance(callback, EarlyStopping):
+            state = saved.get("callbacks", {}).get(callback.state_key) or callback.state_dict()
+            if state["stopping_reason_message"]:
+                reason = state["stopping_reason_message"].removesuffix(" Signaling Trainer to stop.")
+                return f"after epoch {state['stopped_epoch'] + 1}: {reason}"
+    return None
+
+
 def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, float], seconds: float) -> str:
     """A few lines for the end of `train.py`: steps, final quality, best checkpoint, and the commands to sample
     the run, train it on and open TensorBoard."""
@@ -74,6 +85,8 @@ def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, floa
     quality = ", ".join(f"{name} {metrics[name]:.4g}" for name in QUALITY if name in metrics)
     if quality:
         rows.append(("latest val", quality))
+    if (reason := early_stop(trainer, saved)) is not None:
+        rows.append(("stopped early", reason))
     rows.append(("outputs", shown(run_dir)))
     for callback in trainer.checkpoint_callbacks:
         state = saved.get("callbacks", {}).get(callback.state_key) or callback.state_dict()

@@ -1,6 +1,7 @@
 """The yardstick: the shipped classifier, FID/KID, modes, label accuracy, intra-class FID, evaluate."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -159,6 +160,46 @@ def test_training_logs_quality_metrics(trained):
     assert [e.step for e in fid] == [8] and fid[0].value > 0
     best = list((trained["cdcgan"] / "checkpoints").glob("epoch00-fid*.ckpt"))
     assert len(best) == 1
+
+
+def _gan_run(tmp_path, *overrides: str):
+    """A tiny gan run of whole epochs (4 batches, 8 steps each): its trainer, once fitted."""
+    from conftest import compose_train
+    from gan_digits.training import build
+
+    datamodule, module, trainer = build(compose_train("gan", ["trainer.max_steps=-1", *overrides], output_dir=tmp_path))
+    trainer.fit(module, datamodule=datamodule)
+    return trainer
+
+
+def test_validating_every_other_epoch_scores_and_keeps_the_best_on_those_epochs(tmp_path):
+    """Scoring less often than every epoch is validating less often: val/fid comes with each validation,
+    and the best checkpoint, which monitors it, saves then. (A schedule of the metrics' own,
+    `callbacks.quality.every_n_epochs`, crashed the best checkpoint at the first unscored epoch's end.)"""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _gan_run(tmp_path, "trainer.max_epochs=3", "trainer.check_val_every_n_epoch=2")
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("val/fid")] == [16]  # the second epoch's end, not the first's or third's
+    names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert len(names) == 2 and names[0].startswith("epoch01-fid") and names[1] == "last.ckpt"
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 2
+
+
+def test_early_stop_ends_the_run_once_val_fid_stalls_and_says_why(tmp_path):
+    """callbacks=early_stop: no value can beat the first by min_delta=1e6, so the run stops after one
+    more validation (patience 1), at epoch 2 of 5, with its checkpoints, and its closing lines say so."""
+    from gan_digits.run_summary import run_summary
+
+    trainer = _gan_run(tmp_path, "callbacks=early_stop", "trainer.max_epochs=5",
+                       "callbacks.early_stopping.patience=1", "callbacks.early_stopping.min_delta=1e6")
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert (last["epoch"], last["global_step"]) == (1, 16)
+    assert len(list((tmp_path / "checkpoints").glob("epoch00-fid*.ckpt"))) == 1
+    summary = run_summary(trainer, tmp_path, {}, 0.0)
+    assert re.search(r"\n  stopped early: +after epoch 2: Monitored metric val/fid did not improve in the last 1 "
+                     r"records\. Best score: [0-9.]+\.\n", summary), summary
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,9 @@ RENAMED = {"kid_mean": "kid"}
 
 
 class QualityMetrics(L.Callback):
-    """Every `every_n_epochs`, `n` digits from the generator scored against the MNIST test split.
+    """At every validation (each epoch, or each `trainer.check_val_every_n_epoch`), `n` digits from the
+    generator scored against the MNIST test split: the checkpoint and early-stopping callbacks that
+    monitor `val/fid` run after validations too, so they always find it.
 
     The classifier lives here, not in the module: it is never in the GAN's checkpoints, never seen
     by its optimizers or by DDP. The real statistics are computed once. The noise is the same at
@@ -22,13 +24,11 @@ class QualityMetrics(L.Callback):
     scores its share and the metrics are reduced collectively.
     """
 
-    def __init__(self, every_n_epochs: int = 1, n: int = 2000, kid_subset_size: int = 1000,
-                 real_limit: int | None = None, seed: int = 1234, backbone: str = "classifier",
-                 inception_weights: str | None = None):
+    def __init__(self, n: int = 2000, kid_subset_size: int = 1000, real_limit: int | None = None, seed: int = 1234,
+                 backbone: str = "classifier", inception_weights: str | None = None):
         # Checked here, before any training: the metrics would otherwise fail at the first epoch's end,
         # and the run with them, before its first checkpoint.
         key = "callbacks.quality"
-        self.every_n_epochs = check_int(f"{key}.every_n_epochs", every_n_epochs, 1)
         self.real_limit = None if real_limit is None else check_int(
             f"{key}.real_limit", real_limit, 100, why="intra-class FID needs several real digits of each class")
         real = min(self.real_limit or SPLIT_SIZES["test"], SPLIT_SIZES["test"])
@@ -45,7 +45,7 @@ class QualityMetrics(L.Callback):
             self.meter = build_meter(pl_module.conditional, self.kid_subset_size, self.backbone)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: GANModule) -> None:
-        if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs:
+        if trainer.sanity_checking:
             return
         meter = self.meter.to(pl_module.device)
         rank, world_size = trainer.global_rank, trainer.world_size
