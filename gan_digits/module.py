@@ -283,7 +283,7 @@ class GANModule(L.LightningModule):
         self.log_dict(metrics, prog_bar=on_step, on_step=on_step, on_epoch=on_epoch, sync_dist=on_epoch,
                       batch_size=batch_size)
         # A metric named "step" sets the logger's x-axis: make it the optimizer step (see class doc).
-        self.log("step", float(self.global_step), on_step=on_step, on_epoch=on_epoch, reduce_fx="max")
+        self.log("step", float(self.global_step), on_step=on_step, on_epoch=on_epoch, reduce_fx="max", sync_dist=on_epoch)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.model_config is not None:

@@ -41,6 +41,9 @@ def test_two_process_ddp_keeps_ranks_in_step(tmp_path, precision):
     assert sorted(p.name for p in run.iterdir()) == [".hydra", "checkpoints", "samples", "tb"]
     assert "effective batch size 64 (32 per device x 2 devices)" in result.stdout + result.stderr
     assert (result.stdout + result.stderr).count("done: step 4 (2 batches)") == 1  # rank 0's summary only
+    # Every epoch-level metric is reduced over the ranks (the quality metrics collectively, before logging):
+    # Lightning has no advice to give about syncing them.
+    assert "sync_dist=True" not in result.stdout + result.stderr
 
 
 def test_bf16_mixed_trains_on_cpu_with_finite_losses(tmp_path):

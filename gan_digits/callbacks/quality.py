@@ -55,4 +55,6 @@ class QualityMetrics(L.Callback):
         metrics = meter.compute()
         meter.reset_fake()
         for name, value in metrics.items():
-            pl_module.log(f"val/{RENAMED.get(name, name)}", float(value), sync_dist=False)  # already reduced
+            # Already reduced, the same on every rank: reducing again by max returns it exactly (a mean of
+            # three copies might not) and spares a DDP run Lightning's advice to sync it, once a metric.
+            pl_module.log(f"val/{RENAMED.get(name, name)}", float(value), sync_dist=True, reduce_fx="max")
