@@ -10,7 +10,7 @@ import lightning as L
 from hydra.errors import InstantiationException
 from hydra.utils import to_absolute_path
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.callbacks import ProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
@@ -84,14 +84,20 @@ def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
     for name, callback in cfg.get("callbacks", {}).items():
         with said_as_config(f"callbacks.{name}"):
             callbacks.append(instantiate(callback))
-    if not cfg.trainer.get("enable_progress_bar", True):
-        # The configured bar only sets a refresh rate; Lightning refuses any bar when it is off.
-        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    # Lightning refuses a bar or a checkpoint callback when the trainer turns them off: the trainer's word wins.
+    turned_off = [kind for kind, key in ((ProgressBar, "enable_progress_bar"), (ModelCheckpoint, "enable_checkpointing"))
+                  if not cfg.trainer.get(key, True)]
+    callbacks = [c for c in callbacks if not isinstance(c, tuple(turned_off))]
     return callbacks + [PreparedProcess()]  # in every rank
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GANModule, L.Trainer]:
     """Datamodule, module and trainer from `cfg`; bad data files fail here, before any training."""
+    if cfg.trainer.get("overfit_batches"):
+        # Lightning swaps in a sampler of single digits, which the in-memory path cannot index by, and
+        # leaves the torchvision path's batch sampler drawing new batches every epoch: neither overfits.
+        raise ConfigError(f"trainer.overfit_batches={cfg.trainer.overfit_batches} is not allowed: expected 0. To train "
+                          "on a few fixed digits use data.subset=<N> (e.g. data.subset=128: 2 batches of 64)")
     check_writable(cfg.paths.output_dir)
     prepare_process()  # before auto's timing, so that it times the step as training runs it
     # Relative paths mean the folder the command was started in, not Hydra's run dir.

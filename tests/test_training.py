@@ -147,6 +147,17 @@ def test_scheduler_steps_both_rates_once_per_epoch(tmp_path):
     assert [opt.param_groups[0]["lr"] for opt in module.optimizers()] == rates
 
 
+def test_checkpointing_turned_off_trains_and_writes_no_checkpoint(tmp_path):
+    """trainer.enable_checkpointing=false drops the config's checkpoint callbacks (Lightning refused the run)."""
+    from gan_digits.run_summary import run_summary
+
+    datamodule, module, trainer = build(compose_train("gan", ["trainer.enable_checkpointing=false"], output_dir=tmp_path))
+    trainer.fit(module, datamodule=datamodule)
+    assert trainer.global_step == 8 and not trainer.checkpoint_callbacks
+    assert not (tmp_path / "checkpoints").exists() and list((tmp_path / "tb").glob("events.out.tfevents.*"))
+    assert "sample it" not in run_summary(trainer, tmp_path, {}, 0.0)  # nothing to sample from
+
+
 def test_same_seed_gives_same_losses(tmp_path):
     from gan_digits.training import train
 
