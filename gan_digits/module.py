@@ -20,6 +20,11 @@ from gan_digits.nets.contract import Discriminator, Generator
 GRID_COLUMNS = 8
 UNCONDITIONAL_GRID_ROWS = 8
 
+# The scalars of every logged step (train/<name>) and validation (val/<name>); d_real and d_fake are the
+# mean probability D gives real and generated digits (1 = sure it is real).
+SCALARS = ("d_loss", "g_loss", "d_real", "d_fake")
+MODE_SEEKING = "train/mode_seeking"  # with model.diversity_weight: rises as same-digit fakes grow alike
+
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
 
@@ -219,7 +224,7 @@ class GANModule(L.LightningModule):
             self._optimizer_step(g_opt, g_loss)
         scalars = self._scalars("train", d_loss, g_loss, real_logits, fake_logits)
         if self.diversity_weight:
-            scalars["train/mode_seeking"] = mode_seeking.detach()  # rises as same-digit fakes grow alike
+            scalars[MODE_SEEKING] = mode_seeking.detach()
         return scalars
 
     def on_train_start(self) -> None:
@@ -271,12 +276,13 @@ class GANModule(L.LightningModule):
     @staticmethod
     def _scalars(stage, d_loss, g_loss, real_logits, fake_logits) -> dict[str, torch.Tensor]:
         """Detached device tensors: Lightning reads them only when it writes, so no sync per step."""
-        return {
-            f"{stage}/d_loss": d_loss.detach(),
-            f"{stage}/g_loss": g_loss.detach(),
-            f"{stage}/d_real": torch.sigmoid(real_logits.detach().float()).mean(),  # mean D(x), 1 = sure it is real
-            f"{stage}/d_fake": torch.sigmoid(fake_logits.detach().float()).mean(),
-        }
+        d_real, d_fake = (torch.sigmoid(logits.detach().float()).mean() for logits in (real_logits, fake_logits))
+        return dict(zip((f"{stage}/{name}" for name in SCALARS), (d_loss.detach(), g_loss.detach(), d_real, d_fake)))
+
+    def metric_names(self) -> set[str]:
+        """What it logs, known before a run: the names the callbacks that monitor a metric may watch."""
+        names = {f"{stage}/{name}" for stage in ("train", "val") for name in SCALARS} | {"step"}  # _log_scalars' x-axis
+        return names | ({MODE_SEEKING} if self.diversity_weight else set())
 
     def _log_scalars(self, metrics: dict[str, torch.Tensor], on_step: bool, batch_size: int) -> None:
         on_epoch = not on_step

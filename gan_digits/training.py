@@ -14,8 +14,9 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
+from gan_digits.callbacks import QualityMetrics
 from gan_digits.checkpoint import FORMAT_KEY, CheckpointError, load_checkpoint
-from gan_digits.checks import ConfigError, ReportedError, instantiate
+from gan_digits.checks import ConfigError, ReportedError, check_int, instantiate
 from gan_digits.module import GANModule
 from gan_digits.precision import AUTO_HINT, resolve_precision
 from gan_digits.process import PreparedProcess, prepare_process
@@ -78,17 +79,31 @@ def said_as_config(key: str):
         raise ConfigError(f"{key} config: {cause}{hint}") from err
 
 
-def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
+def check_monitors(callbacks: dict[str, L.Callback], module: GANModule) -> None:
+    """Each callback that monitors a metric (the best checkpoint, early stopping) watches one this run logs:
+    Lightning would find out at the first epoch's end, and stop the run before saving that epoch."""
+    quality = any(isinstance(c, QualityMetrics) for c in callbacks.values())
+    logged = module.metric_names() | {"epoch"} | (QualityMetrics.metric_names(module.conditional) if quality else set())
+    for key, callback in callbacks.items():
+        monitor = getattr(callback, "monitor", None)
+        if monitor is not None and monitor not in logged:
+            hint = "" if quality else " (val/fid and the other quality metrics come from callbacks.quality)"
+            raise ConfigError(f"callbacks.{key}.monitor={monitor} is not allowed: this run logs "
+                              f"{', '.join(sorted(logged))}{hint}")
+
+
+def build_callbacks(cfg: DictConfig, module: GANModule) -> list[L.Callback]:
     """The `callbacks` group's callbacks, a bad setting named by its key (`callbacks.early_stopping config: ...`)."""
-    callbacks = []
+    callbacks = {}
     for name, callback in cfg.get("callbacks", {}).items():
         with said_as_config(f"callbacks.{name}"):
-            callbacks.append(instantiate(callback))
+            callbacks[name] = instantiate(callback)
     # Lightning refuses a bar or a checkpoint callback when the trainer turns them off: the trainer's word wins.
     turned_off = [kind for kind, key in ((ProgressBar, "enable_progress_bar"), (ModelCheckpoint, "enable_checkpointing"))
                   if not cfg.trainer.get(key, True)]
-    callbacks = [c for c in callbacks if not isinstance(c, tuple(turned_off))]
-    return callbacks + [PreparedProcess()]  # in every rank
+    callbacks = {name: c for name, c in callbacks.items() if not isinstance(c, tuple(turned_off))}
+    check_monitors(callbacks, module)
+    return list(callbacks.values()) + [PreparedProcess()]  # in every rank
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GANModule, L.Trainer]:
@@ -106,7 +121,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GANModule, L.Trainer]
         datamodule.setup("fit")
     module = instantiate(cfg.model)
     module.model_config = OmegaConf.to_container(cfg.model, resolve=True)
-    callbacks = build_callbacks(cfg)
+    callbacks = build_callbacks(cfg, module)
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values()]
     # `auto` as this project runs and tests it: a CUDA GPU when there is one, else the CPU. Lightning's
     # own would take Apple's MPS (or a TPU), where nothing here has run: trainer.accelerator=mps asks for it.
@@ -133,7 +148,7 @@ def flatten(node, prefix: str = "") -> dict[str, str | int | float | bool]:
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Seed, build and fit; returns the last logged metrics (what a sweeper minimises)."""
-    L.seed_everything(cfg.seed, workers=True)
+    L.seed_everything(check_int("seed", cfg.seed, 0, 2**32 - 1), workers=True)  # numpy's range, which Lightning seeds too
     ckpt_path = resume_path(cfg)
     datamodule, module, trainer = build(cfg)
     started = time.monotonic()

@@ -13,8 +13,8 @@ from gan_digits.checks import UserInputError
 from gan_digits.data import load_split
 from gan_digits.evaluate import evaluate
 from gan_digits.metrics import FeatureExtractor, QualityMeter, build_meter, distance_backbone, load_classifier
+from gan_digits.metrics.quality import CONDITIONAL_METRICS, METRICS
 
-EXPECTED_KEYS = {"fid", "kid_mean", "kid_std", "modes", "class_kl", "confidence"}
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,7 @@ def test_evaluate_cli_prints_a_table_and_json(trained, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.strip().splitlines()
     metrics = json.loads(lines[-1])
-    assert set(metrics) == EXPECTED_KEYS | {"label_acc", "intra_fid"}
+    assert set(metrics) == set(METRICS + CONDITIONAL_METRICS)  # what QualityMetrics.metric_names says it logs
     assert any(line.strip().startswith("fid") for line in lines[:-1])
     real = run_script("-m", "gan_digits.evaluate", "--real", "n=300", f"data={DATA}", "kid_subset_size=100")
     assert real.returncode == 0, real.stderr[-2000:]
@@ -160,6 +160,22 @@ def test_training_logs_quality_metrics(trained):
     assert [e.step for e in fid] == [8] and fid[0].value > 0
     best = list((trained["cdcgan"] / "checkpoints").glob("epoch00-fid*.ckpt"))
     assert len(best) == 1
+
+
+def test_the_metrics_a_callback_may_monitor_are_the_ones_a_run_logs(trained):
+    """training.check_monitors refuses, before a run, a monitor outside the names the module and the
+    quality callback say they log: those must be exactly what a run writes (Lightning's `step` aside)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from conftest import compose_train
+    from gan_digits.callbacks import QualityMetrics
+    from gan_digits.checks import instantiate
+
+    module = instantiate(compose_train("cdcgan").model)  # the trained run's model: conditional, mode-seeking
+    events = EventAccumulator(str(trained["cdcgan"] / "tb"))
+    events.Reload()
+    written = {tag for tag in events.Tags()["scalars"] if not tag.startswith("hparams/")}
+    assert written == (module.metric_names() | QualityMetrics.metric_names(conditional=True)) - {"step"}
 
 
 def _gan_run(tmp_path, *overrides: str):

@@ -173,6 +173,11 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("callbacks.divergence.d_real_above=1.5", ConfigError, r"callbacks.divergence.d_real_above=1.5 is not allowed: expected a number from 0 to 1"),
         ("callbacks.sample_grid.every_n_steps=-5", ConfigError, r"callbacks.sample_grid.every_n_steps=-5 is not allowed: expected an integer >= 0"),
         ("callbacks.best_checkpoint.mode=lowest", ConfigError, r"callbacks.best_checkpoint config: `mode` can be min, max but got lowest"),
+        ("callbacks.best_checkpoint.monitor=val/fdi", ConfigError, r"callbacks.best_checkpoint.monitor=val/fdi is not allowed: "
+                                                                   r"this run logs epoch, step, train/d_fake, .*val/fid, .*val/modes$"),
+        ("~callbacks.quality", ConfigError, r"callbacks.best_checkpoint.monitor=val/fid is not allowed: this run logs .*val/g_loss "
+                                            r"\(val/fid and the other quality metrics come from callbacks.quality\)"),
+        ("seed=-1", ConfigError, r"seed=-1 is not allowed: expected an integer from 0 to 4294967295"),
         ("trainer.overfit_batches=2", ConfigError, r"trainer.overfit_batches=2 is not allowed: expected 0. To train on a few fixed digits use data.subset=<N>"),
         ("trainer.devices=0", ConfigError, r"trainer config: `devices` selected with `CPUAccelerator` should be an int > 0"),
         ("trainer.precision=17", ConfigError, r"trainer config: Precision 17 is invalid. Allowed precision values"),

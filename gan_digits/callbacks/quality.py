@@ -5,7 +5,7 @@ import lightning as L
 from gan_digits.checks import check_int
 from gan_digits.data.idx import SPLIT_SIZES
 from gan_digits.metrics import QualityMeter, build_meter, distance_backbone
-from gan_digits.metrics.quality import NUM_DIGITS, check_kid_subset_size
+from gan_digits.metrics.quality import CONDITIONAL_METRICS, METRICS, NUM_DIGITS, check_kid_subset_size
 from gan_digits.metrics.scoring import add_generated_digits, add_real_test_digits
 from gan_digits.module import GANModule
 
@@ -39,6 +39,11 @@ class QualityMetrics(L.Callback):
         self.backbone = distance_backbone(backbone, inception_weights)  # here: a missing Inception stops no run midway
         self.seed = seed
         self.meter: QualityMeter | None = None
+
+    @staticmethod
+    def metric_names(conditional: bool) -> set[str]:
+        """What it logs, known before a run: the names the callbacks that monitor a metric may watch."""
+        return {f"val/{RENAMED.get(name, name)}" for name in METRICS + (CONDITIONAL_METRICS if conditional else ())}
 
     def setup(self, trainer: L.Trainer, pl_module: GANModule, stage: str) -> None:
         if self.meter is None:

@@ -24,6 +24,9 @@ from gan_digits.metrics.inception import InceptionFeatures
 NUM_DIGITS = 10
 MODE_SHARE = 0.05
 KID_SUBSET_SEED = 0
+# What QualityMeter.compute() returns: for every model, and for conditional models besides.
+METRICS = ("fid", "kid_mean", "kid_std", "modes", "class_kl", "confidence")
+CONDITIONAL_METRICS = ("label_acc", "intra_fid")
 
 
 class _Precomputed(nn.Module):
