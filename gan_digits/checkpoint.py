@@ -33,6 +33,9 @@ def load_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    if not zipfile.is_zipfile(path):  # torch.save writes one; any other file fails deep in torch's unpickler
+        raise CheckpointError(f"cannot read checkpoint {path}: truncated or corrupt, or not a checkpoint at all "
+                              "(expected the zip archive torch.save writes: a .ckpt from train.py)")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:

@@ -69,6 +69,8 @@ def test_cli_writes_npz_in_the_evaluation_format(trained, tmp_path, model):
 def test_digits_pick_the_labels(trained, tmp_path):
     out = sample(_ckpt(trained, "cdcgan"), tmp_path / "d.npz", n=6, digits=[3, 7])
     np.testing.assert_array_equal(np.load(out)["labels"], [3, 7, 3, 7, 3, 7])
+    out = sample(_ckpt(trained, "cdcgan"), tmp_path / "one.npz", n=3, digits=3)  # digits=3 on the command line
+    np.testing.assert_array_equal(np.load(out)["labels"], [3, 3, 3])
 
 
 def test_same_seed_same_digits_other_seed_other_digits(trained, tmp_path):
@@ -111,6 +113,10 @@ def test_missing_truncated_and_foreign_checkpoints(trained, tmp_path):
     truncated.write_bytes(_ckpt(trained, "gan").read_bytes()[:10_000])
     with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*truncated.ckpt: truncated or corrupt"):
         load_checkpoint(truncated)
+    for name, content in (("notes.ckpt", b"not a checkpoint\n"), ("passwd", b"root:x:0:0:root:/root:/bin/bash\n")):
+        (tmp_path / name).write_bytes(content)  # torch.load raised an UnpicklingError or an IndexError
+        with pytest.raises(CheckpointError, match=rf"cannot read checkpoint .*{name}: truncated or corrupt, or not a checkpoint"):
+            load_checkpoint(tmp_path / name)
     foreign = tmp_path / "foreign.ckpt"
     torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
     with pytest.raises(CheckpointError, match=r"is not a gan_digits checkpoint"):
