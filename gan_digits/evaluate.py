@@ -46,8 +46,9 @@ def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: 
              kid_subset_size: int = 1000, backbone: str = "classifier",
              inception_weights: str | None = None) -> dict[str, float]:
     """Every metric of `path` (a .ckpt or .npz) or, with `real`, of n real training digits."""
-    n = check_int("n", n, 2, SPLIT_SIZES["train"])
     kid_subset_size = check_kid_subset_size("kid_subset_size", kid_subset_size, SPLIT_SIZES["test"])
+    n = check_int("n", n, kid_subset_size, SPLIT_SIZES["train"],  # before any work; an npz's own length is checked by compute()
+                  why=f"KID draws subsets of kid_subset_size={kid_subset_size} digits")
     if real:
         images, labels = load_split(data, "train")
         generator, fakes = None, (images[:n].unsqueeze(1), labels[:n])

@@ -105,7 +105,7 @@ def test_kid_is_the_same_every_time_and_leaves_the_noise_stream_alone(extractor,
 
 def test_too_few_samples_for_kid(extractor, test_split):
     images, labels = test_split
-    with pytest.raises(UserInputError, match=r"50 generated digits are fewer than KID's subset size 100"):
+    with pytest.raises(UserInputError, match=r"50 digits to score are fewer than KID's subset size 100: score at least 100 \(n=\) or lower kid_subset_size"):
         _score(extractor, (images[:200], labels[:200]), (images[200:250], labels[200:250]))
 
 
@@ -131,6 +131,9 @@ def test_bad_npz_files_are_named(tmp_path):
         evaluate(str(tmp_path / "foreign.ckpt"), str(DATA))
     with pytest.raises(UserInputError, match=r"kid_subset_size=0 is not allowed: expected an integer from 2 to 10000"):
         evaluate(str(path), str(DATA), kid_subset_size=0)  # was torchmetrics' ValueError, a traceback
+    with pytest.raises(UserInputError, match=r"n=50 is not allowed: expected an integer from 1000 to 60000 \(KID draws "
+                                             r"subsets of kid_subset_size=1000 digits\)"):
+        evaluate(None, str(DATA), n=50, real=True)  # failed after scoring them
 
 
 def test_evaluate_cli_prints_a_table_and_json(trained, tmp_path):

@@ -75,9 +75,9 @@ def load_split(root: str | Path, split: str) -> tuple[torch.Tensor, torch.Tensor
         path = find_idx(root, stem)
         if path is None:
             raise MNISTFileError(
-                f"MNIST file missing: neither {raw_dir(root) / stem} nor its .gz exists. "
-                "Point data.root at a folder holding MNIST/raw/ (the four IDX files), "
-                "or pass data.download=true to fetch them with torchvision."
+                f"MNIST file missing: neither {raw_dir(root) / stem} nor its .gz exists. Point the data folder "
+                "(train.py's data.root, evaluate's data, sample.py's data_root) at one holding MNIST/raw/ "
+                "with the four IDX files, or let train.py fetch them with data.download=true."
             )
         paths.append(path)
     images = read_idx(paths[0], (n, 28, 28))

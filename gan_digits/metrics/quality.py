@@ -119,8 +119,8 @@ class QualityMeter(nn.Module):
         total = counts.sum()
         if total < self.kid_subset_size:
             raise UserInputError(
-                f"{int(total)} generated digits are fewer than KID's subset size {self.kid_subset_size}: "
-                f"generate at least {self.kid_subset_size} (n=) or lower the subset size"
+                f"{int(total)} digits to score are fewer than KID's subset size {self.kid_subset_size}: "
+                f"score at least {self.kid_subset_size} (n=) or lower kid_subset_size"
             )
         share = counts / total
         # KID averages over random subsets drawn from the global CPU generator: drawn from a fixed seed
