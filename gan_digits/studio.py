@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 from gan_digits.checkpoint import build_generator, load_checkpoint
-from gan_digits.checks import ConfigError, UserInputError, key_value_argv, report_user_errors
+from gan_digits.checks import ConfigError, UserInputError, check_int, key_value_argv, report_user_errors
 from gan_digits.modes import MODES, SEEDS
 from gan_digits.nets.contract import Generator
 from gan_digits.sampling import grid_image, save_png
@@ -95,7 +95,12 @@ def make_server(generator: Generator, host: str = "127.0.0.1", port: int = 8000)
         def log_message(self, format: str, *args) -> None:  # one quiet line per request
             pass
 
-    return ThreadingHTTPServer((host, port), Handler)
+    check_int("port", port, 0, 65535)  # 0: any free port
+    try:
+        return ThreadingHTTPServer((host, port), Handler)
+    except OSError as err:  # in use, or below 1024 without the right to it
+        raise ConfigError(f"port={port} is not allowed here: {err.strerror}. Choose another (port=8001), "
+                          "or port=0 for any free one") from err
 
 
 @report_user_errors

@@ -181,6 +181,15 @@ def test_studio_refuses_to_serve_beyond_this_machine(trained):
         make_server(build_generator(load_checkpoint(_ckpt(trained, "gan"))), host="0.0.0.0", port=0)
 
 
+def test_studio_names_a_port_it_cannot_take(trained, studio):
+    generator = build_generator(load_checkpoint(_ckpt(trained, "gan")))
+    taken = int(studio.rsplit(":", 1)[1])  # the running studio's
+    with pytest.raises(ConfigError, match=rf"port={taken} is not allowed here: Address already in use. Choose another"):
+        make_server(generator, port=taken)  # was OSError's traceback
+    with pytest.raises(ConfigError, match=r"port=70000 is not allowed: expected an integer from 0 to 65535"):
+        make_server(generator, port=70000)  # was OverflowError's
+
+
 @pytest.fixture(scope="module")
 def studio_with_strokes(tmp_path_factory):
     """A studio serving a small MLP GAN trained long enough (~15 s) to draw strokes on black, not grey."""
