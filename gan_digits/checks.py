@@ -4,6 +4,7 @@ import errno
 import functools
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 
@@ -58,6 +59,16 @@ def check_choice(key: str, value: Any, choices: Sequence) -> Any:
     if value in choices:
         return value
     raise ConfigError(f"{key}={value!r} is not allowed: expected one of {', '.join(map(str, choices))}")
+
+
+def check_output(out: str | Path, suffixes: Sequence[str], key: str = "out") -> Path:
+    """An output file in an existing folder with one of `suffixes`, or a ConfigError naming `key`: before any work."""
+    out = Path(out)
+    if out.suffix not in suffixes:
+        raise ConfigError(f"{key}={str(out)!r} is not allowed: expected a file ending in one of {', '.join(suffixes)}")
+    if not out.parent.is_dir():
+        raise ConfigError(f"{key}={str(out)!r} is not allowed: its folder {out.parent} does not exist")
+    return out
 
 
 def key_value_argv(argv: list[str] | None = None, flags: Sequence[str] = ()) -> list[str]:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from gan_digits.checks import UserInputError, report_user_errors
+from gan_digits.checks import UserInputError, check_output, report_user_errors
 
 
 def grids_of(run_dir: str | Path) -> list[Path]:
@@ -20,8 +20,9 @@ def grids_of(run_dir: str | Path) -> list[Path]:
 
 def make_gif(run_dir: str | Path, out: str | Path | None = None, ms_per_frame: int = 250) -> Path:
     """One frame per saved grid, looping; the last frame held four times as long. Returns the path."""
+    out = check_output(out, (".gif",), "--out") if out else None
     frames = grids_of(run_dir)
-    out = Path(out) if out else frames[0].parent / "training.gif"
+    out = out or frames[0].parent / "training.gif"
     images = [Image.open(frame).convert("RGB") for frame in frames]
     durations = [ms_per_frame] * (len(images) - 1) + [4 * ms_per_frame]
     images[0].save(out, save_all=True, append_images=images[1:], duration=durations, loop=0)

@@ -13,12 +13,12 @@ from pathlib import Path
 import torch
 
 from gan_digits.checkpoint import build_generator, load_checkpoint
-from gan_digits.checks import ConfigError, check_choice, check_int
+from gan_digits.checks import ConfigError, check_choice, check_int, check_output
 from gan_digits.data import load_split
 from gan_digits.data.idx import SPLIT_SIZES
 from gan_digits.data.pixels import to_model_range
 from gan_digits.nets.contract import Generator
-from gan_digits.sampling import check_output, draw, grid_columns, grid_image, labels_for, save_png, write_npz
+from gan_digits.sampling import OUTPUT_SUFFIXES, draw, grid_columns, grid_image, labels_for, save_png, write_npz
 
 COLUMNS = 8
 # One sheet's digits are drawn in memory at once: at most MNIST's size (~200 MB of float pixels), so a
@@ -131,7 +131,7 @@ def sample(ckpt: str | Path, out: str | Path | None = None, mode: str = "grid", 
     every other mode writes a PNG (default `<mode>.png`). `compare` reads real digits from `data_root`.
     """
     check_choice("mode", mode, (*MODES, "npz"))
-    out = check_output(out or ("digits.npz" if mode == "npz" else f"{mode}.png"))
+    out = check_output(out or ("digits.npz" if mode == "npz" else f"{mode}.png"), OUTPUT_SUFFIXES)
     suffixes = {"npz": (".npz",), "grid": (".png", ".npz")}.get(mode, (".png",))
     if out.suffix not in suffixes:
         raise ConfigError(f"out={str(out)!r} does not fit mode={mode}: expected a file ending in {' or '.join(suffixes)}")

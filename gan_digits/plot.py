@@ -11,9 +11,10 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.backend_bases import FigureCanvasBase  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
-from gan_digits.checks import UserInputError, report_user_errors  # noqa: E402
+from gan_digits.checks import UserInputError, check_output, report_user_errors  # noqa: E402
 
 PANELS = {
     "losses": ("train/d_loss", "train/g_loss"),
@@ -22,6 +23,7 @@ PANELS = {
 }
 
 
+FIGURE_SUFFIXES = tuple(f".{kind}" for kind in FigureCanvasBase.get_supported_filetypes())  # what savefig writes
 SWEEP_FILE = "multirun.yaml"  # Hydra's, beside a sweep's runs: `multirun/<date>/<time>/*` matches it too
 
 
@@ -63,8 +65,9 @@ def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
 
 
 def plot_runs(paths: list[str | Path], out: str | Path | None = None) -> Path:
+    out = check_output(out, FIGURE_SUFFIXES, "--out") if out else None
     runs = {run: read_scalars(run) for run in find_runs(paths)}
-    out = Path(out) if out else (next(iter(runs)) / "curves.png" if len(runs) == 1 else Path("curves.png"))
+    out = out or (next(iter(runs)) / "curves.png" if len(runs) == 1 else Path("curves.png"))
     figure, axes = plt.subplots(1, len(PANELS), figsize=(5 * len(PANELS), 3.6))
     for ax, (title, tags) in zip(axes, PANELS.items()):
         for run_dir, scalars in runs.items():

@@ -81,16 +81,6 @@ def save_png(grid: torch.Tensor, target: str | Path | BinaryIO) -> None:
     Image.fromarray(grid[0].numpy()).save(target, format="png")
 
 
-def check_output(out: str | Path) -> Path:
-    """An output file in an existing folder with a suffix we can write, or a ConfigError."""
-    out = Path(out)
-    if out.suffix not in OUTPUT_SUFFIXES:
-        raise ConfigError(f"out={str(out)!r} is not allowed: expected a file ending in {' or '.join(OUTPUT_SUFFIXES)}")
-    if not out.parent.is_dir():
-        raise ConfigError(f"out={str(out)!r} is not allowed: its folder {out.parent} does not exist")
-    return out
-
-
 def write_npz(images: torch.Tensor, labels: torch.Tensor | None, out: Path) -> None:
     """`images` uint8 (n, 28, 28), 0 = background, and `labels` int64 (n,), -1 = unconditional: what evaluate reads."""
     labels = torch.full((len(images),), -1) if labels is None else labels

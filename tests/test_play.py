@@ -86,6 +86,10 @@ def test_gif_has_one_frame_per_grid(trained, tmp_path):
     assert (trained["dcgan"] / "samples" / "training.gif").is_file()  # written when training ended
     with pytest.raises(UserInputError, match="no sample grids in"):
         make_gif(tmp_path)
+    with pytest.raises(ConfigError, match=r"--out='.*nowhere/t.gif' is not allowed: its folder .*nowhere does not exist"):
+        make_gif(trained["dcgan"], tmp_path / "nowhere" / "t.gif")  # was a FileNotFoundError once the frames were read
+    with pytest.raises(ConfigError, match=r"--out='.*t.png' is not allowed: expected a file ending in one of .gif$"):
+        make_gif(trained["dcgan"], tmp_path / "t.png")
 
 
 def test_plot_reads_real_runs_and_overlays_several(trained, tmp_path):
@@ -94,6 +98,10 @@ def test_plot_reads_real_runs_and_overlays_several(trained, tmp_path):
     assert Image.open(one).size[0] > 800 and Image.open(several).size == Image.open(one).size
     result = run_script("-m", "gan_digits.plot", str(tmp_path))
     assert result.returncode == 2 and f"{tmp_path} is not a run dir written by train.py" in result.stderr
+    with pytest.raises(ConfigError, match=r"--out='.*nowhere/c.png' is not allowed: its folder .*nowhere does not exist"):
+        plot_runs([trained["gan"]], tmp_path / "nowhere" / "c.png")  # was a FileNotFoundError from savefig
+    with pytest.raises(ConfigError, match=r"--out='.*c.doc' is not allowed: expected a file ending in one of .*\.png"):
+        plot_runs([trained["gan"]], tmp_path / "c.doc")
 
 
 @pytest.fixture

@@ -102,7 +102,7 @@ def test_bad_requests_are_named(trained, tmp_path, model, kwargs, message):
 def test_output_in_missing_folder_or_wrong_suffix(trained, tmp_path):
     with pytest.raises(ConfigError, match=r"its folder .*nowhere does not exist"):
         sample(_ckpt(trained, "gan"), tmp_path / "nowhere" / "x.png")
-    with pytest.raises(ConfigError, match=r"expected a file ending in .png or .npz"):
+    with pytest.raises(ConfigError, match=r"expected a file ending in one of .png, .npz"):
         sample(_ckpt(trained, "gan"), tmp_path / "x.jpg")
 
 
