@@ -68,7 +68,8 @@ def early_stop(trainer: L.Trainer, saved: dict) -> str | None:
     for callback in trainer.callbacks:
         if isinstance(callback, EarlyStopping):
             state = saved.get("callbacks", {}).get(callback.state_key) or callback.state_dict()
-            if state["stopping_reason_message"]:
+            # Only a stop at the last epoch saved: a resumed run restores an earlier stop's state, and trains on.
+            if state["stopping_reason_message"] and state["stopped_epoch"] == saved.get("epoch", state["stopped_epoch"]):
                 reason = state["stopping_reason_message"].removesuffix(" Signaling Trainer to stop.")
                 return f"after epoch {state['stopped_epoch'] + 1}: {reason}"
     return None

@@ -3,6 +3,7 @@
 import os
 import tempfile
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -152,7 +153,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     ckpt_path = resume_path(cfg)
     datamodule, module, trainer = build(cfg)
     started = time.monotonic()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    with warnings.catch_warnings():
+        if ckpt_path is not None:  # resuming in its run dir: of course its checkpoints/ holds files
+            warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     seconds = time.monotonic() - started
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items() if name != "step"}
     # Hyper-parameters beside the final metrics, so the runs of a sweep compare in the HPARAMS tab.

@@ -181,13 +181,14 @@ def test_the_metrics_a_callback_may_monitor_are_the_ones_a_run_logs(trained):
     assert written == (module.metric_names() | QualityMetrics.metric_names(conditional=True)) - {"step"}
 
 
-def _gan_run(tmp_path, *overrides: str):
-    """A tiny gan run of whole epochs (4 batches, 8 steps each): its trainer, once fitted."""
+def _gan_run(tmp_path, *overrides: str, resume: bool = False):
+    """A tiny gan run of whole epochs (4 batches, 8 steps each), or resumed from its last.ckpt: its trainer, once fitted."""
     from conftest import compose_train
     from gan_digits.training import build
 
     datamodule, module, trainer = build(compose_train("gan", ["trainer.max_steps=-1", *overrides], output_dir=tmp_path))
-    trainer.fit(module, datamodule=datamodule)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume else None, weights_only=True)
     return trainer
 
 
@@ -219,6 +220,12 @@ def test_early_stop_ends_the_run_once_val_fid_stalls_and_says_why(tmp_path):
     summary = run_summary(trainer, tmp_path, {}, 0.0)
     assert re.search(r"\n  stopped early: +after epoch 2: Monitored metric val/fid did not improve in the last 1 "
                      r"records\. Best score: [0-9.]+\.\n", summary), summary
+
+    # Resumed with every value a new best (min_delta -1e6), it trains to its last epoch: the old stop is not news.
+    trainer = _gan_run(tmp_path, "callbacks=early_stop", "trainer.max_epochs=3", "callbacks.early_stopping.min_delta=-1e6",
+                       resume=True)
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 2
+    assert "stopped early" not in run_summary(trainer, tmp_path, {}, 0.0)
 
 
 @pytest.fixture(scope="module")
