@@ -221,10 +221,16 @@ def test_early_stop_ends_the_run_once_val_fid_stalls_and_says_why(tmp_path):
     assert re.search(r"\n  stopped early: +after epoch 2: Monitored metric val/fid did not improve in the last 1 "
                      r"records\. Best score: [0-9.]+\.\n", summary), summary
 
+    # Resumed with more patience, 3: the restored count of 1 validation without a new best reaches 3 at the
+    # fourth epoch's end, and it stops there (with the patience of 1 Lightning restores, after the third).
+    trainer = _gan_run(tmp_path, "callbacks=early_stop", "trainer.max_epochs=5", "callbacks.early_stopping.patience=3",
+                       "callbacks.early_stopping.min_delta=1e6", resume=True)
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 3
+    assert "stopped early: after epoch 4:" in run_summary(trainer, tmp_path, {}, 0.0)
     # Resumed with every value a new best (min_delta -1e6), it trains to its last epoch: the old stop is not news.
-    trainer = _gan_run(tmp_path, "callbacks=early_stop", "trainer.max_epochs=3", "callbacks.early_stopping.min_delta=-1e6",
+    trainer = _gan_run(tmp_path, "callbacks=early_stop", "trainer.max_epochs=6", "callbacks.early_stopping.min_delta=-1e6",
                        resume=True)
-    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 2
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 5
     assert "stopped early" not in run_summary(trainer, tmp_path, {}, 0.0)
 
 
