@@ -6,15 +6,18 @@ import re
 import numpy as np
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
-from conftest import DATA, run_script
-from gan_digits.checks import UserInputError
+from conftest import DATA, compose_train, run_script
+from gan_digits.callbacks import QualityMetrics
+from gan_digits.checks import UserInputError, instantiate
 from gan_digits.data import load_split
 from gan_digits.evaluate import evaluate
 from gan_digits.metrics import FeatureExtractor, QualityMeter, build_meter, distance_backbone, load_classifier
 from gan_digits.metrics.quality import CONDITIONAL_METRICS, METRICS
-
+from gan_digits.run_summary import run_summary
+from gan_digits.training import build
 
 
 @pytest.fixture(scope="module")
@@ -153,8 +156,6 @@ def test_evaluate_cli_prints_a_table_and_json(trained, tmp_path):
 
 
 def test_training_logs_quality_metrics(trained):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
     events = EventAccumulator(str(trained["cdcgan"] / "tb"))
     events.Reload()
     tags = set(events.Tags()["scalars"])
@@ -168,12 +169,6 @@ def test_training_logs_quality_metrics(trained):
 def test_the_metrics_a_callback_may_monitor_are_the_ones_a_run_logs(trained):
     """training.check_monitors refuses, before a run, a monitor outside the names the module and the
     quality callback say they log: those must be exactly what a run writes (Lightning's `step` aside)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    from conftest import compose_train
-    from gan_digits.callbacks import QualityMetrics
-    from gan_digits.checks import instantiate
-
     module = instantiate(compose_train("cdcgan").model)  # the trained run's model: conditional, mode-seeking
     events = EventAccumulator(str(trained["cdcgan"] / "tb"))
     events.Reload()
@@ -183,9 +178,6 @@ def test_the_metrics_a_callback_may_monitor_are_the_ones_a_run_logs(trained):
 
 def _gan_run(tmp_path, *overrides: str, resume: bool = False):
     """A tiny gan run of whole epochs (4 batches, 8 steps each), or resumed from its last.ckpt: its trainer, once fitted."""
-    from conftest import compose_train
-    from gan_digits.training import build
-
     datamodule, module, trainer = build(compose_train("gan", ["trainer.max_steps=-1", *overrides], output_dir=tmp_path))
     last = tmp_path / "checkpoints" / "last.ckpt"
     trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume else None, weights_only=True)
@@ -196,8 +188,6 @@ def test_validating_every_other_epoch_scores_and_keeps_the_best_on_those_epochs(
     """Scoring less often than every epoch is validating less often: val/fid comes with each validation,
     and the best checkpoint, which monitors it, saves then. (A schedule of the metrics' own,
     `callbacks.quality.every_n_epochs`, crashed the best checkpoint at the first unscored epoch's end.)"""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
     _gan_run(tmp_path, "trainer.max_epochs=3", "trainer.check_val_every_n_epoch=2")
     events = EventAccumulator(str(tmp_path / "tb"))
     events.Reload()
@@ -210,8 +200,6 @@ def test_validating_every_other_epoch_scores_and_keeps_the_best_on_those_epochs(
 def test_early_stop_ends_the_run_once_val_fid_stalls_and_says_why(tmp_path):
     """callbacks=early_stop: no value can beat the first by min_delta=1e6, so the run stops after one
     more validation (patience 1), at epoch 2 of 5, with its checkpoints, and its closing lines say so."""
-    from gan_digits.run_summary import run_summary
-
     trainer = _gan_run(tmp_path, "callbacks=early_stop", "trainer.max_epochs=5",
                        "callbacks.early_stopping.patience=1", "callbacks.early_stopping.min_delta=1e6")
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
