@@ -63,11 +63,16 @@ def train_on_command(trainer: L.Trainer, run_dir: Path, saved: dict) -> str | No
     return f"{local_command('python')} {shlex.join([project_script('train.py'), *kept, *resume])}"
 
 
+def callback_state(callback: L.Callback, saved: dict) -> dict:
+    """`callback`'s state as the run's last checkpoint holds it (what spawned DDP ranks did), else its own."""
+    return saved.get("callbacks", {}).get(callback.state_key) or callback.state_dict()
+
+
 def early_stop(trainer: L.Trainer, saved: dict) -> str | None:
     """Why an early-stopping callback ended the run (after which epoch, on which metric), or None."""
     for callback in trainer.callbacks:
         if isinstance(callback, EarlyStopping):
-            state = saved.get("callbacks", {}).get(callback.state_key) or callback.state_dict()
+            state = callback_state(callback, saved)
             # Only a stop at the last epoch saved: a resumed run restores an earlier stop's state, and trains on.
             if state["stopping_reason_message"] and state["stopped_epoch"] == saved.get("epoch", state["stopped_epoch"]):
                 reason = state["stopping_reason_message"].removesuffix(" Signaling Trainer to stop.")
@@ -90,7 +95,7 @@ def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, floa
         rows.append(("stopped early", reason))
     rows.append(("outputs", shown(run_dir)))
     for callback in trainer.checkpoint_callbacks:
-        state = saved.get("callbacks", {}).get(callback.state_key) or callback.state_dict()
+        state = callback_state(callback, saved)
         if callback.monitor and state["best_model_path"]:
             rows.append((f"best {callback.monitor}",
                          f"{shown(state['best_model_path'])} ({float(state['best_model_score']):.4g})"))
