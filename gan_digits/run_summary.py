@@ -7,6 +7,7 @@ processes (a `-m` sweep), Lightning hands the main process's trainer back neithe
 """
 
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -31,11 +32,14 @@ def shown(path: str | Path) -> str:
 
 
 def local_command(name: str) -> str:
-    """`name` as the user can run it from here: the one beside this interpreter when that is a
-    project-local venv's (`.venv/bin/`, so it works without activating it), else the bare name."""
-    beside = Path(sys.executable).parent / name
-    path = shown(beside)
-    return path if beside.exists() and not Path(path).is_absolute() else name
+    """`name` ("python": this interpreter; else the command beside it, such as tensorboard) as the user
+    can run it from here: the bare name when that is what the shell finds, else its path (`.venv/bin/python`
+    for a venv that is not activated, an absolute path from outside the project)."""
+    path = Path(sys.executable) if name == "python" else Path(sys.executable).parent / name
+    if not path.exists():
+        return name
+    found = shutil.which(path.name)
+    return path.name if found and Path(found).absolute() == path.absolute() else shown(path)
 
 
 def project_script(name: str) -> str:

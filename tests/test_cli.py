@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from conftest import DATA, TINY_MODEL, imported_modules, run_script
-from gan_digits.run_summary import shown
+from gan_digits.run_summary import local_command, shown
 
 TINY_CLI = [
     f"data.root={DATA}",
@@ -58,6 +58,25 @@ def test_train_cli_leaves_every_output_under_the_run_dir_and_says_what_to_run_ne
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 16
     assert "done: step 16 (8 batches) after " in trained_on.stdout + trained_on.stderr
     assert "exists and is not empty" not in trained_on.stderr  # Lightning's warning, which a resume in its dir is not worth
+
+
+def test_commands_to_run_next_name_the_interpreter_as_the_shell_finds_it(tmp_path, monkeypatch):
+    """A venv's python is printed by path unless it is the one on PATH (activated), so the line pastes."""
+    bin_dir = tmp_path / "project" / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    for name in ("python", "tensorboard"):
+        (bin_dir / name).write_text("#!/bin/sh\n")
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(bin_dir / "python"))
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # not activated
+    monkeypatch.chdir(tmp_path / "project")
+    assert [local_command("python"), local_command("tensorboard")] == [".venv/bin/python", ".venv/bin/tensorboard"]
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert local_command("python") == str(bin_dir / "python")  # was a bare `python`: the system's, or none
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")  # activated
+    assert [local_command("python"), local_command("tensorboard")] == ["python", "tensorboard"]
+    assert local_command("no-such-tool") == "no-such-tool"
 
 
 def test_unknown_model_lists_the_choices_before_importing_torch():
