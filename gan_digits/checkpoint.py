@@ -31,6 +31,10 @@ def checkpoint_payload(model_config: dict) -> dict:
 def load_checkpoint(path: str | Path) -> dict:
     """Read a checkpoint with `weights_only=True`; check it is a gan_digits checkpoint we can read."""
     path = Path(path)
+    if path.is_dir():
+        inside = next((p for p in (path / "last.ckpt", path / "checkpoints" / "last.ckpt") if p.is_file()), None)
+        hint = f", such as {inside}" if inside else ""
+        raise CheckpointError(f"checkpoint {path} is a folder: expected a .ckpt file written by train.py{hint}")
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     if not zipfile.is_zipfile(path):  # torch.save writes one; any other file fails deep in torch's unpickler

@@ -109,6 +109,12 @@ def test_output_in_missing_folder_or_wrong_suffix(trained, tmp_path):
 def test_missing_truncated_and_foreign_checkpoints(trained, tmp_path):
     with pytest.raises(CheckpointError, match=r"checkpoint not found: .*nope.ckpt"):
         load_checkpoint(tmp_path / "nope.ckpt")
+    for folder in (trained["gan"], trained["gan"] / "checkpoints"):  # a run dir, or its checkpoints/
+        with pytest.raises(CheckpointError, match=rf"checkpoint {folder} is a folder: expected a .ckpt file written "
+                                                  rf"by train.py, such as {_ckpt(trained, 'gan')}$"):
+            load_checkpoint(folder)
+    with pytest.raises(CheckpointError, match=rf"checkpoint {tmp_path} is a folder: expected a .ckpt file written by train.py$"):
+        load_checkpoint(tmp_path)
     truncated = tmp_path / "truncated.ckpt"
     truncated.write_bytes(_ckpt(trained, "gan").read_bytes()[:10_000])
     with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*truncated.ckpt: truncated or corrupt"):
@@ -173,3 +179,6 @@ def test_cli_reports_bad_input_in_one_line(trained, tmp_path):
     result = run_script("sample.py", f"ckpt={tmp_path / 'missing.ckpt'}")
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: checkpoint not found: {tmp_path / 'missing.ckpt'}"
+    result = run_script("sample.py")  # Hydra's ??? reached the loader as a path: "checkpoint not found: ???"
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: ckpt is required: python sample.py ckpt=outputs/<date>/<time>/checkpoints/last.ckpt"
