@@ -22,6 +22,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig
 
+from gan_digits.checks import ConfigError
 from gan_digits.cpu_features import cpu_capabilities
 from gan_digits.strategy import accelerator_kind, device_count
 
@@ -31,6 +32,9 @@ MIN_SPEEDUP = 1.15
 # Timed on at most this many digits: a larger batch would only make the timing slower, not different in kind.
 MAX_PROBE_BATCH = 256
 AUTO_HINT = "or auto: bf16-mixed where it makes this CPU's step faster, else 32-true"
+# Lightning's precisions that cast the whole model to another dtype, which the step's float32 batches,
+# noise and the metrics' classifier do not follow: the nets here train with float32 weights.
+WHOLE_MODEL_CASTS = ("16-true", "bf16-true", "64-true", "64", "transformer-engine", "transformer-engine-float16")
 # The x86 instructions that compute in bf16 (AVX-512, AMX, AVX-NE-CONVERT): without one, oneDNN emulates it.
 X86_BF16_INSTRUCTIONS = ("avx512_bf16", "amx_bf16", "avx_ne_convert")
 
@@ -74,6 +78,9 @@ def bf16_speedup(module, batch_size: int, rounds: int = 7, min_seconds: float = 
 
 def resolve_precision(trainer_cfg: DictConfig, module, batch_size: int) -> str | int:
     """`trainer.precision` as Lightning takes it: `auto` resolved for this machine and run, said on the console."""
+    if str(trainer_cfg.precision) in WHOLE_MODEL_CASTS:
+        raise ConfigError(f"trainer.precision={trainer_cfg.precision} is not allowed: expected auto, 32-true, bf16-mixed "
+                          "or 16-mixed (the nets train with float32 weights; mixed precision computes in bf16 or fp16)")
     if trainer_cfg.precision != AUTO:
         return trainer_cfg.precision
     if accelerator_kind(trainer_cfg) != "cpu":

@@ -151,7 +151,8 @@ def test_collapsed_discriminator_is_caught(tmp_path):
     "override,error,message",
     [
         ("data.batch_size=0", ConfigError, r"data.batch_size=0 is not allowed"),
-        ("data.batch_size=-1", ConfigError, r"data.batch_size=-1 is not allowed: expected an integer >= 1"),
+        ("data.batch_size=-1", ConfigError, r"data.batch_size=-1 is not allowed: expected an integer >= 2"),
+        ("data.batch_size=1", ConfigError, r"data.batch_size=1 is not allowed: expected an integer >= 2 \(batch norm needs two"),
         ("data.subset=0", ConfigError, r"data.subset=0 is not allowed: expected an integer from 1 to "),
         ("model.g_optimizer.lr=-0.1", ConfigError, r"model.g_optimizer.lr=-0.1 is not allowed: expected a number > 0"),
         ("model.d_optimizer.lr=0", ConfigError, r"model.d_optimizer.lr=0 is not allowed"),
@@ -181,6 +182,9 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("trainer.overfit_batches=2", ConfigError, r"trainer.overfit_batches=2 is not allowed: expected 0. To train on a few fixed digits use data.subset=<N>"),
         ("trainer.devices=0", ConfigError, r"trainer config: `devices` selected with `CPUAccelerator` should be an int > 0"),
         ("trainer.precision=17", ConfigError, r"trainer config: Precision 17 is invalid. Allowed precision values"),
+        # ... cast the nets, and crashed at the first batch on the step's float32 digits and noise:
+        ("trainer.precision=16-true", ConfigError, r"trainer.precision=16-true is not allowed: expected auto, 32-true, bf16-mixed or 16-mixed"),
+        ("trainer.precision=64", ConfigError, r"trainer.precision=64 is not allowed: expected auto, 32-true, bf16-mixed or 16-mixed"),
         ("data.root=/nonexistent", MNISTFileError, r"MNIST file missing: neither /nonexistent/MNIST/raw/train-images"),
     ],
 )

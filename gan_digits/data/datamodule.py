@@ -69,7 +69,7 @@ class MNISTDataModule(L.LightningDataModule):
         super().__init__()
         self.root = Path(root)
         self.download = download
-        self.batch_size = check_int("data.batch_size", batch_size, 1)
+        self.batch_size = check_int("data.batch_size", batch_size, 2, why="batch norm needs two digits or more a batch")
         self.num_workers = check_int("data.num_workers", num_workers, 0)
         self.val_size = check_int("data.val_size", val_size, 1, 59_000)
         self.subset = None if subset is None else check_int("data.subset", subset, 1, 60_000 - val_size)
