@@ -37,6 +37,17 @@ class HingeLoss:
         return -fake_logits.mean()
 
 
+def check_loss(loss: object) -> object:
+    """`loss` if it has the two methods the step calls (as BCELoss and HingeLoss do), or a ConfigError naming
+    `model.loss`: a torch loss such as MSELoss failed only at the first batch."""
+    if all(callable(getattr(loss, name, None)) for name in ("discriminator", "generator")):
+        return loss
+    kind = type(loss)
+    raise ConfigError(f"model.loss._target_={kind.__module__}.{kind.__qualname__} is not allowed: expected "
+                      "gan_digits.losses.BCELoss, gan_digits.losses.HingeLoss or another class with methods "
+                      "discriminator(real_logits, fake_logits) and generator(fake_logits), each returning a loss")
+
+
 def _halves(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The pairs the mode-seeking term compares: the batch's first half against its second."""
     half = batch.shape[0] // 2

@@ -1,6 +1,7 @@
 """The LightningModule: one adversarial step (D, then G) for every model, by manual optimization."""
 
 import copy
+import functools
 from collections.abc import Callable
 
 import lightning as L
@@ -12,7 +13,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from gan_digits.checkpoint import FORMAT_KEY, checkpoint_payload
 from gan_digits.checks import ConfigError, check_choice, check_int, check_positive, check_weight
 from gan_digits.cuda_graph import GraphedStep
-from gan_digits.losses import BCELoss, mode_seeking_loss, mode_seeking_pairs
+from gan_digits.losses import BCELoss, check_loss, mode_seeking_loss, mode_seeking_pairs
 from gan_digits.nets.clusters import fit_clusters
 from gan_digits.nets.contract import Discriminator, Generator
 
@@ -30,12 +31,21 @@ SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LR
 
 
 def built_on_probe(factory: Callable, probe) -> object:
-    """What `factory(probe)` builds, or the error it raised: a config's optimizer or scheduler tried on a
-    throwaway, so that a bad setting fails in one line before anything is built, not deep in `fit`."""
+    """What `factory(probe)` builds, or the first line of the error it raised: a config's optimizer or
+    scheduler tried on a throwaway, so that a bad setting fails in one line before anything is built, not
+    deep in `fit`."""
     try:
         return factory(probe)
-    except (TypeError, ValueError) as err:  # not callable, an unknown or missing argument, or a value torch refuses
-        return err
+    except Exception as err:  # not callable, an unknown or missing argument, a value torch refuses, a short list
+        return str(err).splitlines()[0]
+
+
+def described(factory: Callable) -> str:
+    """A config's `_partial_` target as typed (`torch.optim.lr_scheduler.StepLR(gamma=0.5)`), else its repr."""
+    if not isinstance(factory, functools.partial):
+        return repr(factory)
+    arguments = ", ".join(f"{key}={value!r}" for key, value in factory.keywords.items())
+    return f"{factory.func.__module__}.{factory.func.__qualname__}({arguments})"
 
 
 def check_optimizer(key: str, optimizer: OptimizerFactory) -> OptimizerFactory:
@@ -55,8 +65,10 @@ def check_scheduler(scheduler: SchedulerFactory | None) -> SchedulerFactory | No
     if scheduler is None:
         return None
     built = built_on_probe(scheduler, torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0))
+    if isinstance(built, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        built = "it steps on a metric; the schedulers here step after every epoch on their own"
     if not isinstance(built, torch.optim.lr_scheduler.LRScheduler):
-        raise ConfigError(f"model.scheduler={scheduler!r} is not allowed ({built}): expected null or a torch "
+        raise ConfigError(f"model.scheduler={described(scheduler)} is not allowed ({built}): expected null or a torch "
                           "scheduler, e.g. {_target_: torch.optim.lr_scheduler.ExponentialLR, _partial_: true, gamma: 0.7}")
     return scheduler
 
@@ -101,7 +113,7 @@ class GANModule(L.LightningModule):
         # On one GPU at 32-true precision: capture the whole step once, replay it (cuda_graph.py).
         self.cuda_graph = check_choice("model.cuda_graph", cuda_graph, (True, False))
         self.graphed_step: GraphedStep | None = None
-        self.loss = loss or BCELoss()
+        self.loss = check_loss(loss or BCELoss())
         # An exponential moving average of G's weights samples better than G itself (less jitter
         # from the adversarial game); it is what grids, metrics and sample.py use when on.
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:
@@ -144,7 +156,8 @@ class GANModule(L.LightningModule):
         decay = min(self.ema_decay, (1 + step) / (10 + step))
         # One fused kernel per list, not one per tensor: on a CPU the per-tensor loop cost ~5% of an MLP step.
         torch._foreach_lerp_(list(self.generator_ema.parameters()), list(self.generator.parameters()), 1.0 - decay)
-        torch._foreach_copy_(list(self.generator_ema.buffers()), list(self.generator.buffers()))
+        if buffers := list(self.generator_ema.buffers()):  # batch norm's statistics; an MLP G of one layer has none
+            torch._foreach_copy_(buffers, list(self.generator.buffers()))
 
     def fake_clusters(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor | None:
         """With `clusters`, the cluster G drew each fake from: D scores it against that one."""

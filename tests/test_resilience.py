@@ -161,6 +161,9 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("callbacks.divergence.action=ignore", ConfigError, r"callbacks.divergence.action='ignore' is not allowed: expected one of stop, rollback"),
         ("model.g_optimizer.betas=[2,0.9]", ConfigError, r"model.g_optimizer is not allowed \(Invalid beta parameter at index 0: 2"),
         ("+model.d_optimizer.momentum=0.9", ConfigError, r"model.d_optimizer is not allowed \(.*unexpected keyword argument 'momentum'"),
+        ("model.g_optimizer.betas=[0.5]", ConfigError, r"model.g_optimizer is not allowed \(list index out of range\): expected a torch optimizer"),
+        ("model.loss._target_=torch.nn.MSELoss", ConfigError, r"model.loss._target_=torch.nn.modules.loss.MSELoss is not allowed: expected "
+                                                              r"gan_digits.losses.BCELoss, gan_digits.losses.HingeLoss or another class"),
         ("model.fixed_noise_seed=abc", ConfigError, r"model.fixed_noise_seed='abc' is not allowed: expected an integer >= 0"),
         ("model.generator.width=0", ConfigError, r"model.generator.width=0 is not allowed: expected an integer >= 1"),
         # The tiny run scores n=100 generated digits against real_limit=500 test digits, KID in subsets of 50:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import MODELS, compose_train
@@ -178,6 +179,18 @@ def test_ema_copy_follows_the_generator_and_is_what_is_sampled(trained):
     assert any(not torch.equal(live[k], ema[k]) for k in weights)  # an average, not a copy
     sampled = build_generator(checkpoint).state_dict()
     assert all(torch.equal(sampled[k], ema[k]) for k in ema)
+
+
+def test_ema_of_a_generator_without_batch_norm():
+    """An MLP G of one hidden layer has no buffers: the EMA update failed on its empty list at the first batch."""
+    module = instantiate(compose_train("gan", ["model.generator.hidden=[32]"]).model)
+    assert not list(module.generator.buffers())
+    with torch.no_grad():
+        for weight in module.generator.parameters():
+            weight.add_(1.0)
+    module._update_ema()  # at step 0 the warm-up's decay is 0.1: the average moves 90% of the way
+    for live, average in zip(module.generator.parameters(), module.generator_ema.parameters()):
+        assert torch.allclose(average, live - 0.1)
 
 
 def test_one_sided_label_smoothing_makes_d_aim_at_the_real_label():
