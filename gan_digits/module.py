@@ -13,6 +13,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from gan_digits.checkpoint import FORMAT_KEY, checkpoint_payload
 from gan_digits.checks import ConfigError, check_choice, check_int, check_positive, check_weight
 from gan_digits.cuda_graph import GraphedStep
+from gan_digits.data.idx import NUM_DIGITS
 from gan_digits.losses import BCELoss, check_loss, mode_seeking_loss, mode_seeking_pairs
 from gan_digits.nets.clusters import fit_clusters
 from gan_digits.nets.contract import Discriminator, Generator
@@ -102,6 +103,9 @@ class GANModule(L.LightningModule):
             if getattr(generator, key) != getattr(discriminator, key):
                 raise ConfigError(f"model.generator.{key}={getattr(generator, key)} but model.discriminator.{key}="
                                   f"{getattr(discriminator, key)}: {why}")
+        if generator.num_classes not in (None, NUM_DIGITS):  # the labels the data gives are the digits 0..9
+            raise ConfigError(f"model.generator.num_classes={generator.num_classes} is not allowed: expected "
+                              f"{NUM_DIGITS} (MNIST's digits), or null for an unconditional model")
         self.code_weight = check_positive("model.code_weight", code_weight)
         self.diversity_weight = check_weight("model.diversity_weight", diversity_weight)
         self.automatic_optimization = False

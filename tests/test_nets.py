@@ -99,7 +99,7 @@ def test_latent_code_misconfigurations_are_named():
         instantiate_checked(compose_train("dcgan", ["model.generator.latent_codes=200"]).model)
 
 
-def test_bad_scheduler_or_cuda_graph_is_named_at_start_up():
+def test_bad_module_settings_are_named_at_start_up():
     for value, why in (("abc", r"'str' object is not callable"),
                        ("{_target_:torch.optim.lr_scheduler.StepLR,_partial_:true,gamma:0.5}",
                         r"torch.optim.lr_scheduler.StepLR\(gamma=0.5\) .*missing 1 required positional argument: 'step_size'"),
@@ -111,6 +111,9 @@ def test_bad_scheduler_or_cuda_graph_is_named_at_start_up():
         instantiate_checked(compose_train("cdcgan", ["model.cuda_graph=maybe"]).model)
     with pytest.raises(ConfigError, match=r"model.diversity_weight=-1 is not allowed: expected a number >= 0 \(0 = off\)"):
         instantiate_checked(compose_train("cdcgan", ["model.diversity_weight=-1"]).model)
+    five_digits = ["model.generator.num_classes=5", "model.discriminator.num_classes=5"]  # an IndexError at the 1st batch
+    with pytest.raises(ConfigError, match=r"model.generator.num_classes=5 is not allowed: expected 10 \(MNIST's digits\), or null"):
+        instantiate_checked(compose_train("cdcgan", five_digits).model)
 
 
 def test_kmeans_finds_separated_groups_and_the_code_follows_their_sizes():

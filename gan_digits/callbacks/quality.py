@@ -3,9 +3,9 @@
 import lightning as L
 
 from gan_digits.checks import check_int
-from gan_digits.data.idx import SPLIT_SIZES
+from gan_digits.data.idx import NUM_DIGITS, SPLIT_SIZES
 from gan_digits.metrics import QualityMeter, build_meter, distance_backbone
-from gan_digits.metrics.quality import CONDITIONAL_METRICS, METRICS, NUM_DIGITS, check_kid_subset_size
+from gan_digits.metrics.quality import CONDITIONAL_METRICS, METRICS, check_kid_subset_size
 from gan_digits.metrics.scoring import add_generated_digits, add_real_test_digits
 from gan_digits.module import GANModule
 

@@ -20,6 +20,7 @@ SPLIT_FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 SPLIT_SIZES = {"train": 60_000, "test": 10_000}
+NUM_DIGITS = 10  # the labels 0..9
 
 
 class MNISTFileError(UserInputError):

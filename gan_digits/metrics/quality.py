@@ -18,10 +18,10 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan_digits.checks import UserInputError, check_choice, check_int
+from gan_digits.data.idx import NUM_DIGITS
 from gan_digits.metrics.classifier import FeatureExtractor, load_classifier
 from gan_digits.metrics.inception import InceptionFeatures
 
-NUM_DIGITS = 10
 MODE_SHARE = 0.05
 KID_SUBSET_SEED = 0
 # What QualityMeter.compute() returns: for every model, and for conditional models besides.
