@@ -49,6 +49,8 @@ def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: 
     kid_subset_size = check_kid_subset_size("kid_subset_size", kid_subset_size, SPLIT_SIZES["test"])
     n = check_int("n", n, kid_subset_size, SPLIT_SIZES["train"],  # before any work; an npz's own length is checked by compute()
                   why=f"KID draws subsets of kid_subset_size={kid_subset_size} digits")
+    if real and path is not None:
+        raise UserInputError(f"--real scores real digits, and {path} was given too: give one of them")
     if real:
         images, labels = load_split(data, "train")
         generator, fakes = None, (images[:n].unsqueeze(1), labels[:n])
