@@ -1,11 +1,15 @@
 """Train a GAN on MNIST: `python train.py [model=gan|dcgan|cdcgan] [key=value ...]` (see README)."""
 
 import warnings
+from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from gan_digits.checks import report_user_errors
+from gan_digits.checks import check_filled, report_user_errors
+
+MODELS = sorted(p.stem for p in (Path(__file__).parent / "conf" / "model").glob("*.yaml") if p.stem != "default")
 
 # Lightning 2.6 calls a torch API that torch 2.14 deprecates, and says so in every run: upstream,
 # harmless, and not the user's to fix (pytest's config silences it too).
@@ -15,6 +19,8 @@ warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 @report_user_errors
 def main(cfg: DictConfig) -> float | None:
+    base = HydraConfig.get().runtime.choices.get("model") == "default"  # Hydra lists it among the models
+    check_filled(cfg, f"model=default is the base the models inherit: choose one of {', '.join(MODELS)}" if base else "")
     # Imported once Hydra has composed the config: a mistyped key or model fails in a second, not
     # after importing torch and Lightning (4-10 s on a 2-core CPU). conf/hydra/job_logging/lightning.yaml
     # keeps Lightning's log as it prints it when imported first.

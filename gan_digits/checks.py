@@ -71,6 +71,15 @@ def check_output(out: str | Path, suffixes: Sequence[str], key: str = "out") -> 
     return out
 
 
+def check_filled(config: Any, why: str = "") -> None:
+    """Every `???` of a composed config given a value, or a ConfigError naming them: before any work
+    (Hydra leaves a missing value to fail deep inside instantiate, with a traceback)."""
+    from omegaconf import OmegaConf
+
+    if missing := sorted(OmegaConf.missing_keys(config)):
+        raise ConfigError(f"{', '.join(missing)} must be set" + (f": {why}" if why else ""))
+
+
 def key_value_argv(argv: list[str] | None = None, flags: Sequence[str] = ()) -> list[str]:
     """Command-line words for argparse, read the way the Hydra commands read theirs too:
     `key=value` as `--key=value`, and `flag=true` as `--flag` for the boolean `flags`."""

@@ -89,6 +89,15 @@ def test_unknown_model_lists_the_choices_before_importing_torch():
     assert "hydra" in imported and "torch" not in imported  # a second, not the ten of importing torch and Lightning
 
 
+def test_the_models_base_config_is_named_before_importing_torch():
+    result = run_script("-X", "importtime", "train.py", "model=default")  # Hydra lists it among the models
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: model.discriminator, model.generator must be set: model=default is the base the models inherit: "
+        "choose one of cdcgan, cdcgan_tf, dcgan, dcgan_tf, gan")  # was omegaconf's MissingMandatoryValue traceback
+    assert "torch" not in imported_modules(result.stderr)
+
+
 def test_unknown_key_is_named_before_importing_torch():
     result = run_script("-X", "importtime", "train.py", "data.batchsize=8")
     assert result.returncode != 0
