@@ -17,6 +17,7 @@ from gan_digits.data.idx import NUM_DIGITS
 from gan_digits.losses import BCELoss, check_loss, mode_seeking_loss, mode_seeking_pairs
 from gan_digits.nets.clusters import fit_clusters
 from gan_digits.nets.contract import Discriminator, Generator
+from gan_digits.resumed_settings import carry_settings_into
 
 # The fixed-noise grid: 8 columns; a conditional model gets one row per digit 0-9.
 GRID_COLUMNS = 8
@@ -174,8 +175,12 @@ class GANModule(L.LightningModule):
         return optimizers, [self.scheduler(optimizer) for optimizer in optimizers]
 
     def on_train_epoch_end(self) -> None:
-        # Manual optimization steps its schedulers itself: once per epoch, both nets alike.
-        schedulers = self.lr_schedulers() or []
+        # Manual optimization steps its schedulers itself: once per epoch, both nets alike. Lightning also
+        # ends an epoch cut short (max_steps, a signal), whose resumed run trains the rest of it at the
+        # same rates; and a run resumed from an end-of-epoch checkpoint replays that epoch's end.
+        if self.trainer.fit_loop.epoch_loop.batch_progress.current.completed < self.trainer.num_training_batches:
+            return
+        schedulers = [s for s in self.lr_schedulers() or [] if s.last_epoch <= self.current_epoch]
         for scheduler in schedulers:
             scheduler.step()
         if schedulers and self.graphed_step is not None:
@@ -316,7 +321,19 @@ class GANModule(L.LightningModule):
         if torch.cuda.is_available():
             checkpoint["rng_state"]["cuda"] = torch.cuda.get_rng_state_all()
 
+    def carry_settings_into(self, checkpoint: dict) -> list[str]:
+        """Write this run's optimizer and scheduler settings into `checkpoint`'s states, where its config
+        changes them, before they are restored (resumed_settings.py); one line for each."""
+        saved = checkpoint.get(FORMAT_KEY, {}).get("model")
+        if saved is None or self.model_config is None:
+            return []
+        factories = {"g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer, "scheduler": self.scheduler}
+        return carry_settings_into(checkpoint, saved, self.model_config, factories)
+
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # Called before Lightning restores the optimizers' and schedulers' states from `checkpoint`.
+        for line in self.carry_settings_into(checkpoint):
+            rank_zero_info(f"resumed with {line}: this run's setting from here on")
         rng = checkpoint.get("rng_state", {})
         if "cpu" in rng:
             torch.set_rng_state(rng["cpu"])

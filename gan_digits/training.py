@@ -50,6 +50,12 @@ def resume_path(cfg: DictConfig) -> str | None:
                 f"{path} holds a different {net} than this run builds: the checkpoint's is {saved.get(net)}, "
                 f"this run's is {wanted[net]}. Resume with the model= and overrides the checkpoint was trained with"
             )
+    # Their settings may change (resumed_settings.py), their kind not: the restored state fits only its own.
+    for key in ("g_optimizer", "d_optimizer", "scheduler"):
+        kinds = [(config or {}).get("_target_") for config in (saved.get(key), wanted[key])]
+        if None not in kinds and kinds[0] != kinds[1]:
+            raise CheckpointError(f"{path} was trained with model.{key}._target_={kinds[0]}, this run asks for "
+                                  f"{kinds[1]}: a resumed run restores its state, which fits only the same kind")
     return str(path)
 
 

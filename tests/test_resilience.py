@@ -1,6 +1,7 @@
 """Runs that survive: signals, resume, divergence, unsafe checkpoints, bad values."""
 
 import errno
+import logging
 import signal
 
 import pytest
@@ -45,17 +46,21 @@ def test_signal_saves_a_checkpoint_exits_nonzero_and_resume_finishes(tmp_path, s
 @pytest.mark.parametrize("stop_at", [8, 6], ids=["end-of-epoch", "mid-epoch"])
 def test_resume_equals_uninterrupted(tmp_path, stop_at, monkeypatch):
     """4 batches an epoch: stop after 4 (end of epoch) or 3 (mid-epoch), resume to 8 batches.
-    The resumed run takes dcgan's clusters from the checkpoint instead of fitting them again."""
-    whole = train(compose_train("dcgan", ["trainer.max_steps=16"], output_dir=tmp_path / "whole"))
-    train(compose_train("dcgan", [f"trainer.max_steps={stop_at}"], output_dir=tmp_path / "half"))
+    The resumed run takes dcgan's clusters from the checkpoint instead of fitting them again, and steps
+    the learning-rate schedule once an epoch (replaying the end of epoch 0, it stepped it twice)."""
+    decay = "model.scheduler={_target_:torch.optim.lr_scheduler.ExponentialLR,_partial_:true,gamma:0.5}"
+    whole = train(compose_train("dcgan", [decay, "trainer.max_steps=16"], output_dir=tmp_path / "whole"))
+    train(compose_train("dcgan", [decay, f"trainer.max_steps={stop_at}"], output_dir=tmp_path / "half"))
     fits = []
     monkeypatch.setattr(gan_module, "fit_clusters", lambda *args: fits.append(args))
-    resumed = train(compose_train("dcgan", ["trainer.max_steps=16", "ckpt_path=last"], output_dir=tmp_path / "half"))
+    resumed = train(compose_train("dcgan", [decay, "trainer.max_steps=16", "ckpt_path=last"], output_dir=tmp_path / "half"))
     assert fits == []
     for name in ("train/d_loss", "train/g_loss", "val/d_loss"):
         assert resumed[name] == whole[name], name
-    a, b = _weights(tmp_path / "whole")["state_dict"], _weights(tmp_path / "half")["state_dict"]
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    a, b = _weights(tmp_path / "whole"), _weights(tmp_path / "half")
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    assert [s["param_groups"][0]["lr"] for s in b["optimizer_states"]] == [4e-4 * 0.5**2] * 2
+    assert a["lr_schedulers"] == b["lr_schedulers"]
     # And the same best checkpoint, one: the resumed run knew which one it was (last.ckpt holds its state).
     best = {run: sorted(p.name for p in (tmp_path / run / "checkpoints").glob("epoch*.ckpt"))
             for run in ("whole", "half")}
@@ -71,6 +76,32 @@ def test_resume_with_another_models_checkpoint_names_both(tmp_path, trained):
     ckpt = trained["gan"] / "checkpoints" / "last.ckpt"
     with pytest.raises(CheckpointError, match=r"holds a different generator than this run builds.*MLPGenerator.*DCGANGenerator"):
         train(compose_train("dcgan", [f"ckpt_path={ckpt}"], output_dir=tmp_path))
+
+
+def test_resume_trains_with_the_configs_optimizer_and_scheduler_settings(tmp_path, caplog):
+    """Lightning restores the optimizers' and schedulers' settings with their states: a changed rate was ignored."""
+    schedule = "model.scheduler={_target_:torch.optim.lr_scheduler.ExponentialLR,_partial_:true,gamma:0.5}"
+    train(compose_train("gan", [schedule], output_dir=tmp_path / "first"))
+    ckpt = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    changes = ["model.g_optimizer.lr=1e-5", "model.d_optimizer.betas=[0.0,0.9]", "model.scheduler.gamma=0.9"]
+    with caplog.at_level(logging.INFO):
+        train(compose_train("gan", [schedule, *changes, f"ckpt_path={ckpt}", "trainer.max_steps=16"],
+                            output_dir=tmp_path / "resumed"))
+    saved = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)
+    g, d = (state["param_groups"][0] for state in saved["optimizer_states"])
+    # One more epoch, so one more scheduler step each: at the new gamma, from the new rate where one was given.
+    assert g["lr"] == pytest.approx(1e-5 * 0.9) and d["lr"] == pytest.approx(2e-4 * 0.5 * 0.9)
+    assert tuple(g["betas"]) == (0.5, 0.999) and tuple(d["betas"]) == (0.0, 0.9)
+    assert [state["gamma"] for state in saved["lr_schedulers"]] == [0.9, 0.9]
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("resumed with ")]
+    assert said == [f"resumed with {line}: this run's setting from here on" for line in (
+        "model.g_optimizer.lr=1e-05 (the checkpoint's: 0.0002)", "model.d_optimizer.betas=(0.0, 0.9) (the "
+        "checkpoint's: [0.5, 0.999])", "model.scheduler.gamma=0.9 (the checkpoint's: 0.5)")]
+    # Another kind of optimizer or scheduler would get a state that is not its own.
+    for other in ("model.g_optimizer._target_=torch.optim.AdamW", "model.scheduler._target_=torch.optim.lr_scheduler.StepLR"):
+        with pytest.raises(CheckpointError, match=r"was trained with model.(g_optimizer|scheduler)._target_=torch.optim."
+                                                  r".*, this run asks for .*: a resumed run restores its state"):
+            train(compose_train("gan", [schedule, other, f"ckpt_path={ckpt}"], output_dir=tmp_path / "other"))
 
 
 def test_resume_refuses_pickled_code_and_truncated_files(tmp_path, trained):

@@ -57,6 +57,7 @@ class DivergenceGuard(L.Callback):
             self.rollbacks += 1
             self._collapsed_checks = 0
             checkpoint = load_checkpoint(last)
+            pl_module.carry_settings_into(checkpoint)  # a resumed run's settings, over those of the run it resumed
             pl_module.load_state_dict(checkpoint["state_dict"])
             for optimizer, state in zip(trainer.optimizers, checkpoint["optimizer_states"]):
                 optimizer.load_state_dict(state)
