@@ -22,6 +22,9 @@ from pathlib import Path
 import torch
 from hardware import describe_cpu
 
+from gan_digits.checks import report_user_errors
+from gan_digits.data import load_split
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -135,6 +138,7 @@ def add_ratios(metrics: dict, floor: dict) -> dict:
     return metrics
 
 
+@report_user_errors
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=8)
@@ -144,6 +148,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=sorted(RECIPES), default=sorted(RECIPES))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "quality.json"))
     args = parser.parse_args()
+    for split in ("train", "test"):  # the files there and whole, before any training
+        load_split(args.data, split)
 
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.exists() else {}

@@ -54,6 +54,7 @@ from hydra.utils import instantiate  # noqa: E402
 from hardware import describe_cpu  # noqa: E402
 from lightning import Callback  # noqa: E402
 
+from gan_digits.checks import report_user_errors  # noqa: E402
 from gan_digits.cuda_check import skip_unusable_nvml  # noqa: E402
 from gan_digits.data import load_split, to_model_range  # noqa: E402
 from gan_digits.data.datamodule import PerSampleMNIST, TensorBatches  # noqa: E402
@@ -281,6 +282,7 @@ def step_gflop(cfg, batch_size: int) -> float:
     return counter.get_total_flops() / 1e9
 
 
+@report_user_errors
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
