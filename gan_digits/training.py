@@ -1,5 +1,6 @@
 """The logic behind `train.py`: build everything from the composed config, then fit."""
 
+import logging
 import os
 import tempfile
 import time
@@ -153,15 +154,23 @@ def flatten(node, prefix: str = "") -> dict[str, str | int | float | bool]:
     return {prefix.rstrip("/"): node if isinstance(node, (str, int, float, bool)) else str(node)}
 
 
+def no_cloud_tip(record: logging.LogRecord) -> bool:
+    """Lightning advertises its cloud logger when a trainer is built: nothing a user of this project acts on."""
+    return "litlogger" not in record.getMessage()
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Seed, build and fit; returns the last logged metrics (what a sweeper minimises)."""
     L.seed_everything(check_int("seed", cfg.seed, 0, 2**32 - 1), workers=True)  # numpy's range, which Lightning seeds too
     ckpt_path = resume_path(cfg)
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(no_cloud_tip)  # once, however many runs
     datamodule, module, trainer = build(cfg)
     started = time.monotonic()
     with warnings.catch_warnings():
         if ckpt_path is not None:  # resuming in its run dir: of course its checkpoints/ holds files
             warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+        # Every bf16-mixed run (auto's pick on many CPUs): the summary's size estimate counts 4 bytes a weight.
+        warnings.filterwarnings("ignore", message=r"Precision .* is not supported by the model summary")
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     seconds = time.monotonic() - started
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items() if name != "step"}

@@ -1,5 +1,6 @@
 """Several processes, mixed precision and sweeps, on CPU: correct, not just running."""
 
+import logging
 import math
 
 import pytest
@@ -46,12 +47,18 @@ def test_two_process_ddp_keeps_ranks_in_step(tmp_path, precision):
     assert "sync_dist=True" not in result.stdout + result.stderr
 
 
-def test_bf16_mixed_trains_on_cpu_with_finite_losses(tmp_path):
+def test_bf16_mixed_trains_on_cpu_with_finite_losses(tmp_path, caplog, recwarn):
     from gan_digits.training import train
 
-    metrics = train(compose_train("dcgan", ["trainer.precision=bf16-mixed"], output_dir=tmp_path))
+    overrides = ["trainer.precision=bf16-mixed", "trainer.enable_model_summary=true"]
+    with caplog.at_level(logging.INFO):
+        metrics = train(compose_train("dcgan", overrides, output_dir=tmp_path))
     for name in ("train/d_loss", "train/g_loss", "val/d_loss"):
         assert math.isfinite(metrics[name])
+    # Lightning's words that a user cannot act on: its cloud logger's advert, the summary's bf16 size estimate.
+    assert "Using bfloat16 Automatic Mixed Precision (AMP)" in caplog.text and "Total params" in caplog.text
+    assert "litlogger" not in caplog.text
+    assert not [w for w in recwarn if "not supported by the model summary" in str(w.message)]
 
 
 def test_multirun_leaves_one_run_dir_per_job(tmp_path):
