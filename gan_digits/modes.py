@@ -101,7 +101,7 @@ def compare(generator: Generator, real: tuple[torch.Tensor, torch.Tensor], n: in
     generated = grid(generator, n, seed, digits)
     images, labels = real
     if generated.labels is None:
-        picked = images[:n]
+        picked = images[torch.arange(n) % len(images)]  # more than the 10,000 test digits: they come round again
     else:
         by_digit = {d: images[labels == d] for d in generated.labels.unique().tolist()}
         seen = {d: 0 for d in by_digit}

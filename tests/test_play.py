@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from conftest import DATA, run_script
+from gan_digits import modes
 from gan_digits.checkpoint import build_generator, load_checkpoint
 from gan_digits.checks import ConfigError, UserInputError
 from gan_digits.compare import compare
@@ -46,6 +47,17 @@ def _ckpt(trained, model):
 def test_each_mode_writes_a_png_of_the_expected_grid(trained, tmp_path, model, mode, params, size):
     out = sample(_ckpt(trained, model), tmp_path / "out.png", mode=mode, **params)
     assert Image.open(out).size == size
+
+
+def test_compare_comes_round_the_real_digits_again_when_asked_for_more(trained):
+    """n above the real digits there are failed for an unconditional model (a conditional one cycled already)."""
+    real = (torch.arange(3, dtype=torch.uint8).repeat_interleave(28 * 28).view(3, 28, 28), torch.arange(3))
+    generator = build_generator(load_checkpoint(_ckpt(trained, "dcgan")))
+    sheet = modes.compare(generator, real, n=5)  # each row: real digits, a gap, generated ones
+    side = sheet.columns // 2
+    real_side = sheet.images.view(-1, sheet.columns, 28 * 28)[:, :side].flatten(0, 1)[:5]
+    shades = real_side.unique(dim=1).squeeze(1)  # one shade per real digit
+    torch.testing.assert_close(shades, (torch.tensor([0, 1, 2, 0, 1]) / 127.5 - 1).float())
 
 
 def test_npz_mode_and_default_names(trained, tmp_path, monkeypatch):
