@@ -121,6 +121,8 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GANModule, L.Trainer]
         # leaves the torchvision path's batch sampler drawing new batches every epoch: neither overfits.
         raise ConfigError(f"trainer.overfit_batches={cfg.trainer.overfit_batches} is not allowed: expected 0. To train "
                           "on a few fixed digits use data.subset=<N> (e.g. data.subset=128: 2 batches of 64)")
+    if (every := cfg.trainer.get("check_val_every_n_epoch")) is not None:  # Lightning divides by it after an epoch
+        check_int("trainer.check_val_every_n_epoch", every, 1, why="or null: validate every val_check_interval batches")
     check_writable(cfg.paths.output_dir)
     prepare_process()  # before auto's timing, so that it times the step as training runs it
     # Relative paths mean the folder the command was started in, not Hydra's run dir.

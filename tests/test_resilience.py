@@ -213,6 +213,8 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("~callbacks.quality", ConfigError, r"callbacks.best_checkpoint.monitor=val/fid is not allowed: this run logs .*val/g_loss "
                                             r"\(val/fid and the other quality metrics come from callbacks.quality\)"),
         ("seed=-1", ConfigError, r"seed=-1 is not allowed: expected an integer from 0 to 4294967295"),
+        ("trainer.check_val_every_n_epoch=0", ConfigError, r"trainer.check_val_every_n_epoch=0 is not allowed: expected an "
+                                                          r"integer >= 1 \(or null: validate every val_check_interval batches\)"),
         ("trainer.overfit_batches=2", ConfigError, r"trainer.overfit_batches=2 is not allowed: expected 0. To train on a few fixed digits use data.subset=<N>"),
         ("trainer.devices=0", ConfigError, r"trainer config: `devices` selected with `CPUAccelerator` should be an int > 0"),
         ("trainer.precision=17", ConfigError, r"trainer config: Precision 17 is invalid. Allowed precision values"),
