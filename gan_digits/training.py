@@ -87,17 +87,18 @@ def said_as_config(key: str):
         raise ConfigError(f"{key} config: {cause}{hint}") from err
 
 
-def check_monitors(callbacks: dict[str, L.Callback], module: GANModule) -> None:
-    """Each callback that monitors a metric (the best checkpoint, early stopping) watches one this run logs:
-    Lightning would find out at the first epoch's end, and stop the run before saving that epoch."""
+def check_monitors(cfg: DictConfig, callbacks: dict[str, L.Callback], module: GANModule) -> None:
+    """Each metric the run is told to watch is one it logs: a callback's monitor (the best checkpoint, early
+    stopping), which Lightning would miss at the first epoch's end, stopping the run before saving that epoch;
+    and a sweeper's `optimized_metric`, which train.py would miss only once the run is over."""
     quality = any(isinstance(c, QualityMetrics) for c in callbacks.values())
     logged = module.metric_names() | {"epoch"} | (QualityMetrics.metric_names(module.conditional) if quality else set())
-    for key, callback in callbacks.items():
-        monitor = getattr(callback, "monitor", None)
-        if monitor is not None and monitor not in logged:
+    watched = {f"callbacks.{key}.monitor": getattr(callback, "monitor", None) for key, callback in callbacks.items()}
+    watched["optimized_metric"] = cfg.get("optimized_metric")
+    for key, name in watched.items():
+        if name is not None and name not in logged:
             hint = "" if quality else " (val/fid and the other quality metrics come from callbacks.quality)"
-            raise ConfigError(f"callbacks.{key}.monitor={monitor} is not allowed: this run logs "
-                              f"{', '.join(sorted(logged))}{hint}")
+            raise ConfigError(f"{key}={name} is not allowed: this run logs {', '.join(sorted(logged))}{hint}")
 
 
 def build_callbacks(cfg: DictConfig, module: GANModule) -> list[L.Callback]:
@@ -110,7 +111,7 @@ def build_callbacks(cfg: DictConfig, module: GANModule) -> list[L.Callback]:
     turned_off = [kind for kind, key in ((ProgressBar, "enable_progress_bar"), (ModelCheckpoint, "enable_checkpointing"))
                   if not cfg.trainer.get(key, True)]
     callbacks = {name: c for name, c in callbacks.items() if not isinstance(c, tuple(turned_off))}
-    check_monitors(callbacks, module)
+    check_monitors(cfg, callbacks, module)
     return list(callbacks.values()) + [PreparedProcess()]  # in every rank
 
 

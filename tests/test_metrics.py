@@ -171,8 +171,9 @@ def test_training_logs_quality_metrics(trained):
 
 
 def test_the_metrics_a_callback_may_monitor_are_the_ones_a_run_logs(trained):
-    """training.check_monitors refuses, before a run, a monitor outside the names the module and the
-    quality callback say they log: those must be exactly what a run writes (Lightning's `step` aside)."""
+    """training.check_monitors refuses, before a run, a monitor (or optimized_metric) outside the names the
+    module and the quality callback say they log: those must be exactly what a run writes (Lightning's `step`
+    aside)."""
     module = instantiate(compose_train("cdcgan").model)  # the trained run's model: conditional, mode-seeking
     events = EventAccumulator(str(trained["cdcgan"] / "tb"))
     events.Reload()

@@ -210,6 +210,7 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("callbacks.best_checkpoint.mode=lowest", ConfigError, r"callbacks.best_checkpoint config: `mode` can be min, max but got lowest"),
         ("callbacks.best_checkpoint.monitor=val/fdi", ConfigError, r"callbacks.best_checkpoint.monitor=val/fdi is not allowed: "
                                                                    r"this run logs epoch, step, train/d_fake, .*val/fid, .*val/modes$"),
+        ("optimized_metric=val/fdi", ConfigError, r"optimized_metric=val/fdi is not allowed: this run logs epoch, step, "),  # at the end
         ("~callbacks.quality", ConfigError, r"callbacks.best_checkpoint.monitor=val/fid is not allowed: this run logs .*val/g_loss "
                                             r"\(val/fid and the other quality metrics come from callbacks.quality\)"),
         ("seed=-1", ConfigError, r"seed=-1 is not allowed: expected an integer from 0 to 4294967295"),
