@@ -23,9 +23,9 @@ class CheckpointError(UserInputError):
     """A checkpoint that is missing, unreadable, unsafe, or not written by gan_digits."""
 
 
-def checkpoint_payload(model_config: dict) -> dict:
-    """The entry `GANModule` adds to every checkpoint it saves."""
-    return {"format_version": FORMAT_VERSION, "model": model_config}
+def checkpoint_payload(model_config: dict, precision: str) -> dict:
+    """The entry `GANModule` adds to every checkpoint it saves: the model's config and the precision it trained at."""
+    return {"format_version": FORMAT_VERSION, "model": model_config, "precision": precision}
 
 
 def load_checkpoint(path: str | Path) -> dict:

@@ -315,7 +315,7 @@ class GANModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.model_config is not None:
-            checkpoint[FORMAT_KEY] = checkpoint_payload(self.model_config)
+            checkpoint[FORMAT_KEY] = checkpoint_payload(self.model_config, str(self.trainer.precision))
         # Lightning saves no RNG state; the noise stream must continue where it was to resume exactly.
         checkpoint["rng_state"] = {"cpu": torch.get_rng_state()}
         if torch.cuda.is_available():

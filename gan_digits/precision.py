@@ -76,8 +76,10 @@ def bf16_speedup(module, batch_size: int, rounds: int = 7, min_seconds: float = 
     return statistics.median(ratios)
 
 
-def resolve_precision(trainer_cfg: DictConfig, module, batch_size: int) -> str | int:
-    """`trainer.precision` as Lightning takes it: `auto` resolved for this machine and run, said on the console."""
+def resolve_precision(trainer_cfg: DictConfig, module, batch_size: int, trained_at: str | None = None) -> str | int:
+    """`trainer.precision` as Lightning takes it: `auto` resolved for this machine and run, said on the console.
+    A run resumed on a CPU keeps the precision its checkpoint trained at (`trained_at`): timing again could
+    choose the other one, where the times are close, and the run would not go on as it was."""
     if str(trainer_cfg.precision) in WHOLE_MODEL_CASTS:
         raise ConfigError(f"trainer.precision={trainer_cfg.precision} is not allowed: expected auto, 32-true, bf16-mixed "
                           "or 16-mixed (the nets train with float32 weights; mixed precision computes in bf16 or fp16)")
@@ -90,6 +92,8 @@ def resolve_precision(trainer_cfg: DictConfig, module, batch_size: int) -> str |
     elif lacks_bf16_instructions():
         instructions = ", ".join(X86_BF16_INSTRUCTIONS)
         choice, why = "32-true", f"this CPU has no bf16 instructions ({instructions}), so bf16 would be emulated"
+    elif trained_at in ("32-true", "bf16-mixed"):  # the two auto chooses from
+        choice, why = trained_at, "the precision the checkpoint this run resumes trained at"
     else:
         speedup = bf16_speedup(module, min(batch_size, MAX_PROBE_BATCH))
         choice = "bf16-mixed" if speedup >= MIN_SPEEDUP else "32-true"

@@ -26,14 +26,15 @@ from gan_digits.run_summary import run_summary
 from gan_digits.strategy import accelerator_kind, pick_strategy
 
 
-def resume_path(cfg: DictConfig) -> str | None:
-    """The checkpoint `ckpt_path` names (`last`: this run dir's), checked before any work.
+def resume_path(cfg: DictConfig) -> tuple[str | None, str | None]:
+    """The checkpoint `ckpt_path` names (`last`: this run dir's), checked before any work, and the
+    precision it trained at (None for no checkpoint, or one written before checkpoints said).
 
     Read safely and compared with the model being built, so a checkpoint of another model fails
     here with both models named, not as a shape mismatch deep in load_state_dict.
     """
     if cfg.get("ckpt_path") is None:
-        return None
+        return None, None
     if cfg.ckpt_path == "last":
         path = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
         if not path.is_file():
@@ -43,7 +44,8 @@ def resume_path(cfg: DictConfig) -> str | None:
             )
     else:
         path = Path(to_absolute_path(cfg.ckpt_path))
-    saved = load_checkpoint(path)[FORMAT_KEY]["model"]
+    payload = load_checkpoint(path)[FORMAT_KEY]
+    saved = payload["model"]
     wanted = OmegaConf.to_container(cfg.model, resolve=True)
     for net in ("generator", "discriminator"):
         if saved.get(net) != wanted[net]:
@@ -57,7 +59,7 @@ def resume_path(cfg: DictConfig) -> str | None:
         if None not in kinds and kinds[0] != kinds[1]:
             raise CheckpointError(f"{path} was trained with model.{key}._target_={kinds[0]}, this run asks for "
                                   f"{kinds[1]}: a resumed run restores its state, which fits only the same kind")
-    return str(path)
+    return str(path), payload.get("precision")
 
 
 def check_writable(folder: str | Path) -> None:
@@ -115,8 +117,9 @@ def build_callbacks(cfg: DictConfig, module: GANModule) -> list[L.Callback]:
     return list(callbacks.values()) + [PreparedProcess()]  # in every rank
 
 
-def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GANModule, L.Trainer]:
-    """Datamodule, module and trainer from `cfg`; bad data files fail here, before any training."""
+def build(cfg: DictConfig, trained_at: str | None = None) -> tuple[L.LightningDataModule, GANModule, L.Trainer]:
+    """Datamodule, module and trainer from `cfg`; bad data files fail here, before any training. `trained_at`:
+    the precision of the checkpoint the run resumes, which `trainer.precision=auto` keeps on a CPU."""
     if cfg.trainer.get("overfit_batches"):
         # Lightning swaps in a sampler of single digits, which the in-memory path cannot index by, and
         # leaves the torchvision path's batch sampler drawing new batches every epoch: neither overfits.
@@ -141,7 +144,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, GANModule, L.Trainer]
         strategy = pick_strategy(cfg.trainer)
     # `auto` becomes the precision it chose here, so the run's HPARAMS say which one trained. Outside
     # the trainer's errors: a failure in the model's timing pass is the model's, not the config's.
-    cfg.trainer.precision = resolve_precision(cfg.trainer, module, cfg.data.batch_size)
+    cfg.trainer.precision = resolve_precision(cfg.trainer, module, cfg.data.batch_size, trained_at)
     with said_as_config("trainer"):
         trainer = instantiate(cfg.trainer, strategy=strategy, callbacks=callbacks, logger=loggers or False)
     return datamodule, module, trainer
@@ -165,9 +168,9 @@ def no_cloud_tip(record: logging.LogRecord) -> bool:
 def train(cfg: DictConfig) -> dict[str, float]:
     """Seed, build and fit; returns the last logged metrics (what a sweeper minimises)."""
     L.seed_everything(check_int("seed", cfg.seed, 0, 2**32 - 1), workers=True)  # numpy's range, which Lightning seeds too
-    ckpt_path = resume_path(cfg)
+    ckpt_path, trained_at = resume_path(cfg)
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(no_cloud_tip)  # once, however many runs
-    datamodule, module, trainer = build(cfg)
+    datamodule, module, trainer = build(cfg, trained_at)
     started = time.monotonic()
     with warnings.catch_warnings():
         if ckpt_path is not None:  # resuming in its run dir: of course its checkpoints/ holds files

@@ -63,6 +63,23 @@ def test_auto_times_nothing_on_a_gpu_on_several_processes_or_when_pinned(monkeyp
     assert resolve_precision(cfg.trainer, instantiate(cfg.model), cfg.data.batch_size) == expected
 
 
+def test_a_resumed_run_keeps_the_precision_its_checkpoint_trained_at(monkeypatch, tmp_path):
+    """Timing again could pick the other one where the times are close: the run would not go on as it was."""
+    from gan_digits.checkpoint import load_checkpoint
+    from gan_digits.training import train
+
+    train(compose_train("gan", output_dir=tmp_path))  # the tiny runs pin 32-true
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["gan_digits"]["precision"] == "32-true"
+    monkeypatch.setattr(precision, "bf16_speedup", must_not_time)
+    cfg = compose_train("gan", ["trainer.precision=auto", "ckpt_path=last", "trainer.max_steps=16"], output_dir=tmp_path)
+    train(cfg)
+    assert cfg.trainer.precision == "32-true"  # what the resumed run's HPARAMS record
+    # A precision that auto does not choose from (fp16, from a GPU) is timed on this CPU instead.
+    monkeypatch.setattr(precision, "bf16_speedup", lambda module, batch_size: 2.0)
+    cfg = compose_train("gan", ["trainer.precision=auto"])
+    assert resolve_precision(cfg.trainer, instantiate(cfg.model), 64, trained_at="16-mixed") == "bf16-mixed"
+
+
 def test_the_trainer_and_the_run_config_get_the_precision_auto_chose(monkeypatch, tmp_path):
     from gan_digits.training import build
 
