@@ -110,7 +110,8 @@ def test_bad_values_fail_before_any_work_in_one_line(tmp_path):
     run = tmp_path / "run"
     result = run_script("train.py", *TINY_CLI, "data.batch_size=0", f"hydra.run.dir={run}")
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == "error: data.batch_size=0 is not allowed: expected an integer >= 2 (batch norm needs two digits or more a batch)"
+    assert result.stderr.strip().splitlines()[-1] == ("error: data.batch_size=0 is not allowed: expected an integer >= 2 "
+                                                      "(batch norm needs two digits or more a batch)")
     assert not (run / "checkpoints").exists() and not (run / "tb").exists()
 
 

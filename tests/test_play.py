@@ -50,7 +50,8 @@ def test_each_mode_writes_a_png_of_the_expected_grid(trained, tmp_path, model, m
 
 
 def test_compare_comes_round_the_real_digits_again_when_asked_for_more(trained):
-    """n above the real digits there are failed for an unconditional model (a conditional one cycled already)."""
+    """Asking for more digits than there are real ones failed for an unconditional model (a conditional one
+    cycled already): the real side repeats them."""
     real = (torch.arange(3, dtype=torch.uint8).repeat_interleave(28 * 28).view(3, 28, 28), torch.arange(3))
     generator = build_generator(load_checkpoint(_ckpt(trained, "dcgan")))
     sheet = modes.compare(generator, real, n=5)  # each row: real digits, a gap, generated ones
