@@ -6,16 +6,15 @@ See conf/sample.yaml for every option and README.md for examples.
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from gan_digits.checks import UserInputError, report_user_errors
+from gan_digits.checks import check_filled, report_user_errors
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="sample")
 @report_user_errors
 def main(cfg: DictConfig) -> None:
+    check_filled(cfg, "e.g. python sample.py ckpt=outputs/<date>/<time>/checkpoints/last.ckpt")
     from gan_digits.modes import sample  # once the config is composed: a mistyped key fails in a second
 
-    if OmegaConf.is_missing(cfg, "ckpt"):
-        raise UserInputError("ckpt is required: python sample.py ckpt=outputs/<date>/<time>/checkpoints/last.ckpt")
     params = OmegaConf.to_container(cfg, resolve=True)
     print(sample(**params))
 

@@ -181,4 +181,4 @@ def test_cli_reports_bad_input_in_one_line(trained, tmp_path):
     assert result.stderr.strip() == f"error: checkpoint not found: {tmp_path / 'missing.ckpt'}"
     result = run_script("sample.py")  # Hydra's ??? reached the loader as a path: "checkpoint not found: ???"
     assert result.returncode == 2
-    assert result.stderr.strip() == "error: ckpt is required: python sample.py ckpt=outputs/<date>/<time>/checkpoints/last.ckpt"
+    assert result.stderr.strip() == "error: ckpt must be set: e.g. python sample.py ckpt=outputs/<date>/<time>/checkpoints/last.ckpt"
