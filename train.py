@@ -1,5 +1,6 @@
 """Train a GAN on MNIST: `python train.py [model=gan|dcgan|cdcgan] [key=value ...]` (see README)."""
 
+import sys
 import warnings
 from pathlib import Path
 
@@ -7,9 +8,17 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from gan_digits.checks import check_filled, report_user_errors
+from gan_digits.checks import check_filled, check_group_choices, report_user_errors
 
-MODELS = sorted(p.stem for p in (Path(__file__).parent / "conf" / "model").glob("*.yaml") if p.stem != "default")
+CONF = Path(__file__).parent / "conf"
+# Each config group's options (model's base is no model to choose), and the groups a run may leave out.
+GROUPS = {
+    group.name: sorted(p.stem for p in group.glob("*.yaml") if (group.name, p.stem) != ("model", "default"))
+    for group in sorted(CONF.iterdir())
+    if group.is_dir() and group.name != "hydra"
+}
+MODELS = GROUPS["model"]
+OPTIONAL_GROUPS = ("callbacks", "logger", "hparams_search", "launcher")
 
 # Lightning 2.6 calls a torch API that torch 2.14 deprecates, and says so in every run: upstream,
 # harmless, and not the user's to fix (pytest's config silences it too).
@@ -30,4 +39,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    report_user_errors(check_group_choices)(sys.argv[1:], GROUPS, OPTIONAL_GROUPS)
     main()

@@ -80,6 +80,29 @@ def check_filled(config: Any, why: str = "") -> None:
         raise ConfigError(f"{', '.join(missing)} must be set" + (f": {why}" if why else ""))
 
 
+def check_group_choices(argv: Sequence[str], groups: dict[str, Sequence[str]], optional: Sequence[str] = ()) -> None:
+    """A config group set on the command line to what is no option's name (`logger=null`, `model=1`), or a
+    ConfigError naming it: Hydra raises a bare ValueError for it, with a traceback, before the task runs.
+    `groups` maps each group to its options; `optional` are the groups a run may leave out (`~group`)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    parser = OverridesParser.create()
+    for word in argv:
+        group = word.split("=", 1)[0].lstrip("+")
+        if word.startswith("-") or "=" not in word or group not in groups:
+            continue
+        try:
+            override = parser.parse_override(word)
+        except OverrideParseException:
+            continue  # Hydra's own message says what is wrong with the word
+        if override.is_delete() or override.is_sweep_override() or isinstance(override.value(), (str, list)):
+            continue
+        leave_out = f", or ~{group} to run without it" if group in optional else ""
+        raise ConfigError(f"{word} is not allowed: {group} is a config group: expected one of "
+                          f"{', '.join(groups[group])}{leave_out}")
+
+
 def key_value_argv(argv: list[str] | None = None, flags: Sequence[str] = ()) -> list[str]:
     """Command-line words for argparse, read the way the Hydra commands read theirs too:
     `key=value` as `--key=value`, and `flag=true` as `--flag` for the boolean `flags`."""

@@ -98,6 +98,20 @@ def test_the_models_base_config_is_named_before_importing_torch():
     assert "torch" not in imported_modules(result.stderr)
 
 
+def test_a_group_set_to_no_options_name_is_named_in_one_line():
+    # Was Hydra's "ValueError: Config group override must be a string or a list" traceback.
+    result = run_script("train.py", "logger=null")  # lightning-hydra-template's way to run without a logger
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: logger=null is not allowed: logger is a config group: expected one of tensorboard, "
+        "or ~logger to run without it"]
+    result = run_script("train.py", "-m", "model=1")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: model=1 is not allowed: model is a config group: expected one of cdcgan, cdcgan_tf, dcgan, "
+        "dcgan_tf, gan"]
+
+
 def test_unknown_key_is_named_before_importing_torch():
     result = run_script("-X", "importtime", "train.py", "data.batchsize=8")
     assert result.returncode != 0
