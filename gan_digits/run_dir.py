@@ -1,0 +1,76 @@
+"""A Hydra callback that gives each fresh run a folder of its own, before Hydra writes the run's config there.
+
+Hydra names a run's folder by the second it started (outputs/<date>/<time>), so runs started in the same second
+(`python train.py model=gan & python train.py model=dcgan &`) shared one folder and overwrote each other's
+checkpoints; and `hydra.run.dir=<an earlier run's folder>` without `ckpt_path` trained afresh over that run,
+its `.hydra` config replaced before any of train.py's checks ran. Sweeps (`-m`, `hydra.sweep.dir`) alike.
+"""
+
+import os
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf, read_write
+
+from gan_digits.checks import ConfigError, report_user_errors
+
+# What a run leaves that another would overwrite or mix into, the most telling first.
+RUN_OUTPUTS = ("checkpoints/last.ckpt", "checkpoints/*.ckpt", "tb/events.out.tfevents.*")
+RANK_VARIABLES = ("LOCAL_RANK", "RANK", "SLURM_PROCID")  # set by the launchers of a run's other processes
+
+
+def earlier_run(folder: Path, jobs: str = "") -> Path | None:
+    """A file of an earlier run in `folder` (`jobs="*/"`: in the job folders of a sweep), or None."""
+    for pattern in RUN_OUTPUTS:
+        if found := sorted(folder.glob(jobs + pattern)):
+            return found[0]
+    return None
+
+
+def unused_folder(folder: Path) -> Path:
+    """`folder`, else `folder_2`, `folder_3`...: the first one this process creates. mkdir either creates a folder
+    or fails, so of two runs started in the same second each gets its own."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    candidate, n = folder, 1
+    while True:
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = folder.with_name(f"{folder.name}_{n}")
+
+
+def keep_own_folder(config: DictConfig, mode: str) -> None:
+    """For a fresh run (no `ckpt_path`): a folder the user named must hold no earlier run; a folder Hydra named
+    is claimed, or the run moves to the next free one (`mode`: run or sweep)."""
+    key = f"hydra.{mode}.dir"
+    if config.get("ckpt_path") is not None or any(os.environ.get(name, "0") != "0" for name in RANK_VARIABLES):
+        return  # resuming into its own folder, or another process of a run whose first process chose the folder
+    folder = Path(OmegaConf.select(config, key))
+    if any(override.split("=", 1)[0].lstrip("+") == key for override in config.hydra.overrides.hydra):
+        if found := earlier_run(folder, "*/" if mode == "sweep" else ""):
+            raise ConfigError(
+                f"{key}={folder} already holds a run ({found.relative_to(folder)}): train it on with ckpt_path=last, "
+                f"or train afresh in another folder (leave out {key} for a new one)"
+            )
+        return
+    own = unused_folder(folder)
+    if own != folder:
+        with read_write(config.hydra):
+            OmegaConf.update(config, key, str(own))
+            config.hydra.overrides.hydra.append(f"{key}={own}")  # a sweep composes each job's config from these
+        print(f"{folder} is taken (a run started in the same second): this run writes to {own}")
+
+
+class OwnRunFolder(Callback):
+    """Hydra calls it once per command, before any job (conf/train.yaml: hydra.callbacks)."""
+
+    @report_user_errors
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        keep_own_folder(config, "run")
+
+    @report_user_errors
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        keep_own_folder(config, "sweep")

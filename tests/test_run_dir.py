@@ -1,0 +1,63 @@
+"""A fresh run never writes into another run's folder: Hydra's same-second folder names, a reused hydra.run.dir."""
+
+import datetime
+from pathlib import Path
+
+from conftest import ROOT, run_script
+
+
+def taken_folders(root: Path, seconds: int = 120) -> list[Path]:
+    """The folders Hydra names by time for a command started in the next `seconds`, made now, as a run started
+    in the same second would have made them."""
+    now = datetime.datetime.now()
+    folders = []
+    for offset in range(seconds):
+        at = now + datetime.timedelta(seconds=offset)
+        folders.append(root / at.strftime("%Y-%m-%d") / at.strftime("%H-%M-%S"))
+        folders[-1].mkdir(parents=True, exist_ok=True)
+    return folders
+
+
+def test_runs_started_in_the_same_second_get_a_folder_each(tmp_path):
+    taken = taken_folders(tmp_path / "outputs") + taken_folders(tmp_path / "multirun")
+    # model=default fails before importing torch, once the run's folder is chosen and Hydra has written there.
+    result = run_script(str(ROOT / "train.py"), "model=default", cwd=tmp_path)
+    assert result.returncode == 2 and "model=default is the base the models inherit" in result.stderr
+    [written] = [path.parent for path in tmp_path.glob("outputs/*/*/.hydra")]  # was the taken folder's
+    assert written.name.endswith("_2") and written.with_name(written.name[:-2]) in taken
+    assert f"is taken (a run started in the same second): this run writes to {written.relative_to(tmp_path)}" in result.stdout
+
+    result = run_script(str(ROOT / "train.py"), "-m", "model=default", cwd=tmp_path)
+    assert result.returncode == 2
+    [sweep] = [path.parent.parent for path in tmp_path.glob("multirun/*/*/0/.hydra")]  # each job's folder in its own
+    assert sweep.name.endswith("_2") and (sweep / "multirun.yaml").is_file()
+    assert not any(any(folder.iterdir()) for folder in taken)
+
+
+def test_a_fresh_run_in_an_earlier_runs_folder_is_refused_before_hydra_writes_there(tmp_path):
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"the earlier run's weights")
+    (run / ".hydra").mkdir()
+    (run / ".hydra" / "overrides.yaml").write_text("- model=gan\n")
+    result = run_script("train.py", "model=dcgan", f"hydra.run.dir={run}")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: hydra.run.dir={run} already holds a run (checkpoints/last.ckpt): train it on with ckpt_path=last, "
+        "or train afresh in another folder (leave out hydra.run.dir for a new one)"]
+    assert (run / ".hydra" / "overrides.yaml").read_text() == "- model=gan\n"  # was replaced by this command's
+
+    sweep = tmp_path / "sweep"
+    events = sweep / "1" / "tb" / "events.out.tfevents.1.vm.1.0"
+    events.parent.mkdir(parents=True)
+    events.write_bytes(b"an earlier job's events")
+    result = run_script("train.py", "-m", "model=gan,dcgan", f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        f"error: hydra.sweep.dir={sweep} already holds a run (1/tb/events.out.tfevents.1.vm.1.0)")
+    assert sorted(path.name for path in sweep.iterdir()) == ["1"]
+
+    # A folder that holds no run (an earlier attempt failed before training) is the user's to reuse.
+    (tmp_path / "attempt" / ".hydra").mkdir(parents=True)
+    result = run_script("train.py", "model=default", f"hydra.run.dir={tmp_path / 'attempt'}")
+    assert result.returncode == 2 and "model=default is the base the models inherit" in result.stderr
