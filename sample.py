@@ -3,10 +3,12 @@
 See conf/sample.yaml for every option and README.md for examples.
 """
 
+import sys
+
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from gan_digits.checks import check_filled, report_user_errors
+from gan_digits.checks import check_filled, check_overrides, report_user_errors
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="sample")
@@ -20,4 +22,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    report_user_errors(check_overrides)(sys.argv[1:])
     main()

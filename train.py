@@ -8,7 +8,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from gan_digits.checks import check_filled, check_group_choices, report_user_errors
+from gan_digits.checks import check_filled, check_overrides, report_user_errors
 
 CONF = Path(__file__).parent / "conf"
 # Each config group's options (model's base is no model to choose), and the groups a run may leave out.
@@ -39,5 +39,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    report_user_errors(check_group_choices)(sys.argv[1:], GROUPS, OPTIONAL_GROUPS)
+    report_user_errors(check_overrides)(sys.argv[1:], GROUPS, OPTIONAL_GROUPS)
     main()

@@ -80,27 +80,34 @@ def check_filled(config: Any, why: str = "") -> None:
         raise ConfigError(f"{', '.join(missing)} must be set" + (f": {why}" if why else ""))
 
 
-def check_group_choices(argv: Sequence[str], groups: dict[str, Sequence[str]], optional: Sequence[str] = ()) -> None:
-    """A config group set on the command line to what is no option's name (`logger=null`, `model=1`), or a
-    ConfigError naming it: Hydra raises a bare ValueError for it, with a traceback, before the task runs.
+def check_overrides(argv: Sequence[str], groups: dict[str, Sequence[str]] | None = None,
+                    optional: Sequence[str] = ()) -> None:
+    """Command-line overrides that Hydra would stop on with a traceback or a grammar lesson, named in one line
+    as a ConfigError before Hydra reads them: a `~` in a value (`data.root=~/mnist`: the shell leaves it, Hydra
+    reads it as an operator), and a config group set to what is no option's name (`logger=null`, `model=1`).
     `groups` maps each group to its options; `optional` are the groups a run may leave out (`~group`)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import OverrideParseException
+    from hydra.errors import HydraException
 
     parser = OverridesParser.create()
+    groups = groups or {}
     for word in argv:
-        group = word.split("=", 1)[0].lstrip("+")
-        if word.startswith("-") or "=" not in word or group not in groups:
+        if word.startswith("-") or "=" not in word:
             continue
+        key, value = word.split("=", 1)
         try:
             override = parser.parse_override(word)
-        except OverrideParseException:
-            continue  # Hydra's own message says what is wrong with the word
-        if override.is_delete() or override.is_sweep_override() or isinstance(override.value(), (str, list)):
-            continue
-        leave_out = f", or ~{group} to run without it" if group in optional else ""
-        raise ConfigError(f"{word} is not allowed: {group} is a config group: expected one of "
-                          f"{', '.join(groups[group])}{leave_out}")
+        except HydraException:
+            if "~" not in value:
+                continue  # Hydra's own message says what is wrong with the word
+            fix = f"{key}=$HOME{value[1:]} (the shell fills in $HOME)" if value.split("/")[0] == "~" else f"'{key}=\"{value}\"'"
+            raise ConfigError(f"{word} is not allowed: Hydra reads ~ as an operator, even in a path: write {fix}") from None
+        group = key.lstrip("+")
+        if group in groups and not (override.is_delete() or override.is_sweep_override()
+                                    or isinstance(override.value(), (str, list))):
+            leave_out = f", or ~{group} to run without it" if group in optional else ""
+            raise ConfigError(f"{word} is not allowed: {group} is a config group: expected one of "
+                              f"{', '.join(groups[group])}{leave_out}")
 
 
 def key_value_argv(argv: list[str] | None = None, flags: Sequence[str] = ()) -> list[str]:

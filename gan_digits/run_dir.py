@@ -3,10 +3,13 @@
 Hydra names a run's folder by the second it started (outputs/<date>/<time>), so runs started in the same second
 (`python train.py model=gan & python train.py model=dcgan &`) shared one folder and overwrote each other's
 checkpoints; and `hydra.run.dir=<an earlier run's folder>` without `ckpt_path` trained afresh over that run,
-its `.hydra` config replaced before any of train.py's checks ran. Sweeps (`-m`, `hydra.sweep.dir`) alike.
+its `.hydra` config replaced before any of train.py's checks ran; and a folder that cannot be written failed in
+Hydra's own mkdir, with a traceback. Sweeps (`-m`, `hydra.sweep.dir`) alike.
 """
 
+import errno
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -42,26 +45,50 @@ def unused_folder(folder: Path) -> Path:
             candidate = folder.with_name(f"{folder.name}_{n}")
 
 
+def unwritable(folder: Path, err: OSError, key: str = "hydra.run.dir") -> ConfigError:
+    space = "Free some space, or choose" if err.errno in (errno.ENOSPC, errno.EDQUOT) else "Choose"
+    return ConfigError(f"cannot write the run's outputs to {folder}: {err.strerror or err}. "
+                       f"{space} another folder with {key}=<folder>")
+
+
+def check_writable(folder: str | Path, key: str = "hydra.run.dir") -> None:
+    """Fail now, not at the first checkpoint, when the run's folder cannot be written (read-only, full)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder) as probe:
+            probe.write(b"\0" * 1_000_000)  # about a checkpoint's first write
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as err:
+        raise unwritable(folder, err, key) from err
+
+
 def keep_own_folder(config: DictConfig, mode: str) -> None:
-    """For a fresh run (no `ckpt_path`): a folder the user named must hold no earlier run; a folder Hydra named
-    is claimed, or the run moves to the next free one (`mode`: run or sweep)."""
+    """The run's folder (`mode`: run or sweep), checked writable before Hydra writes there: a folder Hydra named
+    is claimed, or the run moves to the next free one; a folder the user named holds no earlier run, unless
+    this run resumes (`ckpt_path`) and so trains it on."""
     key = f"hydra.{mode}.dir"
-    if config.get("ckpt_path") is not None or any(os.environ.get(name, "0") != "0" for name in RANK_VARIABLES):
-        return  # resuming into its own folder, or another process of a run whose first process chose the folder
+    if any(os.environ.get(name, "0") != "0" for name in RANK_VARIABLES):
+        return  # another process of a run whose first process chose and checked the folder
     folder = Path(OmegaConf.select(config, key))
-    if any(override.split("=", 1)[0].lstrip("+") == key for override in config.hydra.overrides.hydra):
-        if found := earlier_run(folder, "*/" if mode == "sweep" else ""):
-            raise ConfigError(
-                f"{key}={folder} already holds a run ({found.relative_to(folder)}): train it on with ckpt_path=last, "
-                f"or train afresh in another folder (leave out {key} for a new one)"
-            )
-        return
-    own = unused_folder(folder)
-    if own != folder:
-        with read_write(config.hydra):
-            OmegaConf.update(config, key, str(own))
-            config.hydra.overrides.hydra.append(f"{key}={own}")  # a sweep composes each job's config from these
-        print(f"{folder} is taken (a run started in the same second): this run writes to {own}")
+    if not any(override.split("=", 1)[0].lstrip("+") == key for override in config.hydra.overrides.hydra):
+        try:
+            own = unused_folder(folder)
+        except OSError as err:
+            raise unwritable(folder, err, key) from err
+        if own != folder:
+            with read_write(config.hydra):
+                OmegaConf.update(config, key, str(own))
+                config.hydra.overrides.hydra.append(f"{key}={own}")  # a sweep composes each job's config from these
+            print(f"{folder} is taken (a run started in the same second): this run writes to {own}")
+            folder = own
+    elif config.get("ckpt_path") is None and (found := earlier_run(folder, "*/" if mode == "sweep" else "")):
+        raise ConfigError(
+            f"{key}={folder} already holds a run ({found.relative_to(folder)}): train it on with ckpt_path=last, "
+            f"or train afresh in another folder (leave out {key} for a new one)"
+        )
+    check_writable(folder, key)
 
 
 class OwnRunFolder(Callback):

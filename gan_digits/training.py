@@ -1,8 +1,6 @@
 """The logic behind `train.py`: build everything from the composed config, then fit."""
 
 import logging
-import os
-import tempfile
 import time
 import warnings
 from contextlib import contextmanager
@@ -22,6 +20,7 @@ from gan_digits.checks import ConfigError, ReportedError, check_int, instantiate
 from gan_digits.module import GANModule
 from gan_digits.precision import AUTO_HINT, resolve_precision
 from gan_digits.process import PreparedProcess, prepare_process
+from gan_digits.run_dir import check_writable
 from gan_digits.run_summary import run_summary
 from gan_digits.strategy import accelerator_kind, pick_strategy
 
@@ -60,20 +59,6 @@ def resume_path(cfg: DictConfig) -> tuple[str | None, str | None]:
             raise CheckpointError(f"{path} was trained with model.{key}._target_={kinds[0]}, this run asks for "
                                   f"{kinds[1]}: a resumed run restores its state, which fits only the same kind")
     return str(path), payload.get("precision")
-
-
-def check_writable(folder: str | Path) -> None:
-    """Fail now, not at the first checkpoint, when the run's folder cannot be written (read-only, full)."""
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder) as probe:
-            probe.write(b"\0" * 1_000_000)  # about a checkpoint's first write
-            probe.flush()
-            os.fsync(probe.fileno())
-    except OSError as err:
-        raise ConfigError(f"cannot write the run's outputs to {folder}: {err.strerror or err}. "
-                          "Free some space, or choose another folder with hydra.run.dir=<folder>") from err
 
 
 @contextmanager

@@ -112,6 +112,18 @@ def test_a_group_set_to_no_options_name_is_named_in_one_line():
         "dcgan_tf, gan"]
 
 
+def test_a_tilde_in_a_path_is_named_with_the_fix():
+    # The shell leaves `~` after `data.root=` alone (zsh after any `key=`), and Hydra's grammar refused it.
+    result = run_script("train.py", "data.root=~/mnist")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: data.root=~/mnist is not allowed: Hydra reads ~ as an operator, even in a path: "
+        "write data.root=$HOME/mnist (the shell fills in $HOME)"]
+    result = run_script("sample.py", "ckpt=runs/~old/last.ckpt")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].endswith("""write 'ckpt="runs/~old/last.ckpt"'""")
+
+
 def test_unknown_key_is_named_before_importing_torch():
     result = run_script("-X", "importtime", "train.py", "data.batchsize=8")
     assert result.returncode != 0

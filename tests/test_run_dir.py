@@ -61,3 +61,14 @@ def test_a_fresh_run_in_an_earlier_runs_folder_is_refused_before_hydra_writes_th
     (tmp_path / "attempt" / ".hydra").mkdir(parents=True)
     result = run_script("train.py", "model=default", f"hydra.run.dir={tmp_path / 'attempt'}")
     assert result.returncode == 2 and "model=default is the base the models inherit" in result.stderr
+
+
+def test_a_folder_that_cannot_be_written_is_named_before_hydra_writes_there(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the run's folder should go")
+    for mode, key in ((), "hydra.run.dir"), (("-m",), "hydra.sweep.dir"):
+        result = run_script("train.py", *mode, f"{key}={blocker / 'run'}")  # was Hydra's NotADirectoryError traceback
+        assert result.returncode == 2
+        assert result.stderr.strip().splitlines() == [
+            f"error: cannot write the run's outputs to {blocker / 'run'}: Not a directory. "
+            f"Choose another folder with {key}=<folder>"]
