@@ -20,15 +20,21 @@ from gan_digits.checks import ConfigError, report_user_errors
 
 # What a run leaves that another would overwrite or mix into, the most telling first.
 RUN_OUTPUTS = ("checkpoints/last.ckpt", "checkpoints/*.ckpt", "tb/events.out.tfevents.*")
+JOBS = {"run": "", "sweep": "*/"}  # where a run's outputs lie in its folder: a sweep's in its jobs' folders
 RANK_VARIABLES = ("LOCAL_RANK", "RANK", "SLURM_PROCID")  # set by the launchers of a run's other processes
 
 
 def earlier_run(folder: Path, jobs: str = "") -> Path | None:
-    """A file of an earlier run in `folder` (`jobs="*/"`: in the job folders of a sweep), or None."""
+    """A file of an earlier run in `folder` (`jobs`: the glob of a sweep's job folders), or None."""
     for pattern in RUN_OUTPUTS:
         if found := sorted(folder.glob(jobs + pattern)):
             return found[0]
     return None
+
+
+def resumes_from(folder: Path, ckpt_path: str | None) -> bool:
+    """Whether the run resumes a checkpoint of `folder` (`last`: its own), and so trains that run on there."""
+    return ckpt_path == "last" or (ckpt_path is not None and folder.resolve() in Path(ckpt_path).resolve().parents)
 
 
 def unused_folder(folder: Path) -> Path:
@@ -67,7 +73,7 @@ def check_writable(folder: str | Path, key: str = "hydra.run.dir") -> None:
 def keep_own_folder(config: DictConfig, mode: str) -> None:
     """The run's folder (`mode`: run or sweep), checked writable before Hydra writes there: a folder Hydra named
     is claimed, or the run moves to the next free one; a folder the user named holds no earlier run, unless
-    this run resumes (`ckpt_path`) and so trains it on."""
+    this run resumes one of its checkpoints."""
     key = f"hydra.{mode}.dir"
     if any(os.environ.get(name, "0") != "0" for name in RANK_VARIABLES):
         return  # another process of a run whose first process chose and checked the folder
@@ -83,7 +89,7 @@ def keep_own_folder(config: DictConfig, mode: str) -> None:
                 config.hydra.overrides.hydra.append(f"{key}={own}")  # a sweep composes each job's config from these
             print(f"{folder} is taken (a run started in the same second): this run writes to {own}")
             folder = own
-    elif config.get("ckpt_path") is None and (found := earlier_run(folder, "*/" if mode == "sweep" else "")):
+    elif not resumes_from(folder, config.get("ckpt_path")) and (found := earlier_run(folder, JOBS[mode])):
         raise ConfigError(
             f"{key}={folder} already holds a run ({found.relative_to(folder)}): train it on with ckpt_path=last, "
             f"or train afresh in another folder (leave out {key} for a new one)"

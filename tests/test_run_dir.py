@@ -72,3 +72,19 @@ def test_a_folder_that_cannot_be_written_is_named_before_hydra_writes_there(tmp_
         assert result.stderr.strip().splitlines() == [
             f"error: cannot write the run's outputs to {blocker / 'run'}: Not a directory. "
             f"Choose another folder with {key}=<folder>"]
+
+
+def test_a_run_resuming_another_runs_checkpoint_into_an_earlier_runs_folder_is_refused(tmp_path):
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"this folder's run")
+    other = tmp_path / "other.ckpt"
+    other.write_bytes(b"another run's weights")
+    result = run_script("train.py", f"ckpt_path={other}", f"hydra.run.dir={run}")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: hydra.run.dir={run} already holds a run (checkpoints/last.ckpt): train it on with ckpt_path=last, "
+        "or train afresh in another folder (leave out hydra.run.dir for a new one)"]
+    # One of its own checkpoints is its to resume (the file is no checkpoint: train.py says so, past this check).
+    result = run_script("train.py", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", f"hydra.run.dir={run}")
+    assert result.returncode == 2 and "already holds a run" not in result.stderr
