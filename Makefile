@@ -42,6 +42,7 @@ bench-quality: install
 tensorboard: install
 	$(VENV)/bin/tensorboard --logdir outputs
 
+# What install and test made; never the runs (outputs/, multirun/): they are results, removed by hand.
 clean:
-	rm -rf outputs multirun .pytest_cache $(VENV) *.egg-info
+	rm -rf .pytest_cache $(VENV) *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
