@@ -84,6 +84,20 @@ def early_stop(trainer: L.Trainer, saved: dict) -> str | None:
     return None
 
 
+def tensorboard_command(trainer: L.Trainer) -> str | None:
+    """The command that opens the run's TensorBoard events, or None when it logs none."""
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            return f"{local_command('tensorboard')} --logdir {shown(logger.log_dir)}"
+    return None
+
+
+def run_start(trainer: L.Trainer, run_dir: str | Path) -> str:
+    """One line before training: where the run writes, and how to watch it train (its summary says it again)."""
+    command = tensorboard_command(trainer)
+    return f"outputs: {shown(run_dir)}" + (f" (watch it train: {command})" if command else "")
+
+
 def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, float], seconds: float) -> str:
     """A few lines for the end of `train.py`: steps, final quality, best checkpoint, and the commands to sample
     the run, train it on and open TensorBoard."""
@@ -107,9 +121,8 @@ def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, floa
         rows.append(("sample it", f"{local_command('python')} {project_script('sample.py')} ckpt={shown(last)}"))
     if (command := train_on_command(trainer, run_dir, saved)) is not None:
         rows.append(("train on", command))
-    for logger in trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):
-            rows.append(("TensorBoard", f"{local_command('tensorboard')} --logdir {shown(logger.log_dir)}"))
+    if (command := tensorboard_command(trainer)) is not None:
+        rows.append(("TensorBoard", command))
     width = max(len(label) for label, _ in rows) + 2
     steps = saved.get("global_step", trainer.global_step)  # two optimizer steps a batch
     head = f"done: step {steps:,} ({steps // 2:,} batches) after {minutes} min {secs} s of training"

@@ -21,7 +21,7 @@ from gan_digits.module import GANModule
 from gan_digits.precision import AUTO_HINT, resolve_precision
 from gan_digits.process import PreparedProcess, prepare_process
 from gan_digits.run_dir import check_writable
-from gan_digits.run_summary import run_summary
+from gan_digits.run_summary import run_start, run_summary
 from gan_digits.strategy import accelerator_kind, pick_strategy
 
 
@@ -156,6 +156,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     ckpt_path, trained_at = resume_path(cfg)
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(no_cloud_tip)  # once, however many runs
     datamodule, module, trainer = build(cfg, trained_at)
+    rank_zero_info(run_start(trainer, cfg.paths.output_dir))
     started = time.monotonic()
     with warnings.catch_warnings():
         if ckpt_path is not None:  # resuming in its run dir: of course its checkpoints/ holds files

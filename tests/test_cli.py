@@ -34,8 +34,12 @@ def test_train_cli_leaves_every_output_under_the_run_dir_and_says_what_to_run_ne
     assert (run / ".hydra" / "config.yaml").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # nothing written beside it
 
-    # It ends by naming its outputs and the command that samples it, and that command works as printed.
+    # It starts by naming its folder and how to watch it train, before Lightning's model summary ...
     output = result.stdout + result.stderr
+    start = f"outputs: {run} (watch it train: "
+    assert output.count(start) == 1 and output.index(start) < output.index("| Name ")
+    assert output.split(start)[1].split(")")[0].endswith(f"tensorboard --logdir {run / 'tb'}")
+    # ... and ends by naming its outputs and the command that samples it, and that command works as printed.
     assert output.count("done: step 8 (4 batches) after ") == 1 and output.count("Seed set to 42") == 1  # once each
     summary = output[output.index("done: step 8 (4 batches) after "):].splitlines()[1:]
     rows = dict((part.strip() for part in line.split(":", 1)) for line in summary if line.startswith("  "))

@@ -132,10 +132,9 @@ class MNISTDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         world_size = self.trainer.world_size if self.trainer else 1
-        rank_zero_info(
-            f"effective batch size {self.batch_size * world_size} "
-            f"({self.batch_size} per device x {world_size} devices)"
-        )
+        if world_size > 1:
+            rank_zero_info(f"effective batch size {self.batch_size * world_size} "
+                           f"({self.batch_size} per device x {world_size} devices)")
         # Batches of this epoch already trained: non-zero only when resuming mid-epoch.
         done = (lambda: self.trainer.fit_loop.epoch_loop.batch_progress.current.ready) if self.trainer else (lambda: 0)
         return self._loader(self.train_set, self.seed, done)
