@@ -40,4 +40,8 @@ def main(cfg: DictConfig) -> float | None:
 
 if __name__ == "__main__":
     report_user_errors(check_overrides)(sys.argv[1:], GROUPS, OPTIONAL_GROUPS)
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # Ctrl-C before training began (imports, auto's timing), or a second one during it
+        print("interrupted", file=sys.stderr)
+        sys.exit(128 + 2)  # as a shell reports SIGINT, and as a first Ctrl-C during training exits

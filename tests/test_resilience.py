@@ -37,10 +37,30 @@ def test_signal_saves_a_checkpoint_exits_nonzero_and_resume_finishes(tmp_path, s
     # The signal came after batch 3's callbacks had run the check: batch 4 completes, then the save.
     assert f"{signal.Signals(signum).name} received: saved {run}/checkpoints/last.ckpt at step 8" in killed.stderr
     assert _weights(run)["global_step"] == 8
+    assert "`weights_only` was not set" not in killed.stderr  # Lightning's line when the save did not say
 
     resumed = run_script(*args, "ckpt_path=last")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert _weights(run)["global_step"] == 24
+
+
+def test_ctrl_c_before_training_ends_in_one_line(tmp_path):
+    run = tmp_path / "run"
+    killed = run_script("train.py", "model=dcgan", *TINY_MODEL["dcgan"], *LONG, f"hydra.run.dir={run}",
+                        "+callbacks.ctrl_c._target_=rank_probe.SignalWhenBuilt", env=probe_env())
+    assert killed.returncode == 130
+    assert killed.stderr.strip().splitlines()[-1] == "interrupted" and "Traceback" not in killed.stderr
+
+
+def test_a_second_ctrl_c_stops_at_once_with_the_code_of_the_first(tmp_path):
+    run = tmp_path / "run"
+    twice = [f"+callbacks.{name}._target_=rank_probe.SendSignal" for name in ("ctrl_c", "again")] + [
+        f"+callbacks.{name}.{key}={value}" for name in ("ctrl_c", "again") for key, value in
+        (("at_batch", 3), ("signum", int(signal.SIGINT)))]
+    killed = run_script("train.py", "model=dcgan", *TINY_MODEL["dcgan"], *LONG, f"hydra.run.dir={run}", *twice,
+                        env=probe_env())
+    assert killed.returncode == 130, killed.stderr[-2000:]  # was Lightning's 1
+    assert "received: saved" not in killed.stderr and not (run / "checkpoints" / "last.ckpt").exists()
 
 
 @pytest.mark.parametrize("stop_at", [8, 6], ids=["end-of-epoch", "mid-epoch"])

@@ -4,7 +4,7 @@ Lightning saves on SIGTERM only with an extra callback and then exits 0, which a
 "finished". Here the signal is noted, the current batch completes, every rank agrees to stop,
 `last.ckpt` is written (atomically: Lightning writes to a temporary file and renames it) and the
 process exits with 128 + the signal number (143 for SIGTERM, 130 for Ctrl-C), as a shell would.
-A second Ctrl-C stops at once. On SLURM, SIGUSR1 (the pre-emption warning) also requeues the job.
+A second Ctrl-C stops at once (130 too). On SLURM, SIGUSR1 (the pre-emption warning) also requeues the job.
 """
 
 import os
@@ -27,7 +27,9 @@ class StopOnSignal(L.Callback):
 
     def _handle(self, signum, frame) -> None:
         if self.received == signal.SIGINT and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # the second Ctrl-C: stop now
+            # The second Ctrl-C: stop now, with the code the first ends with (Lightning ends a
+            # KeyboardInterrupt with 1). The last.ckpt saved before, if any, is whole.
+            raise SystemExit(128 + signum)
         self.received = signum
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -48,7 +50,7 @@ class StopOnSignal(L.Callback):
             return
         signum = self.received or signal.SIGTERM
         path = self.dirpath / "last.ckpt"
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)  # all of it, to resume from (and no log line asking)
         rank_zero_info(f"{signal.Signals(signum).name} received: saved {path} at step {trainer.global_step}; "
                        f"resume with ckpt_path={path}")
         if signum == getattr(signal, "SIGUSR1", None) and self.requeue_on_slurm and "SLURM_JOB_ID" in os.environ:
