@@ -161,10 +161,21 @@ def disk_full(err: BaseException | None) -> ReportedError | None:
     return None
 
 
+def sweep_job() -> int | None:
+    """The number of the job of a `-m` sweep that this process runs now, or None outside one."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return HydraConfig.get().job.get("num")
+
+
 def report_user_errors(entry_point: Callable[..., Any]) -> Callable[..., Any]:
     """Decorate a command's task function (under `@hydra.main`, which would print a traceback): a
     ReportedError (or a full disk) prints `error: ...` and exits 2 for bad input, 1 otherwise;
-    anything else raises."""
+    anything else raises. In a job of a sweep it fails that job alone: Hydra runs the sweep's other
+    jobs, then ends (exit 1) with the first failed job's line."""
 
     @functools.wraps(entry_point)
     def wrapped(*args, **kwargs):
@@ -175,6 +186,10 @@ def report_user_errors(entry_point: Callable[..., Any]) -> Callable[..., Any]:
             if cause is None:
                 raise
             print(f"error: {cause}", file=sys.stderr)
+            if (job := sweep_job()) is not None:
+                from hydra.errors import CompactHydraException  # what Hydra prints as its message alone
+
+                raise CompactHydraException(f"error: job #{job} of the sweep failed: {cause}") from None
             sys.exit(2 if isinstance(cause, UserInputError) else 1)
 
     return wrapped

@@ -128,6 +128,17 @@ def test_a_tilde_in_a_path_is_named_with_the_fix():
     assert result.stderr.strip().splitlines()[-1].endswith("""write 'ckpt="runs/~old/last.ckpt"'""")
 
 
+def test_a_failed_job_of_a_sweep_leaves_the_other_jobs_to_run(tmp_path):
+    # Each job fails in a second (model=default is no model); the sweep used to end at the first one.
+    result = run_script("train.py", "-m", "model=default", "seed=1,2", f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 1
+    assert result.stderr.count("error: model.discriminator, model.generator must be set") == 2  # both jobs ran
+    assert [line for line in result.stderr.splitlines() if line.startswith("error: job")] == [
+        "error: job #0 of the sweep failed: model.discriminator, model.generator must be set: model=default is the "
+        "base the models inherit: choose one of cdcgan, cdcgan_tf, dcgan, dcgan_tf, gan"]
+    assert "Traceback" not in result.stderr
+
+
 def test_unknown_key_is_named_before_importing_torch():
     result = run_script("-X", "importtime", "train.py", "data.batchsize=8")
     assert result.returncode != 0
