@@ -110,6 +110,13 @@ def build(cfg: DictConfig, trained_at: str | None = None) -> tuple[L.LightningDa
         # leaves the torchvision path's batch sampler drawing new batches every epoch: neither overfits.
         raise ConfigError(f"trainer.overfit_batches={cfg.trainer.overfit_batches} is not allowed: expected 0. To train "
                           "on a few fixed digits use data.subset=<N> (e.g. data.subset=128: 2 batches of 64)")
+    # Lightning refuses these under manual optimization, but only once fit has begun (a traceback).
+    manual = "the adversarial step optimizes by hand (manual optimization), where Lightning does not"
+    if clip := cfg.trainer.get("gradient_clip_val"):
+        raise ConfigError(f"trainer.gradient_clip_val={clip} is not allowed: {manual} clip gradients")
+    if (accumulate := cfg.trainer.get("accumulate_grad_batches", 1)) != 1:
+        raise ConfigError(f"trainer.accumulate_grad_batches={accumulate} is not allowed: {manual} accumulate "
+                          "gradients: for a larger batch, raise data.batch_size")
     if (every := cfg.trainer.get("check_val_every_n_epoch")) is not None:  # Lightning divides by it after an epoch
         check_int("trainer.check_val_every_n_epoch", every, 1, why="or null: validate every val_check_interval batches")
     check_writable(cfg.paths.output_dir)

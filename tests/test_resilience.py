@@ -236,6 +236,11 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("seed=-1", ConfigError, r"seed=-1 is not allowed: expected an integer from 0 to 4294967295"),
         ("trainer.check_val_every_n_epoch=0", ConfigError, r"trainer.check_val_every_n_epoch=0 is not allowed: expected an "
                                                           r"integer >= 1 \(or null: validate every val_check_interval batches\)"),
+        # ... Lightning's refusal under manual optimization came once fit had begun, with a traceback:
+        ("+trainer.gradient_clip_val=1.0", ConfigError, r"trainer.gradient_clip_val=1.0 is not allowed: the adversarial step "
+                                                        r"optimizes by hand \(manual optimization\), where Lightning does not clip"),
+        ("+trainer.accumulate_grad_batches=2", ConfigError, r"trainer.accumulate_grad_batches=2 is not allowed: .* Lightning "
+                                                            r"does not accumulate gradients: for a larger batch, raise data.batch_size"),
         ("trainer.overfit_batches=2", ConfigError, r"trainer.overfit_batches=2 is not allowed: expected 0. To train on a few fixed digits use data.subset=<N>"),
         ("trainer.devices=0", ConfigError, r"trainer config: `devices` selected with `CPUAccelerator` should be an int > 0"),
         ("trainer.precision=17", ConfigError, r"trainer config: Precision 17 is invalid. Allowed precision values"),
