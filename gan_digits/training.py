@@ -170,7 +170,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
             warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
         # Every bf16-mixed run (auto's pick on many CPUs): the summary's size estimate counts 4 bytes a weight.
         warnings.filterwarnings("ignore", message=r"Precision .* is not supported by the model summary")
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        try:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        except ValueError as err:  # Lightning checks it against the epoch's batches only once fit has begun
+            if "`val_check_interval`" not in str(err):
+                raise
+            raise ConfigError(f"trainer config: {str(err).strip()} (here: trainer.check_val_every_n_epoch=null)") from err
     seconds = time.monotonic() - started
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items() if name != "step"}
     # Hyper-parameters beside the final metrics, so the runs of a sweep compare in the HPARAMS tab.

@@ -241,6 +241,8 @@ def test_collapsed_discriminator_is_caught(tmp_path):
                                                         r"optimizes by hand \(manual optimization\), where Lightning does not clip"),
         ("+trainer.accumulate_grad_batches=2", ConfigError, r"trainer.accumulate_grad_batches=2 is not allowed: .* Lightning "
                                                             r"does not accumulate gradients: for a larger batch, raise data.batch_size"),
+        ("trainer.val_check_interval=1000", ConfigError, r"trainer config: `val_check_interval` \(1000\) must be less than or "
+                                                          r"equal to the number of the training batches \(4\)\..*check_val_every_n_epoch=null\)$"),
         ("trainer.overfit_batches=2", ConfigError, r"trainer.overfit_batches=2 is not allowed: expected 0. To train on a few fixed digits use data.subset=<N>"),
         ("trainer.devices=0", ConfigError, r"trainer config: `devices` selected with `CPUAccelerator` should be an int > 0"),
         ("trainer.precision=17", ConfigError, r"trainer config: Precision 17 is invalid. Allowed precision values"),
