@@ -42,6 +42,6 @@ if __name__ == "__main__":
     report_user_errors(check_overrides)(sys.argv[1:], GROUPS, OPTIONAL_GROUPS)
     try:
         main()
-    except KeyboardInterrupt:  # Ctrl-C before training began (imports, auto's timing), or a second one during it
-        print("interrupted", file=sys.stderr)
-        sys.exit(128 + 2)  # as a shell reports SIGINT, and as a first Ctrl-C during training exits
+    except KeyboardInterrupt:  # Ctrl-C during start-up (imports, data, auto's timing): callbacks.stop_on_signal's
+        print("interrupted", file=sys.stderr)  # handler takes over once training starts
+        sys.exit(128 + 2)  # as a shell reports SIGINT, and as a Ctrl-C during training exits

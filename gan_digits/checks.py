@@ -100,7 +100,8 @@ def check_overrides(argv: Sequence[str], groups: dict[str, Sequence[str]] | None
         except HydraException:
             if "~" not in value:
                 continue  # Hydra's own message says what is wrong with the word
-            fix = f"{key}=$HOME{value[1:]} (the shell fills in $HOME)" if value.split("/")[0] == "~" else f"'{key}=\"{value}\"'"
+            home = value.split("/")[0] == "~"  # ~ or ~/...: the user's home
+            fix = f"{key}=$HOME{value[1:]} (the shell fills in $HOME)" if home else f"'{key}=\"{value}\"'"
             raise ConfigError(f"{word} is not allowed: Hydra reads ~ as an operator, even in a path: write {fix}") from None
         group = key.lstrip("+")
         if group in groups and not (override.is_delete() or override.is_sweep_override()
