@@ -30,7 +30,7 @@ def checkpoint_payload(model_config: dict, precision: str) -> dict:
 
 def load_checkpoint(path: str | Path) -> dict:
     """Read a checkpoint with `weights_only=True`; check it is a gan_digits checkpoint we can read."""
-    path = Path(path)
+    path = Path(path).expanduser()  # "~/runs/last.ckpt" from a notebook, or a shell that left the ~ alone
     if path.is_dir():
         inside = next((p for p in (path / "last.ckpt", path / "checkpoints" / "last.ckpt") if p.is_file()), None)
         hint = f", such as {inside}" if inside else ""

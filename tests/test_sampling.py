@@ -106,6 +106,12 @@ def test_output_in_missing_folder_or_wrong_suffix(trained, tmp_path):
         sample(_ckpt(trained, "gan"), tmp_path / "x.jpg")
 
 
+def test_a_checkpoint_under_home_can_be_named_with_a_tilde(trained, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "last.ckpt").write_bytes(_ckpt(trained, "gan").read_bytes())
+    assert load_checkpoint("~/last.ckpt")["global_step"] == load_checkpoint(_ckpt(trained, "gan"))["global_step"]
+
+
 def test_missing_truncated_and_foreign_checkpoints(trained, tmp_path):
     with pytest.raises(CheckpointError, match=r"checkpoint not found: .*nope.ckpt"):
         load_checkpoint(tmp_path / "nope.ckpt")
