@@ -4,7 +4,8 @@
     python -m gan_digits.compare outputs/2026-12-02/* outputs/2026-12-03/10-00-00
 
 Each run's TensorBoard events and its `.hydra/overrides.yaml`; the overrides that every run shares
-are left out, so the table shows what differs. Prints a Markdown table (it pastes into notes).
+are left out, so the table shows what differs. A job of a sweep that failed before training gets its
+row too ("none logged"), so a sweep's table has every job. Prints a Markdown table (it pastes into notes).
 """
 
 import argparse
@@ -43,12 +44,13 @@ def row(run: Path, scalars: dict[str, list[tuple[int, float]]], differing: list[
     last_step = max((step for points in scalars.values() for step, _ in points), default=None)
     last = [scalars[name][-1][1] if name in scalars else None for name in QUALITY]
     best_cell = f"{number(best[0])} ({best[1]})" if best else number(None)
-    return shown(run), " ".join(differing) or "–", number(last_step), best_cell, *map(number, last)
+    steps = number(last_step) if scalars else "none logged"  # a job that failed before training
+    return shown(run), " ".join(differing) or "–", steps, best_cell, *map(number, last)
 
 
 def compare(paths: list[str | Path]) -> str:
     """The Markdown table of the runs in `paths` (run dirs, or sweep dirs holding them)."""
-    runs = find_runs(paths)
+    runs = find_runs(paths, started=True)
     scalars = {run: logged(run) for run in runs}
     run_overrides = {run: overrides(run) for run in runs}
     shared = set.intersection(*(set(items) for items in run_overrides.values()))

@@ -37,13 +37,18 @@ def job_order(run: Path) -> tuple[bool, int, str]:
     return not run.name.isdigit(), int(run.name) if run.name.isdigit() else 0, run.name
 
 
-def find_runs(paths: list[str | Path]) -> list[Path]:
-    """The runs in `paths`, each a run dir or a sweep dir whose subfolders are runs (in job order)."""
+def find_runs(paths: list[str | Path], started: bool = False) -> list[Path]:
+    """The runs in `paths`, each a run dir or a sweep dir whose subfolders are runs (in job order). `started`:
+    also the runs Hydra started that logged nothing (a sweep's jobs that failed before training)."""
+
+    def run(path: Path) -> bool:
+        return is_run(path) or (started and (path / ".hydra").is_dir())
+
     runs = []
     for path in map(Path, paths):
-        if is_run(path):
+        if run(path):
             runs.append(path)
-        elif path.is_dir() and (jobs := sorted(filter(is_run, path.iterdir()), key=job_order)):
+        elif path.is_dir() and (jobs := sorted(filter(run, path.iterdir()), key=job_order)):
             runs += jobs
         elif path.name != SWEEP_FILE:
             raise UserInputError(

@@ -146,6 +146,10 @@ def test_compare_ranks_runs_by_best_fid_and_shows_what_differs(sweep):
         assert row[1] == {"0": "model=gan seed=1", "1": "model=cdcgan seed=2"}[job]  # data.root=x is shared
         assert row[2] == "8" and row[3] == f"{best[job][0]:.4g} ({best[job][1]})"
     assert rows[ranked.index("1")][6] != "–" and rows[ranked.index("0")][6] == "–"  # label_acc: cdcgan only
+    # A job that failed before training (only Hydra's .hydra) is listed last, as logging nothing.
+    (sweep / "2" / ".hydra").mkdir(parents=True)
+    (sweep / "2" / ".hydra" / "overrides.yaml").write_text("- model=gan\n- seed=3\n- data.root=x\n")
+    assert compare([sweep]).splitlines()[-1] == f"| {sweep / '2'} | model=gan seed=3 | none logged | – | – | – | – | – |"
     result = run_script("-m", "gan_digits.compare", str(sweep / "0" / "tb" / "missing"))
     assert result.returncode == 2 and "is not a run dir written by train.py" in result.stderr
 
