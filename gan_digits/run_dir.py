@@ -18,8 +18,9 @@ from omegaconf import DictConfig, OmegaConf, read_write
 
 from gan_digits.checks import ConfigError, report_user_errors
 
-# What a run leaves that another would overwrite or mix into, the most telling first.
-RUN_OUTPUTS = ("checkpoints/last.ckpt", "checkpoints/*.ckpt", "tb/events.out.tfevents.*")
+# What a run that trained leaves and another would overwrite, the most telling first (not its TensorBoard
+# events: a run that failed at start-up leaves a file of them, and its folder is the user's to reuse).
+RUN_OUTPUTS = ("checkpoints/last.ckpt", "checkpoints/*.ckpt", "samples/step_*.png")
 JOBS = {"run": "", "sweep": "*/"}  # where a run's outputs lie in its folder: a sweep's in its jobs' folders
 RANK_VARIABLES = ("LOCAL_RANK", "RANK", "SLURM_PROCID")  # set by the launchers of a run's other processes
 

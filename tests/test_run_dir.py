@@ -48,17 +48,18 @@ def test_a_fresh_run_in_an_earlier_runs_folder_is_refused_before_hydra_writes_th
     assert (run / ".hydra" / "overrides.yaml").read_text() == "- model=gan\n"  # was replaced by this command's
 
     sweep = tmp_path / "sweep"
-    events = sweep / "1" / "tb" / "events.out.tfevents.1.vm.1.0"
-    events.parent.mkdir(parents=True)
-    events.write_bytes(b"an earlier job's events")
+    grid = sweep / "1" / "samples" / "step_0001000.png"
+    grid.parent.mkdir(parents=True)
+    grid.write_bytes(b"an earlier job's sample grid")
     result = run_script("train.py", "-m", "model=gan,dcgan", f"hydra.sweep.dir={sweep}")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith(
-        f"error: hydra.sweep.dir={sweep} already holds a run (1/tb/events.out.tfevents.1.vm.1.0)")
+        f"error: hydra.sweep.dir={sweep} already holds a run (1/samples/step_0001000.png)")
     assert sorted(path.name for path in sweep.iterdir()) == ["1"]
 
     # A folder that holds no run (an earlier attempt failed before training) is the user's to reuse.
-    (tmp_path / "attempt" / ".hydra").mkdir(parents=True)
+    (tmp_path / "attempt" / "tb").mkdir(parents=True)
+    (tmp_path / "attempt" / "tb" / "events.out.tfevents.1.vm.1.0").write_bytes(b"the header of no events")
     result = run_script("train.py", "model=default", f"hydra.run.dir={tmp_path / 'attempt'}")
     assert result.returncode == 2 and "model=default is the base the models inherit" in result.stderr
 
