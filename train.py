@@ -1,7 +1,6 @@
 """Train a GAN on MNIST: `python train.py [model=gan|dcgan|cdcgan] [key=value ...]` (see README)."""
 
 import sys
-import warnings
 from pathlib import Path
 
 import hydra
@@ -19,10 +18,6 @@ GROUPS = {
 }
 MODELS = GROUPS["model"]
 OPTIONAL_GROUPS = ("callbacks", "logger", "hparams_search", "launcher")
-
-# Lightning 2.6 calls a torch API that torch 2.14 deprecates, and says so in every run: upstream,
-# harmless, and not the user's to fix (pytest's config silences it too).
-warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")

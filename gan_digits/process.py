@@ -1,5 +1,7 @@
 """The process-wide settings training runs under, in every process that trains."""
 
+import warnings
+
 import lightning as L
 
 from gan_digits.allocator import keep_freed_memory
@@ -8,9 +10,12 @@ from gan_digits.cuda_check import skip_unusable_nvml
 
 def prepare_process() -> None:
     """Freed memory kept for the next step, no failed NVML load in every optimizer step (the
-    benchmarks time their steps under these too)."""
+    benchmarks time their steps under these too), and no upstream deprecation line in every run."""
     keep_freed_memory()
     skip_unusable_nvml()
+    # Lightning 2.6 calls a torch API that torch 2.14 deprecates, and says so in every run: upstream,
+    # harmless, and not the user's to fix (pytest's config silences it too).
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
 
 class PreparedProcess(L.Callback):

@@ -33,9 +33,24 @@ def earlier_run(folder: Path, jobs: str = "") -> Path | None:
     return None
 
 
+def requeued() -> bool:
+    """Whether SLURM started this job again (requeued on SIGUSR1, or pre-empted): it trains its own run on."""
+    return os.environ.get("SLURM_RESTART_COUNT", "0") not in ("", "0")
+
+
 def resumes_from(folder: Path, ckpt_path: str | None) -> bool:
     """Whether the run resumes a checkpoint of `folder` (`last`: its own), and so trains that run on there."""
-    return ckpt_path == "last" or (ckpt_path is not None and folder.resolve() in Path(ckpt_path).resolve().parents)
+    if requeued() or ckpt_path == "last":
+        return True
+    return ckpt_path is not None and folder.resolve() in Path(ckpt_path).resolve().parents
+
+
+def check_no_earlier_run(folder: Path, ckpt_path: str | None, key: str, jobs: str = "", other: str = "") -> None:
+    """A ConfigError when `folder` (set by `key`) holds an earlier run that this one does not resume; `other`:
+    how to get another folder."""
+    if not resumes_from(folder, ckpt_path) and (found := earlier_run(folder, jobs)):
+        raise ConfigError(f"{key}={folder} already holds a run ({found.relative_to(folder)}): train it on with "
+                          f"ckpt_path=last, or train afresh in another folder{other}")
 
 
 def unused_folder(folder: Path) -> Path:
@@ -90,11 +105,8 @@ def keep_own_folder(config: DictConfig, mode: str) -> None:
                 config.hydra.overrides.hydra.append(f"{key}={own}")  # a sweep composes each job's config from these
             print(f"{folder} is taken (a run started in the same second): this run writes to {own}")
             folder = own
-    elif not resumes_from(folder, config.get("ckpt_path")) and (found := earlier_run(folder, JOBS[mode])):
-        raise ConfigError(
-            f"{key}={folder} already holds a run ({found.relative_to(folder)}): train it on with ckpt_path=last, "
-            f"or train afresh in another folder (leave out {key} for a new one)"
-        )
+    else:
+        check_no_earlier_run(folder, config.get("ckpt_path"), key, JOBS[mode], f" (leave out {key} for a new one)")
     check_writable(folder, key)
 
 

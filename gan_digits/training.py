@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import to_absolute_path
 from lightning.fabric.utilities.exceptions import MisconfigurationException
@@ -20,29 +21,34 @@ from gan_digits.checks import ConfigError, ReportedError, check_int, instantiate
 from gan_digits.module import GANModule
 from gan_digits.precision import AUTO_HINT, resolve_precision
 from gan_digits.process import PreparedProcess, prepare_process
-from gan_digits.run_dir import check_writable
+from gan_digits.run_dir import check_no_earlier_run, check_writable, requeued
 from gan_digits.run_summary import run_start, run_summary
 from gan_digits.strategy import accelerator_kind, pick_strategy
 
 
 def resume_path(cfg: DictConfig) -> tuple[str | None, str | None]:
-    """The checkpoint `ckpt_path` names (`last`: this run dir's), checked before any work, and the
-    precision it trained at (None for no checkpoint, or one written before checkpoints said).
+    """The checkpoint `ckpt_path` names (`last`: this run dir's; a requeued SLURM job's own last.ckpt), checked
+    before any work, and the precision it trained at (None for no checkpoint, or one written before checkpoints said).
 
     Read safely and compared with the model being built, so a checkpoint of another model fails
     here with both models named, not as a shape mismatch deep in load_state_dict.
     """
-    if cfg.get("ckpt_path") is None:
+    ckpt_path = cfg.get("ckpt_path")
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    if ckpt_path is None and requeued() and last.is_file():  # the same command again, in the same run dir
+        rank_zero_info(f"requeued by SLURM: resuming {last}")
+        ckpt_path = "last"
+    if ckpt_path is None:
         return None, None
-    if cfg.ckpt_path == "last":
-        path = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    if ckpt_path == "last":
+        path = last
         if not path.is_file():
             raise ConfigError(
                 f"ckpt_path=last: there is no {path} to resume. Resume a run in its own dir "
                 "(hydra.run.dir=<that run's dir> ckpt_path=last) or name the file (ckpt_path=<path>)"
             )
     else:
-        path = Path(to_absolute_path(cfg.ckpt_path))
+        path = Path(to_absolute_path(ckpt_path))
     payload = load_checkpoint(path)[FORMAT_KEY]
     saved = payload["model"]
     wanted = OmegaConf.to_container(cfg.model, resolve=True)
@@ -119,6 +125,8 @@ def build(cfg: DictConfig, trained_at: str | None = None) -> tuple[L.LightningDa
                           "gradients: for a larger batch, raise data.batch_size")
     if (every := cfg.trainer.get("check_val_every_n_epoch")) is not None:  # Lightning divides by it after an epoch
         check_int("trainer.check_val_every_n_epoch", every, 1, why="or null: validate every val_check_interval batches")
+    # train.py's Hydra callback has checked its run dir before Hydra wrote there; this is for train(cfg) from Python.
+    check_no_earlier_run(Path(cfg.paths.output_dir), cfg.get("ckpt_path"), "paths.output_dir")
     check_writable(cfg.paths.output_dir)
     prepare_process()  # before auto's timing, so that it times the step as training runs it
     # Relative paths mean the folder the command was started in, not Hydra's run dir.
@@ -160,6 +168,9 @@ def no_cloud_tip(record: logging.LogRecord) -> bool:
 def train(cfg: DictConfig) -> dict[str, float]:
     """Seed, build and fit; returns the last logged metrics (what a sweeper minimises)."""
     L.seed_everything(check_int("seed", cfg.seed, 0, 2**32 - 1), workers=True)  # numpy's range, which Lightning seeds too
+    if not HydraConfig.initialized() and OmegaConf.is_interpolation(cfg.paths, "output_dir"):
+        raise ConfigError("paths.output_dir must be set: it is Hydra's run dir under train.py, and train(cfg) from "
+                          "Python has none (compose(\"train\", overrides=[..., \"paths.output_dir=runs/mine\"]))")
     ckpt_path, trained_at = resume_path(cfg)
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(no_cloud_tip)  # once, however many runs
     datamodule, module, trainer = build(cfg, trained_at)

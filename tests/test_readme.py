@@ -15,7 +15,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from conftest import DATA, ROOT
+from conftest import DATA, ROOT, TINY_MODEL, TINY_RUN
 from gan_digits.checks import instantiate
 from gan_digits.modes import sample
 
@@ -75,6 +75,18 @@ def test_sample_examples_draw_from_a_checkpoint(command, trained, tmp_path, monk
 def test_module_commands_exist(command):
     module = arguments(command)[0]
     assert importlib.util.find_spec(module) is not None, module
+
+
+def test_python_training_example_trains(tmp_path, monkeypatch):
+    """The README's second Python example, run as printed from the project root, shrunk to a tiny run."""
+    example = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)[1]
+    assert '"data.root=../shared/data"' in example and "runs/notebook" in example
+    example = example.replace('"data.root=../shared/data"', "*TINY").replace("runs/notebook", str(tmp_path / "nb"))
+    monkeypatch.chdir(ROOT)
+    GlobalHydra.instance().clear()
+    scope = {"TINY": [*TINY_MODEL["gan"], *TINY_RUN]}
+    exec(example, scope)
+    assert scope["metrics"]["val/fid"] > 0 and (tmp_path / "nb" / "checkpoints" / "last.ckpt").is_file()
 
 
 @pytest.mark.parametrize("model", ["gan", "cdcgan"])

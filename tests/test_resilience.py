@@ -6,8 +6,11 @@ import signal
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 
-from conftest import TINY_MODEL, compose_train, probe_env, run_script
+from conftest import ROOT, TINY_MODEL, compose_train, probe_env, run_script
 from gan_digits import module as gan_module
 from gan_digits.callbacks import DivergenceError
 from gan_digits.checkpoint import CheckpointError
@@ -85,6 +88,27 @@ def test_resume_equals_uninterrupted(tmp_path, stop_at, monkeypatch):
     best = {run: sorted(p.name for p in (tmp_path / run / "checkpoints").glob("epoch*.ckpt"))
             for run in ("whole", "half")}
     assert best["half"] == best["whole"] and len(best["whole"]) == 1
+
+
+def test_a_fresh_run_into_an_earlier_runs_folder_is_refused_and_a_requeued_job_resumes_it(tmp_path, monkeypatch):
+    train(compose_train("gan", output_dir=tmp_path))  # train(cfg) from Python: no Hydra callback checks its folder
+    with pytest.raises(ConfigError, match=rf"paths.output_dir={tmp_path} already holds a run \(checkpoints/last.ckpt\): "
+                                          r"train it on with ckpt_path=last, or train afresh in another folder$"):
+        train(compose_train("gan", ["trainer.max_steps=16"], output_dir=tmp_path))
+    assert _weights(tmp_path)["global_step"] == 8  # untouched
+    # SLURM runs a requeued job's command again, without ckpt_path: it trains its own run on (it started afresh).
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    train(compose_train("gan", ["trainer.max_steps=16"], output_dir=tmp_path))
+    assert _weights(tmp_path)["global_step"] == 16
+
+
+def test_train_from_python_names_the_folder_it_needs(monkeypatch):
+    monkeypatch.setattr(HydraConfig.instance(), "cfg", None)  # as in a notebook: no Hydra run, so no run dir
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=["model=gan"])
+    with pytest.raises(ConfigError, match=r"paths.output_dir must be set: .*overrides=\[..., \"paths.output_dir=runs/mine\"\]"):
+        train(cfg)  # was omegaconf's InterpolationResolutionError: "HydraConfig was not set"
 
 
 def test_resume_last_without_a_checkpoint_fails_clearly(tmp_path):
