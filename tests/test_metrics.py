@@ -184,7 +184,8 @@ def test_the_metrics_a_callback_may_monitor_are_the_ones_a_run_logs(trained):
 def _gan_run(tmp_path, *overrides: str, resume: bool = False):
     """A tiny gan run of whole epochs (4 batches, 8 steps each), or resumed from its last.ckpt: its trainer, once fitted."""
     resumed = ["ckpt_path=last"] if resume else []  # build() refuses a fresh run into a folder holding one
-    datamodule, module, trainer = build(compose_train("gan", ["trainer.max_steps=-1", *overrides, *resumed], output_dir=tmp_path))
+    cfg = compose_train("gan", ["trainer.max_steps=-1", *overrides, *resumed], output_dir=tmp_path)
+    datamodule, module, trainer = build(cfg)
     last = tmp_path / "checkpoints" / "last.ckpt"
     trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume else None, weights_only=True)
     return trainer
