@@ -1,4 +1,4 @@
-"""Test-only callbacks run inside train.py subprocesses: what each rank saw, and a signal at a known point."""
+"""Test-only callbacks run inside train.py subprocesses: what each rank saw, and a signal at a known batch."""
 
 import os
 from pathlib import Path
@@ -43,10 +43,3 @@ class SendSignal(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if trainer.global_step == 2 * self.at_batch:
             os.kill(os.getpid(), self.signum)
-
-
-class SignalWhenBuilt(L.Callback):
-    """Sends `signum` to this very process as train.py builds its callbacks: a Ctrl-C before training begins."""
-
-    def __init__(self, signum: int = 2):
-        os.kill(os.getpid(), signum)

@@ -42,17 +42,17 @@ def test_signal_saves_a_checkpoint_exits_nonzero_and_resume_finishes(tmp_path, s
     assert _weights(run)["global_step"] == 8
     assert "`weights_only` was not set" not in killed.stderr  # Lightning's line when the save did not say
 
-    resumed = run_script(*args, "ckpt_path=last")
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert _weights(run)["global_step"] == 24
+    if signum == signal.SIGTERM:  # resuming is the same after either (kept short: the suite runs on 2 cores)
+        resumed = run_script(*args, "ckpt_path=last")
+        assert resumed.returncode == 0, resumed.stderr[-2000:]
+        assert _weights(run)["global_step"] == 24
 
 
-def test_ctrl_c_before_training_ends_in_one_line(tmp_path):
-    run = tmp_path / "run"
-    killed = run_script("train.py", "model=dcgan", *TINY_MODEL["dcgan"], *LONG, f"hydra.run.dir={run}",
-                        "+callbacks.ctrl_c._target_=rank_probe.SignalWhenBuilt", env=probe_env())
-    assert killed.returncode == 130
-    assert killed.stderr.strip().splitlines()[-1] == "interrupted" and "Traceback" not in killed.stderr
+def test_ctrl_c_during_start_up_ends_in_one_line(tmp_path):
+    killed = run_script("train.py", f"hydra.run.dir={tmp_path / 'run'}",
+                        "+hydra.callbacks.ctrl_c._target_=ctrl_c_probe.CtrlCAtStart", env=probe_env())
+    assert killed.returncode == 130  # was a KeyboardInterrupt traceback
+    assert killed.stderr.strip().splitlines() == ["interrupted"]
 
 
 def test_a_second_ctrl_c_stops_at_once_with_the_code_of_the_first(tmp_path):

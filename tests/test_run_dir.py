@@ -4,6 +4,7 @@ import datetime
 from pathlib import Path
 
 from conftest import ROOT, run_script
+from gan_digits.run_dir import resumes_from
 
 
 def taken_folders(root: Path, seconds: int = 120) -> list[Path]:
@@ -86,6 +87,6 @@ def test_a_run_resuming_another_runs_checkpoint_into_an_earlier_runs_folder_is_r
     assert result.stderr.strip().splitlines() == [
         f"error: hydra.run.dir={run} already holds a run (checkpoints/last.ckpt): train it on with ckpt_path=last, "
         "or train afresh in another folder (leave out hydra.run.dir for a new one)"]
-    # One of its own checkpoints is its to resume (the file is no checkpoint: train.py says so, past this check).
-    result = run_script("train.py", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", f"hydra.run.dir={run}")
-    assert result.returncode == 2 and "already holds a run" not in result.stderr
+    # One of its own checkpoints is its to resume, by path or as `last`.
+    assert resumes_from(run, str(run / "checkpoints" / "last.ckpt")) and resumes_from(run, "last")
+    assert not resumes_from(run, str(other)) and not resumes_from(run, None)

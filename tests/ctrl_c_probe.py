@@ -1,0 +1,13 @@
+"""Test-only: a Ctrl-C at a known point of train.py's start-up, before torch or Lightning is imported."""
+
+import os
+import signal
+
+from hydra.experimental.callback import Callback
+
+
+class CtrlCAtStart(Callback):
+    """Built by Hydra as train.py starts (`+hydra.callbacks.ctrl_c._target_=ctrl_c_probe.CtrlCAtStart`)."""
+
+    def __init__(self):
+        os.kill(os.getpid(), signal.SIGINT)
