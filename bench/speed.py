@@ -35,6 +35,7 @@ import multiprocessing
 import resource
 import statistics
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -233,18 +234,20 @@ class IterationTimer(Callback):
 def lightning_run(model: str, data: str, batch_size: int, iterations: int, warmup: int, loader: str, workers: int,
                   device: torch.device, precision: str, overrides: tuple[str, ...] = (), prepare=lambda module: None):
     """(start-up seconds, iterations per second) of `train.py`'s training; `prepare(module)` may change
-    the module before it trains (lightning_floor.py hollows its step)."""
-    cfg = compose_model(model, [
-        f"data.root={data}", f"data.batch_size={batch_size}", f"data.loader={loader}", f"data.num_workers={workers}",
-        f"trainer.max_steps={2 * (warmup + iterations)}", "trainer.limit_val_batches=0", "trainer.max_epochs=-1",
-        "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", f"trainer.precision={precision}",
-        f"accelerator={ACCELERATOR[device.type]}", "paths.output_dir=/tmp/gan_digits_bench", *overrides,
-    ])
-    datamodule, module, trainer = build(cfg)
-    prepare(module)
-    timer = IterationTimer(warmup, iterations, device)
-    trainer.callbacks.append(timer)
-    trainer.fit(module, datamodule=datamodule)
+    the module before it trains (lightning_floor.py hollows its step). Each run writes into a folder of its
+    own, removed after: a run never starts in an earlier run's folder (`build` refuses that)."""
+    with tempfile.TemporaryDirectory(prefix="gan_digits_bench_") as output_dir:
+        cfg = compose_model(model, [
+            f"data.root={data}", f"data.batch_size={batch_size}", f"data.loader={loader}", f"data.num_workers={workers}",
+            f"trainer.max_steps={2 * (warmup + iterations)}", "trainer.limit_val_batches=0", "trainer.max_epochs=-1",
+            "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", f"trainer.precision={precision}",
+            f"accelerator={ACCELERATOR[device.type]}", f"paths.output_dir={output_dir}", *overrides,
+        ])
+        datamodule, module, trainer = build(cfg)
+        prepare(module)
+        timer = IterationTimer(warmup, iterations, device)
+        trainer.callbacks.append(timer)
+        trainer.fit(module, datamodule=datamodule)
     start, steady, end = timer.times
     return steady - start, iterations / (end - steady)
 
