@@ -161,8 +161,10 @@ def flatten(node, prefix: str = "") -> dict[str, str | int | float | bool]:
 
 
 def no_cloud_tip(record: logging.LogRecord) -> bool:
-    """Lightning advertises its cloud logger when a trainer is built: nothing a user of this project acts on."""
-    return "litlogger" not in record.getMessage()
+    """Lightning advertises its cloud logger when a trainer is built, and its cloud checkpoints when it adds its
+    own ModelCheckpoint (`~callbacks`): nothing a user of this project acts on."""
+    message = record.getMessage()
+    return "litlogger" not in message and "litmodels" not in message
 
 
 def train(cfg: DictConfig) -> dict[str, float]:

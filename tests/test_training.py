@@ -1,11 +1,13 @@
 """Training through train(cfg): finite losses, the right networks learn, and every output lands in the run dir."""
 
+import logging
 import math
 from pathlib import Path
 
 import pytest
 import torch
 from hydra.utils import instantiate
+from omegaconf import open_dict
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import MODELS, compose_train
@@ -157,6 +159,19 @@ def test_checkpointing_turned_off_trains_and_writes_no_checkpoint(tmp_path):
     assert trainer.global_step == 8 and not trainer.checkpoint_callbacks
     assert not (tmp_path / "checkpoints").exists() and list((tmp_path / "tb").glob("events.out.tfevents.*"))
     assert "sample it" not in run_summary(trainer, tmp_path, {}, 0.0)  # nothing to sample from
+
+
+def test_without_the_callbacks_group_lightning_checkpoints_without_its_cloud_tip(tmp_path, caplog):
+    """`~callbacks`: Lightning adds a ModelCheckpoint of its own, and with it an advert for its cloud registry."""
+    from gan_digits.training import train
+
+    cfg = compose_train("gan", output_dir=tmp_path)
+    with open_dict(cfg):
+        del cfg["callbacks"]
+    with caplog.at_level(logging.INFO):
+        train(cfg)
+    assert [path.name for path in (tmp_path / "tb" / "checkpoints").iterdir()] == ["epoch=0-step=8.ckpt"]
+    assert "litmodels" not in caplog.text and "`Trainer.fit` stopped" in caplog.text
 
 
 def test_same_seed_gives_same_losses(tmp_path):
