@@ -29,6 +29,8 @@ def main() -> None:
     parser.add_argument("--step", type=int, default=5154)
     parser.add_argument("--runs", default=str(ROOT / "bench" / "runs"))
     args = parser.parse_args()
+    if not Path(args.runs).is_dir():
+        parser.error(f"--runs {args.runs} is not a folder: expected the folder bench/quality.py trains its runs in")
     print(f"| run | val/fid at step {args.step} | val/intra_fid | val/modes |")
     print("| --- | --- | --- | --- |")
     for run in sorted(Path(args.runs).iterdir()):

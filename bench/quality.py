@@ -125,7 +125,10 @@ def first_fid_below(run_dir: Path, threshold: float) -> float | None:
 
     events = EventAccumulator(str(run_dir / "tb"))
     events.Reload()
-    start = min(e.wall_time for tag in events.Tags()["scalars"] for e in events.Scalars(tag))
+    tags = events.Tags()["scalars"]
+    if "val/fid" not in tags:  # a run too short for one validation (`--batches` under an epoch)
+        return None
+    start = min(e.wall_time for tag in tags for e in events.Scalars(tag))
     hits = [e.wall_time for e in events.Scalars("val/fid") if e.value <= threshold]
     return round((hits[0] - start) / 60, 1) if hits else None
 
