@@ -3,8 +3,10 @@
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
-from lightning.pytorch.strategies import DDPStrategy
+from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
 from omegaconf import DictConfig, OmegaConf
+
+from gan_digits.checks import ConfigError
 
 
 def accelerator_kind(trainer_cfg: DictConfig) -> str:
@@ -32,13 +34,27 @@ def in_multirun() -> bool:
 
 
 def pick_strategy(trainer_cfg: DictConfig):
-    """`strategy: auto` on several devices: DDP that accepts a network without gradients.
+    """DDP that accepts a network without gradients, for `strategy: auto` on several devices and for
+    Lightning's DDP names (`ddp`, `ddp_spawn`, ...); any other strategy as configured.
 
-    Each phase of the adversarial step leaves one network without gradients, which the plain DDP
-    Lightning would pick rejects ("parameters that were not used in producing the loss"). Under a
-    Hydra multirun the ranks are spawned: DDP's default launcher re-runs the command line, which
-    would re-run the whole sweep in every child.
+    Each phase of the adversarial step leaves one network without gradients, which plain DDP
+    rejects at the first step ("parameters that were not used in producing the loss"), so DDP gets
+    `find_unused_parameters=True`. Under a Hydra multirun the ranks are spawned: DDP's default
+    launcher re-runs the command line, which would re-run the whole sweep in every child.
     """
-    if trainer_cfg.strategy != "auto" or device_count(trainer_cfg) * trainer_cfg.num_nodes <= 1:
+    name = trainer_cfg.strategy
+    if name == "auto":
+        if device_count(trainer_cfg) * trainer_cfg.num_nodes <= 1:
+            return name
+        name = "ddp"
+    if not isinstance(name, str) or name not in StrategyRegistry or StrategyRegistry[name]["strategy"] is not DDPStrategy:
         return trainer_cfg.strategy
-    return DDPStrategy(find_unused_parameters=True, start_method="spawn" if in_multirun() else "popen")
+    entry = StrategyRegistry[name]  # its `get` would build the strategy
+    if entry["init_params"].get("find_unused_parameters") is False:
+        plain = name.removesuffix("_find_unused_parameters_false")
+        raise ConfigError(f"trainer.strategy={name} is not allowed: each half of the GAN step leaves one network without "
+                          f"gradients, which DDP then rejects; expected {plain} or auto (DDP with find_unused_parameters here)")
+    start_method = entry["init_params"]["start_method"]
+    if start_method == "popen" and in_multirun():
+        start_method = "spawn"
+    return DDPStrategy(find_unused_parameters=True, start_method=start_method)

@@ -17,12 +17,13 @@ def _probe_args(probe_dir):
 
 
 # bf16-mixed as well: the ranks stay in step when D's and G's convolutions compute their gradients
-# their own way (nets/conv_grads.py, which bf16 takes on a CPU without AMX).
-@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
-def test_two_process_ddp_keeps_ranks_in_step(tmp_path, precision):
+# their own way (nets/conv_grads.py, which bf16 takes on a CPU without AMX). The strategy as picked for
+# several devices, and as Lightning users name it (plain DDP rejected the step at its first backward).
+@pytest.mark.parametrize("precision, strategy", [("32-true", "auto"), ("bf16-mixed", "ddp")])
+def test_two_process_ddp_keeps_ranks_in_step(tmp_path, precision, strategy):
     run, probe = tmp_path / "run", tmp_path / "probe"
     result = run_script(
-        "train.py", "accelerator=ddp_cpu", "model=cdcgan", *TINY_MODEL["cdcgan"], *TINY_CLI,
+        "train.py", "accelerator=ddp_cpu", "model=cdcgan", *TINY_MODEL["cdcgan"], *TINY_CLI, f"trainer.strategy={strategy}",
         f"trainer.precision={precision}", *_probe_args(probe), f"hydra.run.dir={run}", env=probe_env(),
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -45,6 +46,19 @@ def test_two_process_ddp_keeps_ranks_in_step(tmp_path, precision):
     # Every epoch-level metric is reduced over the ranks (the quality metrics collectively, before logging):
     # Lightning has no advice to give about syncing them.
     assert "sync_dist=True" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name, start_method", [("ddp", "popen"), ("ddp_spawn", "spawn"), ("ddp_fork", "fork"),
+                                                ("ddp_notebook_find_unused_parameters_true", "fork")])
+def test_lightnings_ddp_names_get_ddp_that_accepts_a_network_without_gradients(name, start_method):
+    from lightning.pytorch.strategies import DDPStrategy
+    from omegaconf import OmegaConf
+
+    from gan_digits.strategy import pick_strategy
+
+    strategy = pick_strategy(OmegaConf.create({"strategy": name, "accelerator": "cpu", "devices": 2, "num_nodes": 1}))
+    assert isinstance(strategy, DDPStrategy) and strategy._ddp_kwargs == {"find_unused_parameters": True}
+    assert strategy._start_method == start_method
 
 
 def test_bf16_mixed_trains_on_cpu_with_finite_losses(tmp_path, caplog, recwarn):
