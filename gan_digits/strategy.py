@@ -1,12 +1,18 @@
 """Which Lightning strategy a run gets: the one place that knows a GAN step and DDP need care."""
 
+import os
+
 from hydra.core.hydra_config import HydraConfig
+from lightning.fabric.plugins.environments import LSFEnvironment, MPIEnvironment, SLURMEnvironment, TorchElasticEnvironment
 from hydra.types import RunMode
 from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
 from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
 from omegaconf import DictConfig, OmegaConf
 
-from gan_digits.checks import ConfigError
+from gan_digits.checks import ConfigError, check_int
+
+# Launchers that start every node's processes and tell them where node 0 is (Kubeflow's cannot be detected).
+CLUSTERS = (SLURMEnvironment, TorchElasticEnvironment, LSFEnvironment, MPIEnvironment)
 
 
 def accelerator_kind(trainer_cfg: DictConfig) -> str:
@@ -33,6 +39,17 @@ def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def check_nodes(trainer_cfg: DictConfig) -> int:
+    """`trainer.num_nodes`, or a ConfigError where the other nodes could never join: started by hand without
+    MASTER_ADDR, node 0 would wait for them at 127.0.0.1 (Lightning's default) until torch's timeout."""
+    nodes = check_int("trainer.num_nodes", trainer_cfg.num_nodes, 1)
+    if nodes > 1 and "MASTER_ADDR" not in os.environ and not any(cluster.detect() for cluster in CLUSTERS):
+        raise ConfigError(f"trainer.num_nodes={nodes} is not allowed here: no cluster launched this command on {nodes} "
+                          f"nodes. Launch it with SLURM (launcher=slurm), torchrun, or run it on each node with "
+                          f"MASTER_ADDR=<node 0's address> MASTER_PORT=<a free port> NODE_RANK=<0 to {nodes - 1}> set")
+    return nodes
+
+
 def pick_strategy(trainer_cfg: DictConfig):
     """DDP that accepts a network without gradients, for `strategy: auto` on several devices and for
     Lightning's DDP names (`ddp`, `ddp_spawn`, ...); any other strategy as configured.
@@ -42,9 +59,10 @@ def pick_strategy(trainer_cfg: DictConfig):
     `find_unused_parameters=True`. Under a Hydra multirun the ranks are spawned: DDP's default
     launcher re-runs the command line, which would re-run the whole sweep in every child.
     """
+    nodes = check_nodes(trainer_cfg)
     name = trainer_cfg.strategy
     if name == "auto":
-        if device_count(trainer_cfg) * trainer_cfg.num_nodes <= 1:
+        if device_count(trainer_cfg) * nodes <= 1:
             return name
         name = "ddp"
     if not isinstance(name, str) or name not in StrategyRegistry or StrategyRegistry[name]["strategy"] is not DDPStrategy:

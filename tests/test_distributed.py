@@ -61,6 +61,23 @@ def test_lightnings_ddp_names_get_ddp_that_accepts_a_network_without_gradients(n
     assert strategy._start_method == start_method
 
 
+@pytest.mark.parametrize("strategy", ["auto", "ddp"])
+def test_several_nodes_that_no_launcher_started_are_refused(strategy, monkeypatch):
+    """Node 0 waited at 127.0.0.1 for nodes that never come, until torch's timeout (half an hour)."""
+    from omegaconf import OmegaConf
+
+    from gan_digits.checks import ConfigError
+    from gan_digits.strategy import pick_strategy
+
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    trainer_cfg = OmegaConf.create({"strategy": strategy, "accelerator": "cpu", "devices": 1, "num_nodes": 2})
+    with pytest.raises(ConfigError, match=r"^trainer.num_nodes=2 is not allowed here: no cluster launched this command on 2 "
+                                          r"nodes\. Launch it with SLURM \(launcher=slurm\), torchrun, or .*NODE_RANK=<0 to 1> set$"):
+        pick_strategy(trainer_cfg)
+    monkeypatch.setenv("MASTER_ADDR", "10.0.0.1")  # started by hand on each node: node 0 waits for the others
+    assert pick_strategy(trainer_cfg)._start_method == "popen"
+
+
 def test_bf16_mixed_trains_on_cpu_with_finite_losses(tmp_path, caplog, recwarn):
     from gan_digits.training import train
 
