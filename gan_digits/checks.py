@@ -2,6 +2,7 @@
 
 import errno
 import functools
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -84,7 +85,7 @@ def check_overrides(argv: Sequence[str], groups: dict[str, Sequence[str]] | None
                     optional: Sequence[str] = ()) -> None:
     """Command-line overrides that Hydra would stop on with a traceback or a grammar lesson, named in one line
     as a ConfigError before Hydra reads them: a `~` in a value (`data.root=~/mnist`: the shell leaves it, Hydra
-    reads it as an operator), and a config group set to what is no option's name (`logger=null`, `model=1`).
+    reads it as an operator) or a second `=` (`ckpt=.../epoch=0-step=4.ckpt`), and a config group set to what is no option's name (`logger=null`, `model=1`).
     `groups` maps each group to its options; `optional` are the groups a run may leave out (`~group`)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
@@ -98,11 +99,15 @@ def check_overrides(argv: Sequence[str], groups: dict[str, Sequence[str]] | None
         try:
             override = parser.parse_override(word)
         except HydraException:
-            if "~" not in value:
-                continue  # Hydra's own message says what is wrong with the word
-            home = value.split("/")[0] == "~"  # ~ or ~/...: the user's home
-            fix = f"{key}=$HOME{value[1:]} (the shell fills in $HOME)" if home else f"'{key}=\"{value}\"'"
-            raise ConfigError(f"{word} is not allowed: Hydra reads ~ as an operator, even in a path: write {fix}") from None
+            quoted = f"'{key}=\"{value}\"'"
+            if "~" in value:
+                home = value.split("/")[0] == "~"  # ~ or ~/...: the user's home
+                fix = f"{key}=$HOME{value[1:]} (the shell fills in $HOME)" if home else quoted
+                raise ConfigError(f"{word} is not allowed: Hydra reads ~ as an operator, even in a path: write {fix}") from None
+            if "=" in value:  # Lightning's own checkpoint names: epoch=0-step=4.ckpt
+                raise ConfigError(f"{word} is not allowed: Hydra takes a second = for a mistake, even in a path: "
+                                  f"write {quoted}") from None
+            continue  # Hydra's own message says what is wrong with the word
         group = key.lstrip("+")
         if group in groups and not (override.is_delete() or override.is_sweep_override()
                                     or isinstance(override.value(), (str, list))):
@@ -113,10 +118,11 @@ def check_overrides(argv: Sequence[str], groups: dict[str, Sequence[str]] | None
 
 def key_value_argv(argv: list[str] | None = None, flags: Sequence[str] = ()) -> list[str]:
     """Command-line words for argparse, read the way the Hydra commands read theirs too:
-    `key=value` as `--key=value`, and `flag=true` as `--flag` for the boolean `flags`."""
+    `key=value` as `--key=value`, and `flag=true` as `--flag` for the boolean `flags`. A path holding `=`
+    (Lightning's `epoch=0-step=4.ckpt`) stays a path: an existing file, or a key that is no option's name."""
     words = []
     for word in sys.argv[1:] if argv is None else argv:
-        if "=" in word and not word.startswith("-"):
+        if re.fullmatch(r"[A-Za-z_][\w-]*=.*", word, flags=re.DOTALL) and not Path(word).is_file():
             key, value = word.split("=", 1)
             key = key.replace("_", "-")
             if key in flags:

@@ -4,6 +4,7 @@ import shlex
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from conftest import DATA, TINY_MODEL, imported_modules, run_script
@@ -126,6 +127,23 @@ def test_a_tilde_in_a_path_is_named_with_the_fix():
     result = run_script("sample.py", "ckpt=runs/~old/last.ckpt")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].endswith("""write 'ckpt="runs/~old/last.ckpt"'""")
+
+
+def test_a_path_holding_an_equals_sign_is_named_with_the_fix_or_read_as_a_path(tmp_path, monkeypatch):
+    """Lightning's own checkpoint names (epoch=0-step=4.ckpt, in tb/checkpoints/ of a run with ~callbacks):
+    Hydra's grammar refused them ("mismatched input '='"), and evaluate took one for an option."""
+    from gan_digits.checks import ConfigError, check_overrides, key_value_argv
+
+    with pytest.raises(ConfigError, match=r"""^ckpt=/r/epoch=0-step=4.ckpt is not allowed: Hydra takes a second = for """
+                                          r"""a mistake, even in a path: write 'ckpt="/r/epoch=0-step=4.ckpt"'$"""):
+        check_overrides(["ckpt=/r/epoch=0-step=4.ckpt"])
+    check_overrides(['ckpt="/r/epoch=0-step=4.ckpt"'])  # the fix it names: Hydra reads it
+    flags = ("real",)
+    assert key_value_argv(["/r/epoch=0-step=4.ckpt", "n=1000", "real=true"], flags) == [
+        "/r/epoch=0-step=4.ckpt", "--n=1000", "--real"]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "epoch=0-step=4.ckpt").write_bytes(b"")
+    assert key_value_argv(["epoch=0-step=4.ckpt", "epoch=1-step=8.ckpt"]) == ["epoch=0-step=4.ckpt", "--epoch=1-step=8.ckpt"]
 
 
 def test_a_failed_job_of_a_sweep_leaves_the_other_jobs_to_run(tmp_path):
