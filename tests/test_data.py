@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 
-from conftest import DATA
+from conftest import DATA, compose_train
 from gan_digits.checks import ConfigError
 from gan_digits.data import MNISTDataModule, MNISTFileError, load_split
 from gan_digits.data.sampler import DeviceBatchSampler, ShardedBatchSampler
@@ -118,3 +118,15 @@ def test_sampler_shards_are_disjoint_and_reshuffle_each_epoch():
 def test_batch_larger_than_shard_is_refused():
     with pytest.raises(ConfigError, match=r"data.batch_size=64 is larger than the 50 training images"):
         ShardedBatchSampler(100, 64, world_size=2)
+
+
+def test_too_few_validation_digits_for_a_batch_are_named_before_training(tmp_path):
+    """Lightning asks for the validation batches at the first validation: without a sanity check (the tiny
+    run has none), that came after an epoch of training, and the message named the training digits."""
+    from gan_digits.training import build
+
+    datamodule, module, trainer = build(compose_train("gan", ["data.val_size=16"], output_dir=tmp_path))
+    with pytest.raises(ConfigError, match=r"^data.batch_size=32 is larger than the 16 validation images each of the 1 "
+                                          r"device\(s\) gets: lower the batch size or raise data.val_size$"):
+        trainer.fit(module, datamodule=datamodule)
+    assert trainer.global_step == 0

@@ -12,10 +12,12 @@ from torchvision.transforms import PILToTensor
 from gan_digits.checks import check_choice, check_int
 from gan_digits.data.idx import SPLIT_FILES, MNISTFileError, find_idx, load_split, raw_dir
 from gan_digits.data.pixels import to_model_range
-from gan_digits.data.sampler import DeviceBatchSampler, ShardedBatchSampler
+from gan_digits.data.sampler import DeviceBatchSampler, ShardedBatchSampler, check_batch_fits
 
 
 LOADERS = ("memory", "torchvision")
+# Each split's digits, named as a message says them, with the key that sets how many there are.
+TRAINING, VALIDATION = ("training", "data.subset"), ("validation", "data.val_size")
 
 
 class TensorBatches(Dataset):
@@ -109,11 +111,11 @@ class MNISTDataModule(L.LightningDataModule):
         self.train_set = TensorBatches(images[train_idx], labels[train_idx])
         self.val_set = TensorBatches(images[val_idx], labels[val_idx])
 
-    def _loader(self, dataset: TensorBatches, seed: int, done=lambda: 0) -> DataLoader:
+    def _loader(self, dataset: TensorBatches, seed: int, split: tuple[str, str], done=lambda: 0) -> DataLoader:
         trainer = self.trainer
         rank, world_size = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
         epoch = (lambda: trainer.current_epoch) if trainer else (lambda: 0)
-        sampler = ShardedBatchSampler(len(dataset), self.batch_size, seed, rank, world_size, epoch, done)
+        sampler = ShardedBatchSampler(len(dataset), self.batch_size, seed, rank, world_size, epoch, done, split)
         common = dict(
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
@@ -132,15 +134,18 @@ class MNISTDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         world_size = self.trainer.world_size if self.trainer else 1
+        if self.trainer and self.trainer.limit_val_batches != 0:  # Lightning asks for the validation batches only
+            # at the first validation: an epoch of training later, where no sanity check runs (num_sanity_val_steps=0)
+            check_batch_fits(len(self.val_set), self.batch_size, world_size, VALIDATION)
         if world_size > 1:
             rank_zero_info(f"effective batch size {self.batch_size * world_size} "
                            f"({self.batch_size} per device x {world_size} devices)")
         # Batches of this epoch already trained: non-zero only when resuming mid-epoch.
         done = (lambda: self.trainer.fit_loop.epoch_loop.batch_progress.current.ready) if self.trainer else (lambda: 0)
-        return self._loader(self.train_set, self.seed, done)
+        return self._loader(self.train_set, self.seed, TRAINING, done)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, self.seed + 1)
+        return self._loader(self.val_set, self.seed + 1, VALIDATION)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels = batch

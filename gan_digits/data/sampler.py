@@ -8,6 +8,17 @@ from torch.utils.data import Sampler
 from gan_digits.checks import ConfigError
 
 
+def check_batch_fits(num_samples: int, batch_size: int, world_size: int, split: tuple[str, str]) -> None:
+    """A ConfigError when each device's shard of `num_samples` digits holds no whole batch; `split` names
+    which digits these are and the key that sets how many."""
+    if num_samples // world_size < batch_size:
+        name, size_key = split
+        raise ConfigError(
+            f"data.batch_size={batch_size} is larger than the {num_samples // world_size} {name} images "
+            f"each of the {world_size} device(s) gets: lower the batch size or raise {size_key}"
+        )
+
+
 class ShardedBatchSampler(Sampler[torch.Tensor]):
     """Yields index tensors of `batch_size` from a fresh permutation each epoch.
 
@@ -30,12 +41,9 @@ class ShardedBatchSampler(Sampler[torch.Tensor]):
         world_size: int = 1,
         epoch: Callable[[], int] = lambda: 0,
         done: Callable[[], int] = lambda: 0,
+        split: tuple[str, str] = ("training", "data.subset"),
     ):
-        if num_samples // world_size < batch_size:
-            raise ConfigError(
-                f"data.batch_size={batch_size} is larger than the {num_samples // world_size} training images "
-                f"each of the {world_size} device(s) gets: lower the batch size or raise data.subset"
-            )
+        check_batch_fits(num_samples, batch_size, world_size, split)
         self.num_samples = num_samples
         self.batch_size = batch_size
         self.seed = seed
