@@ -104,6 +104,10 @@ def build_callbacks(cfg: DictConfig, module: GANModule) -> list[L.Callback]:
     turned_off = [kind for kind, key in ((ProgressBar, "enable_progress_bar"), (ModelCheckpoint, "enable_checkpointing"))
                   if not cfg.trainer.get(key, True)]
     callbacks = {name: c for name, c in callbacks.items() if not isinstance(c, tuple(turned_off))}
+    run_dir = Path(cfg.paths.output_dir).resolve()
+    for name, callback in callbacks.items():  # a folder outside the run dir (checked already) failed at the first save
+        if (folder := getattr(callback, "dirpath", None)) and not Path(folder).resolve().is_relative_to(run_dir):
+            check_writable(folder, f"callbacks.{name}.dirpath")
     check_monitors(cfg, callbacks, module)
     return list(callbacks.values()) + [PreparedProcess()]  # in every rank
 
