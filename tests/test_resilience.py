@@ -257,6 +257,9 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("optimized_metric=val/fdi", ConfigError, r"optimized_metric=val/fdi is not allowed: this run logs epoch, step, "),  # at the end
         ("~callbacks.quality", ConfigError, r"callbacks.best_checkpoint.monitor=val/fid is not allowed: this run logs .*val/g_loss "
                                             r"\(val/fid and the other quality metrics come from callbacks.quality\)"),
+        ("data.seed=abc", ConfigError, r"data.seed='abc' is not allowed: expected an integer >= 0"),  # torch's RuntimeError
+        ("callbacks.sample_grid.gif=maybe", ConfigError, r"callbacks.sample_grid.gif='maybe' is not allowed: expected one of "
+                                                         r"True, False"),  # taken for true
         ("seed=-1", ConfigError, r"seed=-1 is not allowed: expected an integer from 0 to 4294967295"),
         ("trainer.check_val_every_n_epoch=0", ConfigError, r"trainer.check_val_every_n_epoch=0 is not allowed: expected an "
                                                           r"integer >= 1 \(or null: validate every val_check_interval batches\)"),
@@ -291,3 +294,9 @@ def test_unwritable_output_folder_is_reported_before_training(tmp_path):
     blocker.write_text("a file where the run dir should go")
     with pytest.raises(ConfigError, match=r"cannot write the run's outputs to .*file/run: .*hydra.run.dir"):
         train(compose_train("dcgan", output_dir=blocker / "run"))
+    # A callback's own folder outside the run dir failed at its first save, an epoch in, with a traceback.
+    cfg = compose_train("gan", [f"callbacks.last_checkpoint.dirpath={blocker}/checkpoints"], output_dir=tmp_path / "run")
+    with pytest.raises(ConfigError, match=r"cannot write the run's outputs to .*file/checkpoints: .* Choose another "
+                                          r"folder with callbacks.last_checkpoint.dirpath=<folder>$"):
+        train(cfg)
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -5,7 +5,7 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from gan_digits.checks import check_int
+from gan_digits.checks import check_choice, check_int
 from gan_digits.gif import make_gif
 from gan_digits.module import GRID_COLUMNS, GANModule
 from gan_digits.sampling import draw, grid_image, save_png
@@ -23,7 +23,7 @@ class SampleGrid(L.Callback):
         # null or 0: at epoch ends only
         self.every_n_steps = None if every_n_steps is None else check_int("callbacks.sample_grid.every_n_steps",
                                                                            every_n_steps, 0)
-        self.gif = gif
+        self.gif = check_choice("callbacks.sample_grid.gif", gif, (True, False))
         self._steps_seen = 0  # global_step after the previous batch: a batch takes several steps
         self._drawn_at = -1
 

@@ -75,7 +75,7 @@ class MNISTDataModule(L.LightningDataModule):
         self.num_workers = check_int("data.num_workers", num_workers, 0)
         self.val_size = check_int("data.val_size", val_size, 1, 59_000)
         self.subset = None if subset is None else check_int("data.subset", subset, 1, 60_000 - val_size)
-        self.seed = seed
+        self.seed = check_int("data.seed", seed, 0)  # ${seed} unless set apart
         self.loader = check_choice("data.loader", loader, LOADERS)
         self.train_set: TensorBatches | None = None
         self.val_set: TensorBatches | None = None
