@@ -2,6 +2,7 @@
 
 import copy
 import functools
+import inspect
 from collections.abc import Callable
 
 import lightning as L
@@ -50,11 +51,27 @@ def described(factory: Callable) -> str:
     return f"{factory.func.__module__}.{factory.func.__qualname__}({arguments})"
 
 
+def arguments_not_taken(factory: Callable) -> list[str]:
+    """The keyword arguments of a config's `_partial_` target that its class takes no parameter for."""
+    if not isinstance(factory, functools.partial):
+        return []
+    try:
+        parameters = inspect.signature(factory.func).parameters
+    except (TypeError, ValueError):  # no signature to read (a builtin): the class's own error will say
+        return []
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters.values()):
+        return []
+    return [name for name in factory.keywords if name not in parameters]
+
+
 def check_optimizer(key: str, optimizer: OptimizerFactory) -> OptimizerFactory:
     """`optimizer` if it builds an optimizer (on a throwaway parameter: a bad `model.g_optimizer` setting,
     betas say, names the key), or a ConfigError naming it."""
     if "lr" in getattr(optimizer, "keywords", {}):
         check_positive(f"{key}.lr", optimizer.keywords["lr"])  # torch takes 0, which would train nothing
+    if unknown := arguments_not_taken(optimizer):  # Adam's betas and fused, left behind when swapping in RMSprop
+        raise ConfigError(f"{key} is not allowed: {optimizer.func.__name__} takes no {', '.join(unknown)}: leave "
+                          f"{'them' if len(unknown) > 1 else 'it'} out with {' '.join(f'~{key}.{name}' for name in unknown)}")
     built = built_on_probe(optimizer, [torch.zeros(1, requires_grad=True)])
     if not isinstance(built, torch.optim.Optimizer):
         raise ConfigError(f"{key} is not allowed ({built}): expected a torch optimizer, e.g. "

@@ -1,6 +1,7 @@
 """The logic behind `train.py`: build everything from the composed config, then fit."""
 
 import logging
+import re
 import time
 import warnings
 from contextlib import contextmanager
@@ -80,6 +81,20 @@ def said_as_config(key: str):
         raise ConfigError(f"{key} config: {cause}{hint}") from err
 
 
+@contextmanager
+def signature_said_as_config():
+    """A key a model class does not take (`+model.generator.foo=1`) or a missing argument (an optimizer with
+    `_partial_: false`): Hydra's four-line instantiate error as one line naming the key. Any other error in the
+    model's constructors keeps its traceback."""
+    try:
+        yield
+    except InstantiationException as err:
+        if not isinstance(err.__cause__, TypeError):
+            raise
+        where = re.search(r"full_key: (\S+)", str(err))
+        raise ConfigError(f"{where.group(1) if where else 'model'} config: {err.__cause__}") from err
+
+
 def check_monitors(cfg: DictConfig, callbacks: dict[str, L.Callback], module: GANModule) -> None:
     """Each metric the run is told to watch is one it logs: a callback's monitor (the best checkpoint, early
     stopping), which Lightning would miss at the first epoch's end, stopping the run before saving that epoch;
@@ -139,7 +154,8 @@ def build(cfg: DictConfig, trained_at: str | None = None) -> tuple[L.LightningDa
     datamodule = instantiate(cfg.data, root=to_absolute_path(cfg.data.root))
     if not datamodule.needs_download():
         datamodule.setup("fit")
-    module = instantiate(cfg.model)
+    with signature_said_as_config():
+        module = instantiate(cfg.model)
     module.model_config = OmegaConf.to_container(cfg.model, resolve=True)
     callbacks = build_callbacks(cfg, module)
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values()]

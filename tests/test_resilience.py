@@ -235,7 +235,17 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("model.ema_decay=1.5", ConfigError, r"model.ema_decay=1.5 is not allowed: expected a number in \(0, 1\)"),
         ("callbacks.divergence.action=ignore", ConfigError, r"callbacks.divergence.action='ignore' is not allowed: expected one of stop, rollback"),
         ("model.g_optimizer.betas=[2,0.9]", ConfigError, r"model.g_optimizer is not allowed \(Invalid beta parameter at index 0: 2"),
-        ("+model.d_optimizer.momentum=0.9", ConfigError, r"model.d_optimizer is not allowed \(.*unexpected keyword argument 'momentum'"),
+        ("+model.d_optimizer.momentum=0.9", ConfigError, r"model.d_optimizer is not allowed: Adam takes no momentum: leave it "
+                                                         r"out with ~model.d_optimizer.momentum$"),
+        # Adam's betas and fused stay in the config when another optimizer is swapped in: named all at once.
+        ("model.g_optimizer._target_=torch.optim.RMSprop", ConfigError, r"model.g_optimizer is not allowed: RMSprop takes "
+                                                                        r"no betas, fused: leave them out with "
+                                                                        r"~model.g_optimizer.betas ~model.g_optimizer.fused$"),
+        # ... were Hydra's four-line instantiate error:
+        ("+model.generator.foo=1", ConfigError, r"^model.generator config: .*Generator.__init__\(\) got an unexpected "
+                                                r"keyword argument 'foo'$"),
+        ("model.g_optimizer._partial_=false", ConfigError, r"^model.g_optimizer config: Adam.__init__\(\) missing 1 required "
+                                                           r"positional argument: 'params'$"),
         ("model.g_optimizer.betas=[0.5]", ConfigError, r"model.g_optimizer is not allowed \(list index out of range\): expected a torch optimizer"),
         ("model.loss._target_=torch.nn.MSELoss", ConfigError, r"model.loss._target_=torch.nn.modules.loss.MSELoss is not allowed: expected "
                                                               r"gan_digits.losses.BCELoss, gan_digits.losses.HingeLoss or another class"),
