@@ -85,7 +85,8 @@ def check_overrides(argv: Sequence[str], groups: dict[str, Sequence[str]] | None
                     optional: Sequence[str] = ()) -> None:
     """Command-line overrides that Hydra would stop on with a traceback or a grammar lesson, named in one line
     as a ConfigError before Hydra reads them: a `~` in a value (`data.root=~/mnist`: the shell leaves it, Hydra
-    reads it as an operator) or a second `=` (`ckpt=.../epoch=0-step=4.ckpt`), and a config group set to what is no option's name (`logger=null`, `model=1`).
+    reads it as an operator) or a second `=` (`ckpt=.../epoch=0-step=4.ckpt`), and a config group set to what is
+    no option's name (`logger=null`, `model=1`).
     `groups` maps each group to its options; `optional` are the groups a run may leave out (`~group`)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException

@@ -70,8 +70,9 @@ def check_optimizer(key: str, optimizer: OptimizerFactory) -> OptimizerFactory:
     if "lr" in getattr(optimizer, "keywords", {}):
         check_positive(f"{key}.lr", optimizer.keywords["lr"])  # torch takes 0, which would train nothing
     if unknown := arguments_not_taken(optimizer):  # Adam's betas and fused, left behind when swapping in RMSprop
+        leave_out = " ".join(f"~{key}.{name}" for name in unknown)
         raise ConfigError(f"{key} is not allowed: {optimizer.func.__name__} takes no {', '.join(unknown)}: leave "
-                          f"{'them' if len(unknown) > 1 else 'it'} out with {' '.join(f'~{key}.{name}' for name in unknown)}")
+                          f"{'them' if len(unknown) > 1 else 'it'} out with {leave_out}")
     built = built_on_probe(optimizer, [torch.zeros(1, requires_grad=True)])
     if not isinstance(built, torch.optim.Optimizer):
         raise ConfigError(f"{key} is not allowed ({built}): expected a torch optimizer, e.g. "

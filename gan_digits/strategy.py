@@ -4,7 +4,8 @@ import os
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from lightning.fabric.plugins.environments import LSFEnvironment, MPIEnvironment, SLURMEnvironment, TorchElasticEnvironment
+from lightning.fabric.plugins.environments import (LSFEnvironment, MPIEnvironment, SLURMEnvironment,
+                                                   TorchElasticEnvironment)
 from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
 from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
 from omegaconf import DictConfig, OmegaConf
@@ -65,13 +66,14 @@ def pick_strategy(trainer_cfg: DictConfig):
         if device_count(trainer_cfg) * nodes <= 1:
             return name
         name = "ddp"
-    if not isinstance(name, str) or name not in StrategyRegistry or StrategyRegistry[name]["strategy"] is not DDPStrategy:
+    entry = StrategyRegistry[name] if isinstance(name, str) and name in StrategyRegistry else {}  # `get` would build it
+    if entry.get("strategy") is not DDPStrategy:
         return trainer_cfg.strategy
-    entry = StrategyRegistry[name]  # its `get` would build the strategy
     if entry["init_params"].get("find_unused_parameters") is False:
         plain = name.removesuffix("_find_unused_parameters_false")
-        raise ConfigError(f"trainer.strategy={name} is not allowed: each half of the GAN step leaves one network without "
-                          f"gradients, which DDP then rejects; expected {plain} or auto (DDP with find_unused_parameters here)")
+        raise ConfigError(f"trainer.strategy={name} is not allowed: each half of the GAN step leaves one network "
+                          f"without gradients, which DDP then rejects; expected {plain} or auto (DDP with "
+                          "find_unused_parameters here)")
     start_method = entry["init_params"]["start_method"]
     if start_method == "popen" and in_multirun():
         start_method = "spawn"

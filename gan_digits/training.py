@@ -142,8 +142,9 @@ def build(cfg: DictConfig, trained_at: str | None = None) -> tuple[L.LightningDa
     if (accumulate := cfg.trainer.get("accumulate_grad_batches", 1)) != 1:
         raise ConfigError(f"trainer.accumulate_grad_batches={accumulate} is not allowed: {manual} accumulate "
                           "gradients: for a larger batch, raise data.batch_size")
-    if (max_time := cfg.trainer.get("max_time")) is not None and not isinstance(max_time, str):  # Lightning's check is for strings
-        raise ConfigError(f"trainer.max_time={max_time} is not allowed: expected DD:HH:MM:SS (00:00:08:00 for 8 minutes), or null")
+    if (max_time := cfg.trainer.get("max_time")) is not None and not isinstance(max_time, str):  # Lightning checks strings
+        raise ConfigError(f"trainer.max_time={max_time} is not allowed: expected DD:HH:MM:SS (00:00:08:00 for 8 minutes), "
+                          "or null")
     if (every := cfg.trainer.get("check_val_every_n_epoch")) is not None:  # Lightning divides by it after an epoch
         check_int("trainer.check_val_every_n_epoch", every, 1, why="or null: validate every val_check_interval batches")
     # train.py's Hydra callback has checked its run dir before Hydra wrote there; this is for train(cfg) from Python.
