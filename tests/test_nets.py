@@ -52,6 +52,19 @@ def test_wrong_noise_size_is_named():
         module.generator(torch.randn(2, 64))
 
 
+def test_mlp_hidden_as_one_number_is_one_layer():
+    """`model.generator.hidden=512`, as dcgan's D head takes its one layer (was "'int' object is not iterable")."""
+    from gan_digits.nets.mlp import MLPDiscriminator, MLPGenerator
+
+    generator, discriminator = MLPGenerator(hidden=128), MLPDiscriminator(hidden=64)
+    assert [m.out_features for m in generator.body if isinstance(m, torch.nn.Linear)] == [128, 784]
+    assert [m.out_features for m in discriminator.features if isinstance(m, torch.nn.Linear)] == [64]
+    assert generator(torch.randn(3, 100)).shape == (3, 1, 28, 28) and discriminator(torch.zeros(3, 1, 28, 28)).shape == (3, 1)
+    with pytest.raises(ConfigError, match=r"^model.generator.hidden=1.5 is not allowed: expected an integer >= 1 \(one "
+                                          r"layer's width, or a list of widths: \[256,512\]\)$"):
+        MLPGenerator(hidden=1.5)
+
+
 def test_dcgan_initialisation():
     module = instantiate(compose_train("dcgan", ["model.generator.width=64", "model.discriminator.width=64"]).model)
     conv = module.discriminator.features[2]

@@ -12,13 +12,21 @@ from gan_digits.nets.init import dcgan_init
 PIXELS = IMAGE_SHAPE[0] * IMAGE_SHAPE[1] * IMAGE_SHAPE[2]
 
 
+def layer_widths(key: str, hidden: int | Sequence[int]) -> list[int]:
+    """The hidden layers' widths from `hidden`: a list, or one number for one layer (`hidden=512`, as dcgan's D
+    head takes it)."""
+    if isinstance(hidden, Sequence) and not isinstance(hidden, str):
+        return [check_int(f"{key}[{i}]", width, 1) for i, width in enumerate(hidden)]
+    return [check_int(key, hidden, 1, why="one layer's width, or a list of widths: [256,512]")]
+
+
 class MLPGenerator(Generator):
     """z -> hidden layers (BatchNorm after the first, LeakyReLU 0.2) -> 784 pixels -> tanh."""
 
     def __init__(
         self,
         latent_dim: int = 100,
-        hidden: Sequence[int] = (256, 512, 1024),
+        hidden: int | Sequence[int] = (256, 512, 1024),
         num_classes: int | None = None,
         embed_dim: int = 10,
         latent_codes: int | None = None,
@@ -26,8 +34,7 @@ class MLPGenerator(Generator):
     ):
         super().__init__(latent_dim, num_classes, embed_dim, latent_codes, clusters)
         layers, width = [], self.noise.out_features
-        for i, out in enumerate(hidden):
-            check_int(f"model.generator.hidden[{i}]", out, 1)
+        for i, out in enumerate(layer_widths("model.generator.hidden", hidden)):
             layers.append(nn.Linear(width, out))
             if i > 0:
                 layers.append(nn.BatchNorm1d(out))
@@ -42,7 +49,7 @@ class MLPDiscriminator(Discriminator):
 
     def __init__(
         self,
-        hidden: Sequence[int] = (512, 256),
+        hidden: int | Sequence[int] = (512, 256),
         num_classes: int | None = None,
         spectral_norm: bool = False,
         latent_codes: int | None = None,
@@ -51,8 +58,7 @@ class MLPDiscriminator(Discriminator):
     ):
         super().__init__(num_classes, spectral_norm, latent_codes, clusters, fine_clusters)
         layers, width = [nn.Flatten()], PIXELS
-        for i, out in enumerate(hidden):
-            check_int(f"model.discriminator.hidden[{i}]", out, 1)
+        for out in layer_widths("model.discriminator.hidden", hidden):
             layers += [maybe_spectral_norm(nn.Linear(width, out), spectral_norm), nn.LeakyReLU(0.2)]
             width = out
         self.features = nn.Sequential(*layers)
