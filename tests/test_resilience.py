@@ -267,6 +267,9 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("optimized_metric=val/fdi", ConfigError, r"optimized_metric=val/fdi is not allowed: this run logs epoch, step, "),  # at the end
         ("~callbacks.quality", ConfigError, r"callbacks.best_checkpoint.monitor=val/fid is not allowed: this run logs .*val/g_loss "
                                             r"\(val/fid and the other quality metrics come from callbacks.quality\)"),
+        ("model.discriminator.spectral_norm=yes", ConfigError, r"model.discriminator.spectral_norm='yes' is not allowed: "
+                                                               r"expected one of True, False"),  # taken for true
+        ("model.discriminator.minibatch_std=on", ConfigError, r"model.discriminator.minibatch_std='on' is not allowed"),
         ("data.seed=abc", ConfigError, r"data.seed='abc' is not allowed: expected an integer >= 0"),  # torch's RuntimeError
         ("callbacks.sample_grid.gif=maybe", ConfigError, r"callbacks.sample_grid.gif='maybe' is not allowed: expected one of "
                                                          r"True, False"),  # taken for true

@@ -16,7 +16,7 @@ against its cluster: the one G drew it from, or for a training digit that of its
 import torch
 from torch import nn
 
-from gan_digits.checks import ConfigError, check_int
+from gan_digits.checks import ConfigError, check_choice, check_int
 from gan_digits.nets.clusters import sq_distances
 from gan_digits.nets.conditioning import LabelledNoise, ProjectionHead, maybe_spectral_norm
 
@@ -113,7 +113,7 @@ class Discriminator(nn.Module):
         super().__init__()
         check_codes("model.discriminator", latent_codes, clusters, num_classes)
         self.num_classes = num_classes
-        self.spectral_norm = spectral_norm
+        self.spectral_norm = check_choice("model.discriminator.spectral_norm", spectral_norm, (True, False))
         self.latent_codes = latent_codes
         self.clusters = clusters
         # With clusters: make each a union of small k-means clusters, this many in all (clusters.py).

@@ -7,7 +7,7 @@ embedding to its noise, the discriminator scores the label with a projection hea
 import torch
 from torch import nn
 
-from gan_digits.checks import check_int
+from gan_digits.checks import check_choice, check_int
 from gan_digits.nets.conditioning import maybe_spectral_norm
 from gan_digits.nets.contract import Discriminator, Generator
 from gan_digits.nets.conv_grads import BF16GradConv2d, BF16GradConvTranspose2d, FoldGradConv2d
@@ -76,6 +76,7 @@ class DCGANDiscriminator(Discriminator):
                  latent_codes: int | None = None, clusters: int | None = None, fine_clusters: int | None = None,
                  minibatch_std: bool = False, hidden: int | None = None):
         super().__init__(num_classes, spectral_norm, latent_codes, clusters, fine_clusters)
+        minibatch_std = check_choice("model.discriminator.minibatch_std", minibatch_std, (True, False))
         width = check_int("model.discriminator.width", width, 1)
         hidden = None if hidden is None else check_int("model.discriminator.hidden", hidden, 0)  # 0: none
         # Spectral norm already bounds the layer; BatchNorm on top of it fights it, so it goes.
