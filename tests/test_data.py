@@ -120,6 +120,11 @@ def test_batch_larger_than_shard_is_refused():
         ShardedBatchSampler(100, 64, world_size=2)
 
 
+def test_download_is_a_boolean():
+    with pytest.raises(ConfigError, match=r"^data.download='no' is not allowed: expected one of True, False$"):
+        MNISTDataModule(root=str(DATA), download="no")  # a string was taken for true
+
+
 def test_too_few_validation_digits_for_a_batch_are_named_before_training(tmp_path):
     """Lightning asks for the validation batches at the first validation: without a sanity check (the tiny
     run has none), that came after an epoch of training, and the message named the training digits."""

@@ -70,7 +70,7 @@ class MNISTDataModule(L.LightningDataModule):
     ):
         super().__init__()
         self.root = Path(root)
-        self.download = download
+        self.download = check_choice("data.download", download, (True, False))
         self.batch_size = check_int("data.batch_size", batch_size, 2, why="batch norm needs two digits or more a batch")
         self.num_workers = check_int("data.num_workers", num_workers, 0)
         self.val_size = check_int("data.val_size", val_size, 1, 59_000)
