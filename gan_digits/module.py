@@ -119,9 +119,10 @@ class GANModule(L.LightningModule):
         for key, why in (("num_classes", "a conditional model needs both conditional, with the same classes"),
                          ("latent_codes", "D must tell back the codes G draws from"),
                          ("clusters", "D must score each image against the cluster G drew it from")):
-            if getattr(generator, key) != getattr(discriminator, key):
-                raise ConfigError(f"model.generator.{key}={getattr(generator, key)} but model.discriminator.{key}="
-                                  f"{getattr(discriminator, key)}: {why}")
+            g_value, d_value = (getattr(net, key) for net in (generator, discriminator))
+            if g_value != d_value:  # as typed: null, not Python's None
+                raise ConfigError(f"model.generator.{key}={'null' if g_value is None else g_value} but model.discriminator."
+                                  f"{key}={'null' if d_value is None else d_value}: {why}")
         if generator.num_classes not in (None, NUM_DIGITS):  # the labels the data gives are the digits 0..9
             raise ConfigError(f"model.generator.num_classes={generator.num_classes} is not allowed: expected "
                               f"{NUM_DIGITS} (MNIST's digits), or null for an unconditional model")

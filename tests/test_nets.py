@@ -110,6 +110,8 @@ def test_latent_code_misconfigurations_are_named():
         instantiate_checked(compose_train("cdcgan", ["model.generator.latent_codes=10"]).model)
     with pytest.raises(ConfigError, match=r"model.generator.latent_codes=200 is not allowed: expected an integer from 2 to 100"):
         instantiate_checked(compose_train("dcgan", ["model.generator.latent_codes=200"]).model)
+    with pytest.raises(ConfigError, match=r"^model.generator.num_classes=null but model.discriminator.num_classes=10: "):
+        instantiate_checked(compose_train("cdcgan", ["model.generator.num_classes=null"]).model)  # said None
 
 
 def test_bad_module_settings_are_named_at_start_up():
