@@ -21,13 +21,20 @@ class ConfigError(UserInputError):
     """A config value outside what the project accepts."""
 
 
+def as_typed(value: Any) -> str:
+    """A config value as one types it: null, true, false; anything else as repr shows it ('abc', 1.5)."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return repr(value)
+
+
 def check_int(key: str, value: Any, minimum: int, maximum: int | None = None, why: str = "") -> int:
     """`value` as an int in [minimum, maximum], or a ConfigError naming `key` (and `why`, when the bounds need one)."""
     in_range = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
     if in_range and (maximum is None or value <= maximum):
         return value
     allowed = f"an integer from {minimum} to {maximum}" if maximum is not None else f"an integer >= {minimum}"
-    raise ConfigError(f"{key}={value!r} is not allowed: expected {allowed}" + (f" ({why})" if why else ""))
+    raise ConfigError(f"{key}={as_typed(value)} is not allowed: expected {allowed}" + (f" ({why})" if why else ""))
 
 
 def _is_number(value: Any) -> bool:
@@ -38,28 +45,29 @@ def check_positive(key: str, value: Any) -> float:
     """`value` as a number > 0, or a ConfigError naming `key`."""
     if _is_number(value) and value > 0:
         return float(value)
-    raise ConfigError(f"{key}={value!r} is not allowed: expected a number > 0")
+    raise ConfigError(f"{key}={as_typed(value)} is not allowed: expected a number > 0")
 
 
 def check_weight(key: str, value: Any) -> float:
     """`value` as a number >= 0 (a loss term's weight, 0 = off), or a ConfigError naming `key`."""
     if _is_number(value) and value >= 0:
         return float(value)
-    raise ConfigError(f"{key}={value!r} is not allowed: expected a number >= 0 (0 = off)")
+    raise ConfigError(f"{key}={as_typed(value)} is not allowed: expected a number >= 0 (0 = off)")
 
 
 def check_probability(key: str, value: Any) -> float:
     """`value` as a number in [0, 1], or a ConfigError naming `key`."""
     if _is_number(value) and 0 <= value <= 1:
         return float(value)
-    raise ConfigError(f"{key}={value!r} is not allowed: expected a number from 0 to 1")
+    raise ConfigError(f"{key}={as_typed(value)} is not allowed: expected a number from 0 to 1")
 
 
 def check_choice(key: str, value: Any, choices: Sequence) -> Any:
     """`value` if it is one of `choices`, or a ConfigError naming `key`."""
     if value in choices:
         return value
-    raise ConfigError(f"{key}={value!r} is not allowed: expected one of {', '.join(map(str, choices))}")
+    allowed = ", ".join(choice if isinstance(choice, str) else as_typed(choice) for choice in choices)
+    raise ConfigError(f"{key}={as_typed(value)} is not allowed: expected one of {allowed}")
 
 
 def check_output(out: str | Path, suffixes: Sequence[str], key: str = "out") -> Path:

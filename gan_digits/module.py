@@ -12,7 +12,7 @@ from lightning.pytorch.strategies import SingleDeviceStrategy
 from lightning.pytorch.utilities import rank_zero_info
 
 from gan_digits.checkpoint import FORMAT_KEY, checkpoint_payload
-from gan_digits.checks import ConfigError, check_choice, check_int, check_positive, check_weight
+from gan_digits.checks import ConfigError, as_typed, check_choice, check_int, check_positive, check_weight
 from gan_digits.cuda_graph import GraphedStep
 from gan_digits.data.idx import NUM_DIGITS
 from gan_digits.losses import BCELoss, check_loss, mode_seeking_loss, mode_seeking_pairs
@@ -120,9 +120,9 @@ class GANModule(L.LightningModule):
                          ("latent_codes", "D must tell back the codes G draws from"),
                          ("clusters", "D must score each image against the cluster G drew it from")):
             g_value, d_value = (getattr(net, key) for net in (generator, discriminator))
-            if g_value != d_value:  # as typed: null, not Python's None
-                raise ConfigError(f"model.generator.{key}={'null' if g_value is None else g_value} but model.discriminator."
-                                  f"{key}={'null' if d_value is None else d_value}: {why}")
+            if g_value != d_value:
+                raise ConfigError(f"model.generator.{key}={as_typed(g_value)} but model.discriminator.{key}="
+                                  f"{as_typed(d_value)}: {why}")
         if generator.num_classes not in (None, NUM_DIGITS):  # the labels the data gives are the digits 0..9
             raise ConfigError(f"model.generator.num_classes={generator.num_classes} is not allowed: expected "
                               f"{NUM_DIGITS} (MNIST's digits), or null for an unconditional model")

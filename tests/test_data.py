@@ -121,7 +121,7 @@ def test_batch_larger_than_shard_is_refused():
 
 
 def test_download_is_a_boolean():
-    with pytest.raises(ConfigError, match=r"^data.download='no' is not allowed: expected one of True, False$"):
+    with pytest.raises(ConfigError, match=r"^data.download='no' is not allowed: expected one of true, false$"):
         MNISTDataModule(root=str(DATA), download="no")  # a string was taken for true
 
 

@@ -122,7 +122,7 @@ def test_bad_module_settings_are_named_at_start_up():
                         r"torch.optim.lr_scheduler.ReduceLROnPlateau\(\) .*it steps on a metric")):
         with pytest.raises(ConfigError, match=rf"model.scheduler=.*{why}.*: expected null or a torch scheduler"):
             instantiate_checked(compose_train("cdcgan", [f"model.scheduler={value}"]).model)
-    with pytest.raises(ConfigError, match=r"model.cuda_graph='maybe' is not allowed: expected one of True, False"):
+    with pytest.raises(ConfigError, match=r"model.cuda_graph='maybe' is not allowed: expected one of true, false"):
         instantiate_checked(compose_train("cdcgan", ["model.cuda_graph=maybe"]).model)
     with pytest.raises(ConfigError, match=r"model.diversity_weight=-1 is not allowed: expected a number >= 0 \(0 = off\)"):
         instantiate_checked(compose_train("cdcgan", ["model.diversity_weight=-1"]).model)
@@ -223,7 +223,7 @@ def test_projection_head_scores_features_plus_the_labels_embedding(spectral_norm
 def test_cluster_misconfigurations_are_named():
     from gan_digits.nets.clusters import fit_clusters
 
-    with pytest.raises(ConfigError, match=r"model.generator.latent_codes=10 with num_classes=None, clusters=5: InfoGAN's "
+    with pytest.raises(ConfigError, match=r"model.generator.latent_codes=10 with num_classes=null, clusters=5: InfoGAN's "
                                           r"code is for an unconditional model without clusters: set model.generator.clusters=null"):
         instantiate_checked(compose_train("dcgan", ["model.generator.clusters=5", "model.generator.latent_codes=10"]).model)
     with pytest.raises(ConfigError, match=r"model.generator.clusters=1 is not allowed: expected an integer >= 2"):

@@ -228,6 +228,7 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("data.batch_size=0", ConfigError, r"data.batch_size=0 is not allowed"),
         ("data.batch_size=-1", ConfigError, r"data.batch_size=-1 is not allowed: expected an integer >= 2"),
         ("data.batch_size=1", ConfigError, r"data.batch_size=1 is not allowed: expected an integer >= 2 \(batch norm needs two"),
+        ("data.batch_size=null", ConfigError, r"^data.batch_size=null is not allowed: expected an integer >= 2"),  # said None
         ("data.subset=0", ConfigError, r"data.subset=0 is not allowed: expected an integer from 1 to "),
         ("model.g_optimizer.lr=-0.1", ConfigError, r"model.g_optimizer.lr=-0.1 is not allowed: expected a number > 0"),
         ("model.d_optimizer.lr=0", ConfigError, r"model.d_optimizer.lr=0 is not allowed"),
@@ -268,11 +269,11 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("~callbacks.quality", ConfigError, r"callbacks.best_checkpoint.monitor=val/fid is not allowed: this run logs .*val/g_loss "
                                             r"\(val/fid and the other quality metrics come from callbacks.quality\)"),
         ("model.discriminator.spectral_norm=yes", ConfigError, r"model.discriminator.spectral_norm='yes' is not allowed: "
-                                                               r"expected one of True, False"),  # taken for true
+                                                               r"expected one of true, false"),  # taken for true
         ("model.discriminator.minibatch_std=on", ConfigError, r"model.discriminator.minibatch_std='on' is not allowed"),
         ("data.seed=abc", ConfigError, r"data.seed='abc' is not allowed: expected an integer >= 0"),  # torch's RuntimeError
         ("callbacks.sample_grid.gif=maybe", ConfigError, r"callbacks.sample_grid.gif='maybe' is not allowed: expected one of "
-                                                         r"True, False"),  # taken for true
+                                                         r"true, false"),  # taken for true
         ("seed=-1", ConfigError, r"seed=-1 is not allowed: expected an integer from 0 to 4294967295"),
         ("trainer.check_val_every_n_epoch=0", ConfigError, r"trainer.check_val_every_n_epoch=0 is not allowed: expected an "
                                                           r"integer >= 1 \(or null: validate every val_check_interval batches\)"),

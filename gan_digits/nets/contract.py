@@ -16,7 +16,7 @@ against its cluster: the one G drew it from, or for a training digit that of its
 import torch
 from torch import nn
 
-from gan_digits.checks import ConfigError, check_choice, check_int
+from gan_digits.checks import ConfigError, as_typed, check_choice, check_int
 from gan_digits.nets.clusters import sq_distances
 from gan_digits.nets.conditioning import LabelledNoise, ProjectionHead, maybe_spectral_norm
 
@@ -32,7 +32,8 @@ def check_codes(key: str, latent_codes: int | None, clusters: int | None, num_cl
         check_int(f"{key}.clusters", clusters, 2)
     if latent_codes is not None and (num_classes is not None or clusters is not None):
         fix = "latent_codes=null" if num_classes is not None else f"{key}.clusters=null (or latent_codes=null)"
-        raise ConfigError(f"{key}.latent_codes={latent_codes} with num_classes={num_classes}, clusters={clusters}: "
+        raise ConfigError(f"{key}.latent_codes={latent_codes} with num_classes={as_typed(num_classes)}, "
+                          f"clusters={as_typed(clusters)}: "
                           f"InfoGAN's code is for an unconditional model without clusters: set {fix}")
 
 
