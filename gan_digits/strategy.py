@@ -2,15 +2,13 @@
 
 import os
 
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from lightning.fabric.plugins.environments import (LSFEnvironment, MPIEnvironment, SLURMEnvironment,
                                                    TorchElasticEnvironment)
 from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
 from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
 from omegaconf import DictConfig, OmegaConf
 
-from gan_digits.checks import ConfigError, check_int
+from gan_digits.checks import ConfigError, check_int, sweep_job
 
 # Launchers that start every node's processes and tell them where node 0 is (Kubeflow's cannot be detected).
 CLUSTERS = (SLURMEnvironment, TorchElasticEnvironment, LSFEnvironment, MPIEnvironment)
@@ -34,10 +32,6 @@ def device_count(trainer_cfg: DictConfig) -> int:
     if accelerator == "cpu":
         return 1 if devices == "auto" else CPUAccelerator.parse_devices(devices)
     return 1
-
-
-def in_multirun() -> bool:
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def check_nodes(trainer_cfg: DictConfig) -> int:
@@ -75,6 +69,6 @@ def pick_strategy(trainer_cfg: DictConfig):
                           f"without gradients, which DDP then rejects; expected {plain} or auto (DDP with "
                           "find_unused_parameters here)")
     start_method = entry["init_params"]["start_method"]
-    if start_method == "popen" and in_multirun():
+    if start_method == "popen" and sweep_job() is not None:
         start_method = "spawn"
     return DDPStrategy(find_unused_parameters=True, start_method=start_method)
