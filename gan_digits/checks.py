@@ -4,7 +4,7 @@ import errno
 import functools
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,39 @@ def check_filled(config: Any, why: str = "") -> None:
 
     if missing := sorted(OmegaConf.missing_keys(config)):
         raise ConfigError(f"{', '.join(missing)} must be set" + (f": {why}" if why else ""))
+
+
+def check_known_keys(config: Any, primary: Path, groups: Iterable[str] = ()) -> None:
+    """No key that a `+key=value` override added and nothing reads (`+max_epochs=3` for trainer.max_epochs):
+    Hydra takes any key after a `+`. What a command reads is its primary config file's keys (and their keys:
+    `metrics.backbone`) and its config groups, whose own keys the classes they build check."""
+    from omegaconf import OmegaConf
+
+    known = OmegaConf.to_container(OmegaConf.load(primary))
+    skipped = {*groups, "hydra", "defaults"}
+    added = [key for key in config if key not in skipped and key not in known]
+    added += [f"{key}.{sub}" for key, keys in known.items() if key not in skipped and isinstance(keys, dict)
+              and OmegaConf.is_dict(config.get(key)) for sub in config[key] if sub not in keys]
+    if not added:
+        return
+    key = added[0]
+    value = OmegaConf.select(config, key, throw_on_resolution_failure=False)
+    said = key if OmegaConf.is_config(value) else f"{key}={as_typed(value)}"
+    section, _, name = key.rpartition(".")
+    paths = _key_paths(OmegaConf.to_container(config))
+    elsewhere = [path for path in paths if path != key and path.rpartition(".")[2] == name]
+    settings = [f"{section}.{sub}" for sub in known[section]] if section else [k for k in known if k not in skipped]
+    hint = (f"did you mean {' or '.join(elsewhere)}?" if elsewhere
+            else f"{primary.name}'s settings here: {', '.join(settings)}")
+    raise ConfigError(f"{said} is not allowed: nothing reads {key}, which a + added ({hint})")
+
+
+def _key_paths(node: Any, prefix: str = "") -> list[str]:
+    """Every key of a nested dict as a dotted path, its leaves and its sections alike."""
+    paths = []
+    for key, value in node.items() if isinstance(node, dict) else ():
+        paths += [f"{prefix}{key}", *_key_paths(value, f"{prefix}{key}.")]
+    return paths
 
 
 def check_overrides(argv: Sequence[str], groups: dict[str, Sequence[str]] | None = None,

@@ -83,9 +83,9 @@ def said_as_config(key: str):
 
 @contextmanager
 def signature_said_as_config():
-    """A key a model class does not take (`+model.generator.foo=1`) or a missing argument (an optimizer with
-    `_partial_: false`): Hydra's four-line instantiate error as one line naming the key. Any other error in the
-    model's constructors keeps its traceback."""
+    """A key a class does not take (`+model.generator.foo=1`, `+data.foo=1`) or a missing argument (an optimizer
+    with `_partial_: false`): Hydra's four-line instantiate error as one line naming the key. Any other error in
+    the constructors keeps its traceback."""
     try:
         yield
     except InstantiationException as err:
@@ -152,7 +152,8 @@ def build(cfg: DictConfig, trained_at: str | None = None) -> tuple[L.LightningDa
     check_writable(cfg.paths.output_dir)
     prepare_process()  # before auto's timing, so that it times the step as training runs it
     # Relative paths mean the folder the command was started in, not Hydra's run dir.
-    datamodule = instantiate(cfg.data, root=to_absolute_path(cfg.data.root))
+    with signature_said_as_config():
+        datamodule = instantiate(cfg.data, root=to_absolute_path(cfg.data.root))
     if not datamodule.needs_download():
         datamodule.setup("fit")
     with signature_said_as_config():

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import DATA, TINY_MODEL, imported_modules, run_script
+from conftest import DATA, ROOT, TINY_MODEL, compose_train, imported_modules, run_script
 from gan_digits.run_summary import local_command, shown
 
 TINY_CLI = [
@@ -162,6 +162,38 @@ def test_unknown_key_is_named_before_importing_torch():
     assert result.returncode != 0
     assert "Could not override 'data.batchsize'" in result.stderr
     assert "torch" not in imported_modules(result.stderr)
+
+
+def test_a_key_added_that_nothing_reads_is_named_before_importing_torch(tmp_path):
+    # Hydra takes any key after a +, and the run went on without it.
+    result = run_script("-X", "importtime", "train.py", "+max_epochs=1", f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: max_epochs=1 is not allowed: nothing reads max_epochs, which a + added (did you mean trainer.max_epochs?)")
+    assert "torch" not in imported_modules(result.stderr)
+    result = run_script("sample.py", "ckpt=last.ckpt", "+num=3")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: num=3 is not allowed: nothing reads num, which a + added (sample.yaml's settings here: ckpt, mode, out, "
+        "n, seed, digits, columns, a, b, steps, op, data_root)"]
+
+
+@pytest.mark.parametrize("override,message", [
+    ("+metrics.fid=1", "metrics.fid=1 is not allowed: nothing reads metrics.fid, which a + added (train.yaml's settings "
+                       "here: metrics.backbone, metrics.inception_weights)"),
+    ("+lr=0.1", "lr=0.1 is not allowed: nothing reads lr, which a + added (did you mean model.g_optimizer.lr or "
+                "model.d_optimizer.lr?)"),
+    ("+paths={out:x}", "paths.out='x' is not allowed: nothing reads paths.out, which a + added (train.yaml's settings "
+                       "here: paths.output_dir)"),
+])
+def test_a_key_added_to_the_primary_config_is_named_with_what_is_read(tmp_path, override, message):
+    from gan_digits.checks import ConfigError, check_known_keys
+
+    groups = ("model", "data", "trainer", "callbacks", "logger")  # those composed into the config
+    check_known_keys(compose_train("gan", [], output_dir=tmp_path), ROOT / "conf" / "train.yaml", groups)  # as composed
+    with pytest.raises(ConfigError) as caught:
+        check_known_keys(compose_train("gan", [override], output_dir=tmp_path), ROOT / "conf" / "train.yaml", groups)
+    assert str(caught.value) == message
 
 
 def test_bad_values_fail_before_any_work_in_one_line(tmp_path):

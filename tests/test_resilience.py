@@ -245,6 +245,7 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         # ... were Hydra's four-line instantiate error:
         ("+model.generator.foo=1", ConfigError, r"^model.generator config: .*Generator.__init__\(\) got an unexpected "
                                                 r"keyword argument 'foo'$"),
+        ("+data.foo=1", ConfigError, r"^data config: MNISTDataModule.__init__\(\) got an unexpected keyword argument 'foo'$"),
         ("model.g_optimizer._partial_=false", ConfigError, r"^model.g_optimizer config: Adam.__init__\(\) missing 1 required "
                                                            r"positional argument: 'params'$"),
         ("model.g_optimizer.betas=[0.5]", ConfigError, r"model.g_optimizer is not allowed \(list index out of range\): expected a torch optimizer"),
