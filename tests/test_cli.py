@@ -130,8 +130,9 @@ def test_a_tilde_in_a_path_is_named_with_the_fix():
 
 
 def test_a_path_holding_an_equals_sign_is_named_with_the_fix_or_read_as_a_path(tmp_path, monkeypatch):
-    """Lightning's own checkpoint names (epoch=0-step=4.ckpt, in tb/checkpoints/ of a run with ~callbacks):
-    Hydra's grammar refused them ("mismatched input '='"), and evaluate took one for an option."""
+    """Lightning's own checkpoint names (epoch=0-step=4.ckpt: a ModelCheckpoint without a filename, as a plain
+    Lightning project writes them): Hydra's grammar refused them ("mismatched input '='"), and evaluate took one
+    for an option."""
     from gan_digits.checks import ConfigError, check_overrides, key_value_argv
 
     with pytest.raises(ConfigError, match=r"""^ckpt=/r/epoch=0-step=4.ckpt is not allowed: Hydra takes a second = for """

@@ -161,8 +161,9 @@ def test_checkpointing_turned_off_trains_and_writes_no_checkpoint(tmp_path):
     assert "sample it" not in run_summary(trainer, tmp_path, {}, 0.0)  # nothing to sample from
 
 
-def test_without_the_callbacks_group_lightning_checkpoints_without_its_cloud_tip(tmp_path, caplog):
-    """`~callbacks`: Lightning adds a ModelCheckpoint of its own, and with it an advert for its cloud registry."""
+def test_without_the_callbacks_group_last_ckpt_is_written_where_the_run_says(tmp_path, caplog):
+    """`~callbacks`: Lightning added a ModelCheckpoint of its own (tb/checkpoints/epoch=0-step=8.ckpt, with an advert
+    for its cloud registry), which the run's summary and ckpt_path=last did not find."""
     from gan_digits.training import train
 
     cfg = compose_train("gan", output_dir=tmp_path)
@@ -170,8 +171,13 @@ def test_without_the_callbacks_group_lightning_checkpoints_without_its_cloud_tip
         del cfg["callbacks"]
     with caplog.at_level(logging.INFO):
         train(cfg)
-    assert [path.name for path in (tmp_path / "tb" / "checkpoints").iterdir()] == ["epoch=0-step=8.ckpt"]
-    assert "litmodels" not in caplog.text and "`Trainer.fit` stopped" in caplog.text
+    assert [path.name for path in (tmp_path / "checkpoints").iterdir()] == ["last.ckpt"]
+    assert not (tmp_path / "tb" / "checkpoints").exists()
+    assert f"sample.py ckpt={tmp_path}/checkpoints/last.ckpt" in caplog.text and "litmodels" not in caplog.text
+    with open_dict(cfg):
+        cfg.ckpt_path, cfg.trainer.max_steps = "last", 16
+    train(cfg)
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["global_step"] == 16  # resumed, trained on
 
 
 def test_same_seed_gives_same_losses(tmp_path):
