@@ -103,6 +103,18 @@ def test_the_models_base_config_is_named_before_importing_torch():
     assert "torch" not in imported_modules(result.stderr)
 
 
+def test_help_says_what_each_command_does_and_takes():
+    train_help = run_script("train.py", "model=gan", "--help")
+    assert train_help.returncode == 0
+    assert train_help.stdout.startswith("Train a GAN on MNIST digits: python train.py [group=option ...] [key=value ...]")
+    assert "model: cdcgan, cdcgan_tf, dcgan, dcgan_tf, default, gan" in train_help.stdout
+    assert "_target_: gan_digits.nets.MLPGenerator" in train_help.stdout  # the config model=gan composes
+    sample_help = run_script("sample.py", "--help")
+    assert sample_help.returncode == 0
+    assert sample_help.stdout.startswith("Turn a checkpoint into digits: python sample.py ckpt=<path> [key=value ...]")
+    assert "ckpt: ???" in sample_help.stdout and "model:" not in sample_help.stdout  # was train's groups, for Hydra's
+
+
 def test_a_group_set_to_no_options_name_is_named_in_one_line():
     # Was Hydra's "ValueError: Config group override must be a string or a list" traceback.
     result = run_script("train.py", "logger=null")  # lightning-hydra-template's way to run without a logger
