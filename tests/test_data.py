@@ -75,6 +75,21 @@ def test_missing_files_without_download_say_what_to_do(tmp_path):
         MNISTDataModule(root=str(tmp_path), download=False).setup("fit")
 
 
+def test_a_data_folder_one_level_too_deep_names_the_folder_to_give_without_downloading_into_it(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for src in RAW.glob("*.gz"):
+        (raw / src.name).symlink_to(src.resolve())
+    for root, where in ((raw, "itself"), (raw.parent, "in raw/")):
+        datamodule = MNISTDataModule(root=str(root), download=True)
+        with pytest.raises(MNISTFileError, match=rf"^the data folder {root} holds the MNIST files {where}: point it at "
+                                                 rf"{tmp_path}, the folder holding MNIST/raw/"):
+            datamodule.prepare_data()  # was a download into {root}/MNIST/raw/
+        with pytest.raises(MNISTFileError, match=rf"^the data folder {root} holds the MNIST files {where}"):
+            load_split(root, "test")  # evaluate's and sample.py's data folder
+    assert sorted(path.name for path in tmp_path.rglob("*")) == sorted(["MNIST", "raw", *(p.name for p in RAW.glob("*.gz"))])
+
+
 def test_datamodule_split_subset_and_pixel_range():
     dm = MNISTDataModule(root=str(DATA), batch_size=16, val_size=100, subset=300, seed=1)
     dm.setup("fit")

@@ -10,7 +10,7 @@ from torchvision.datasets import MNIST, VisionDataset
 from torchvision.transforms import PILToTensor
 
 from gan_digits.checks import check_choice, check_int
-from gan_digits.data.idx import SPLIT_FILES, MNISTFileError, find_idx, load_split, raw_dir
+from gan_digits.data.idx import SPLIT_FILES, MNISTFileError, check_layout, find_idx, load_split, raw_dir
 from gan_digits.data.pixels import to_model_range
 from gan_digits.data.sampler import DeviceBatchSampler, ShardedBatchSampler, check_batch_fits
 
@@ -91,6 +91,7 @@ class MNISTDataModule(L.LightningDataModule):
         """Download with torchvision only when asked to and the files are absent (rank 0 only)."""
         if not self.needs_download():
             return
+        check_layout(self.root)  # not a download into a MNIST/raw/MNIST/raw/ of the user's folder
         try:
             for train in (True, False):
                 MNIST(str(self.root), train=train, download=True)

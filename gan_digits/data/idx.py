@@ -32,13 +32,26 @@ def raw_dir(root: str | Path) -> Path:
     return Path(root) / "MNIST" / "raw"
 
 
-def find_idx(root: str | Path, stem: str) -> Path | None:
-    """The path of `stem` under `root/MNIST/raw`, plain or `.gz`, or None when neither is there."""
+def find_idx(root: str | Path, stem: str, folder: Path | None = None) -> Path | None:
+    """The path of `stem` under `root/MNIST/raw` (or in `folder`), plain or `.gz`, or None when neither is there."""
     for name in (stem, stem + ".gz"):
-        path = raw_dir(root) / name
+        path = (folder or raw_dir(root)) / name
         if path.is_file():
             return path
     return None
+
+
+def check_layout(root: str | Path) -> None:
+    """A data folder that is MNIST/raw/ or MNIST/ itself (where the files are, one level too deep), named with
+    the folder to give instead: torchvision would download into root/MNIST/raw/ below it."""
+    root = Path(root)
+    for folder, layout_root in ((root, root.parent.parent), (root / "raw", root.parent)):
+        if not find_idx(root, SPLIT_FILES["train"][0]) and find_idx(root, SPLIT_FILES["train"][0], folder):
+            raise MNISTFileError(
+                f"the data folder {root} holds the MNIST files {'itself' if folder == root else 'in raw/'}: point it "
+                f"at {layout_root.resolve()}, the folder holding MNIST/raw/ (train.py's data.root, evaluate's data, "
+                "sample.py's data_root)"
+            )
 
 
 def read_idx(path: str | Path, expected_shape: tuple[int, ...]) -> torch.Tensor:
@@ -75,6 +88,7 @@ def load_split(root: str | Path, split: str) -> tuple[torch.Tensor, torch.Tensor
     for stem in (images_stem, labels_stem):
         path = find_idx(root, stem)
         if path is None:
+            check_layout(root)
             raise MNISTFileError(
                 f"MNIST file missing: neither {raw_dir(root) / stem} nor its .gz exists. Point the data folder "
                 "(train.py's data.root, evaluate's data, sample.py's data_root) at one holding MNIST/raw/ "
