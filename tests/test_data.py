@@ -90,6 +90,19 @@ def test_a_data_folder_one_level_too_deep_names_the_folder_to_give_without_downl
     assert sorted(path.name for path in tmp_path.rglob("*")) == sorted(["MNIST", "raw", *(p.name for p in RAW.glob("*.gz"))])
 
 
+def test_a_failed_download_is_said_in_one_line(tmp_path, monkeypatch):
+    def offline(*args, **kwargs):  # torchvision's message, one line per mirror tried
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://a/, got:\n<urlopen error>\n")
+
+    monkeypatch.setattr("gan_digits.data.datamodule.MNIST", offline)
+    with pytest.raises(MNISTFileError) as caught:
+        MNISTDataModule(root=str(tmp_path), download=True).prepare_data()
+    assert str(caught.value) == (
+        f"could not download MNIST into {tmp_path}/MNIST/raw: Error downloading train-images-idx3-ubyte.gz: Tried "
+        "https://a/, got: <urlopen error>. Offline? Put the four IDX files (gzipped or not) there, or point data.root "
+        "at a folder holding MNIST/raw/.")
+
+
 def test_datamodule_split_subset_and_pixel_range():
     dm = MNISTDataModule(root=str(DATA), batch_size=16, val_size=100, subset=300, seed=1)
     dm.setup("fit")

@@ -95,9 +95,10 @@ class MNISTDataModule(L.LightningDataModule):
         try:
             for train in (True, False):
                 MNIST(str(self.root), train=train, download=True)
-        except Exception as err:  # torchvision raises whatever its mirrors did
+        except Exception as err:  # torchvision raises whatever its mirrors did, over several lines
+            said = " ".join(str(err).split())
             raise MNISTFileError(
-                f"could not download MNIST into {raw_dir(self.root)}: {err}. Offline? Put the four IDX files "
+                f"could not download MNIST into {raw_dir(self.root)}: {said}. Offline? Put the four IDX files "
                 "(gzipped or not) there, or point data.root at a folder holding MNIST/raw/."
             ) from err
 
