@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 # Where MNIST/raw/ lives: the shared offline copy when it is beside the checkout, else ./data (downloaded).
 DATA ?= $(if $(wildcard ../shared/data/MNIST/raw),../shared/data,data)
 ARGS ?=
+# What `make tensorboard` shows: every single run (outputs), or e.g. LOGDIR=multirun for the sweeps.
+LOGDIR ?= outputs
 # The torch wheels: CPU is enough for everything here; a CUDA build is used the same way.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 
@@ -40,7 +42,7 @@ bench-quality: install
 	$(PY) bench/quality.py --data $(DATA) $(ARGS)
 
 tensorboard: install
-	$(VENV)/bin/tensorboard --logdir outputs
+	$(VENV)/bin/tensorboard --logdir $(LOGDIR)
 
 # What install and test made; never the runs (outputs/, multirun/): they are results, removed by hand.
 clean:
