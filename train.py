@@ -8,6 +8,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from gan_digits.checks import check_filled, check_known_keys, check_overrides, report_user_errors
+from gan_digits.run_dir import dropped_on_error
 
 CONF = Path(__file__).parent / "conf"
 # Each config group's options (model's base is no model to choose), and the groups a run may leave out.
@@ -22,6 +23,7 @@ OPTIONAL_GROUPS = ("callbacks", "logger", "hparams_search", "launcher")
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 @report_user_errors
+@dropped_on_error
 def main(cfg: DictConfig) -> float | None:
     base = HydraConfig.get().runtime.choices.get("model") == "default"  # Hydra lists it among the models
     check_filled(cfg, f"model=default is the base the models inherit: choose one of {', '.join(MODELS)}" if base else "")

@@ -8,11 +8,15 @@ Hydra's own mkdir, with a traceback. Sweeps (`-m`, `hydra.sweep.dir`) alike.
 """
 
 import errno
+import functools
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, read_write
 
@@ -23,6 +27,7 @@ from gan_digits.checks import ConfigError, report_user_errors
 RUN_OUTPUTS = ("checkpoints/last.ckpt", "checkpoints/*.ckpt", "samples/step_*.png")
 JOBS = {"run": "", "sweep": "*/"}  # where a run's outputs lie in its folder: a sweep's in its jobs' folders
 RANK_VARIABLES = ("LOCAL_RANK", "RANK", "SLURM_PROCID")  # set by the launchers of a run's other processes
+CREATED: set[Path] = set()  # the folders keep_own_folder created for this command's run or sweep
 
 
 def earlier_run(folder: Path, jobs: str = "") -> Path | None:
@@ -86,6 +91,26 @@ def check_writable(folder: str | Path, key: str = "hydra.run.dir") -> None:
         raise unwritable(folder, err, key) from err
 
 
+def dropped_on_error(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
+    """Decorate train.py's task: when it fails before writing anything (a mistyped value, most often), the folder
+    this command created for the run, holding only Hydra's `.hydra` config, is removed, instead of one such folder
+    per try piling up in outputs/ (and in compare's and TensorBoard's lists). A folder the user named stays, as
+    do a sweep's job folders (compare lists a failed job)."""
+
+    @functools.wraps(task)
+    def wrapped(cfg: DictConfig) -> Any:
+        try:
+            return task(cfg)
+        except BaseException:
+            hydra = HydraConfig.get()
+            folder = Path(hydra.runtime.output_dir)
+            if folder.resolve() in CREATED and [path.name for path in folder.iterdir()] == [hydra.output_subdir]:
+                shutil.rmtree(folder)
+            raise
+
+    return wrapped
+
+
 def keep_own_folder(config: DictConfig, mode: str) -> None:
     """The run's folder (`mode`: run or sweep), checked writable before Hydra writes there: a folder Hydra named
     is claimed, or the run moves to the next free one; a folder the user named holds no earlier run, unless
@@ -99,6 +124,7 @@ def keep_own_folder(config: DictConfig, mode: str) -> None:
             own = unused_folder(folder)
         except OSError as err:
             raise unwritable(folder, err, key) from err
+        CREATED.add(own.resolve())
         if own != folder:
             with read_write(config.hydra):
                 OmegaConf.update(config, key, str(own))

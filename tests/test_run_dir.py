@@ -21,18 +21,29 @@ def taken_folders(root: Path, seconds: int = 120) -> list[Path]:
 
 def test_runs_started_in_the_same_second_get_a_folder_each(tmp_path):
     taken = taken_folders(tmp_path / "outputs") + taken_folders(tmp_path / "multirun")
-    # model=default fails before importing torch, once the run's folder is chosen and Hydra has written there.
+    # model=default fails before importing torch, once the run's folder is chosen and Hydra has written there
+    # (and then removes the folder it created: nothing but Hydra's config was written there).
     result = run_script(str(ROOT / "train.py"), "model=default", cwd=tmp_path)
     assert result.returncode == 2 and "model=default is the base the models inherit" in result.stderr
-    [written] = [path.parent for path in tmp_path.glob("outputs/*/*/.hydra")]  # was the taken folder's
+    written = tmp_path / result.stdout.split("this run writes to ")[1].split()[0]  # the taken folder's, before
     assert written.name.endswith("_2") and written.with_name(written.name[:-2]) in taken
-    assert f"is taken (a run started in the same second): this run writes to {written.relative_to(tmp_path)}" in result.stdout
+    assert "is taken (a run started in the same second)" in result.stdout and not written.exists()
 
     result = run_script(str(ROOT / "train.py"), "-m", "model=default", cwd=tmp_path)
     assert result.returncode == 1 and "error: job #0 of the sweep failed: " in result.stderr
     [sweep] = [path.parent.parent for path in tmp_path.glob("multirun/*/*/0/.hydra")]  # each job's folder in its own
     assert sweep.name.endswith("_2") and (sweep / "multirun.yaml").is_file()
     assert not any(any(folder.iterdir()) for folder in taken)
+
+
+def test_a_run_that_fails_before_writing_leaves_no_folder_unless_the_user_named_it(tmp_path):
+    # Was one outputs/<date>/<time>/.hydra folder per mistyped command, listed by compare as a run.
+    result = run_script(str(ROOT / "train.py"), "model=gan", "data.batch_size=0", cwd=tmp_path)
+    assert result.returncode == 2 and "error: data.batch_size=0 is not allowed" in result.stderr
+    assert [path.name for path in (tmp_path / "outputs").glob("*/*")] == []
+    named = tmp_path / "named"
+    result = run_script(str(ROOT / "train.py"), "+foo=1", f"hydra.run.dir={named}", cwd=tmp_path)
+    assert result.returncode == 2 and [path.name for path in named.iterdir()] == [".hydra"]  # the user's folder
 
 
 def test_a_fresh_run_in_an_earlier_runs_folder_is_refused_before_hydra_writes_there(tmp_path):
