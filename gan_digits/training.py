@@ -2,6 +2,7 @@
 
 import logging
 import re
+import signal
 import time
 import warnings
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from hydra.utils import to_absolute_path
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from gan_digits.callbacks import QualityMetrics
@@ -218,6 +220,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
             if "`val_check_interval`" not in str(err):
                 raise
             raise ConfigError(f"trainer config: {str(err).strip()} (here: trainer.check_val_every_n_epoch=null)") from err
+        except SystemExit as stop:
+            # Until training starts (callbacks.stop_on_signal's handlers) Lightning ends a SIGTERM with code 0,
+            # which a scheduler reads as "finished", and a Ctrl-C with 1: end them as a shell would, 128 + signal.
+            if isinstance(stop, SIGTERMException):
+                raise SystemExit(128 + signal.SIGTERM) from None
+            if stop.code == 1 and trainer.interrupted:
+                raise SystemExit(128 + signal.SIGINT) from None
+            raise
     seconds = time.monotonic() - started
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items() if name != "step"}
     # Hyper-parameters beside the final metrics, so the runs of a sweep compare in the HPARAMS tab.

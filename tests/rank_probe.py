@@ -43,3 +43,10 @@ class SendSignal(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if trainer.global_step == 2 * self.at_batch:
             os.kill(os.getpid(), self.signum)
+
+
+class SignalInSanityCheck(SendSignal):
+    """Sends `signum` as the sanity check starts: after Lightning's handlers are in place, before training."""
+
+    def on_sanity_check_start(self, trainer, pl_module):
+        os.kill(os.getpid(), self.signum)
