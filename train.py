@@ -7,7 +7,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from gan_digits.checks import check_filled, check_known_keys, check_overrides, report_user_errors
+from gan_digits.checks import check_filled, check_known_keys, check_overrides, check_plugins, report_user_errors
 from gan_digits.run_dir import dropped_on_error
 
 CONF = Path(__file__).parent / "conf"
@@ -38,6 +38,7 @@ def main(cfg: DictConfig) -> float | None:
 
 if __name__ == "__main__":
     report_user_errors(check_overrides)(sys.argv[1:], GROUPS, OPTIONAL_GROUPS)
+    report_user_errors(check_plugins)(sys.argv[1:], CONF)
     try:
         main()
     except KeyboardInterrupt:  # Ctrl-C during start-up (imports, data, auto's timing): callbacks.stop_on_signal's

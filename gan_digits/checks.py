@@ -2,6 +2,7 @@
 
 import errno
 import functools
+import importlib.util
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -156,6 +157,39 @@ def check_overrides(argv: Sequence[str], groups: dict[str, Sequence[str]] | None
             leave_out = f", or ~{group} to run without it" if group in optional else ""
             raise ConfigError(f"{word} is not allowed: {group} is a config group: expected one of "
                               f"{', '.join(groups[group])}{leave_out}")
+
+
+# Hydra plugins an option under conf/ may switch to (`override /hydra/sweeper: optuna`): the module each
+# installs, and the extra of pyproject.toml that installs it.
+PLUGINS = {"sweeper/optuna": ("hydra_plugins.hydra_optuna_sweeper", "sweep"),
+           "launcher/submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm")}
+
+
+def installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its parent package is missing too
+        return False
+
+
+def check_plugins(argv: Sequence[str], conf: Path) -> None:
+    """A config option that switches Hydra to a plugin this environment lacks (`hparams_search=fid_optuna`
+    without the sweep extra), named with the command that installs it: Hydra says only "Could not find
+    'hydra/sweeper/optuna'"."""
+    from omegaconf import OmegaConf
+
+    for word in argv:
+        group, _, option = word.lstrip("+").partition("=")
+        path = conf / group / f"{option}.yaml"
+        if not re.fullmatch(r"\w+", group) or not re.fullmatch(r"\w+", option) or not path.is_file():
+            continue
+        for entry in OmegaConf.load(path).get("defaults", []):
+            for key, name in entry.items() if OmegaConf.is_dict(entry) else ():
+                plugin = f"{key.removeprefix('override /hydra/')}/{name}"
+                if plugin in PLUGINS and not installed(PLUGINS[plugin][0]):
+                    kind, name = plugin.split("/")
+                    raise ConfigError(f"{word} needs Hydra's {name} {kind}, not installed here: pip install -e "
+                                      f"\".[{PLUGINS[plugin][1]}]\" (from the project root)")
 
 
 def key_value_argv(argv: list[str] | None = None, flags: Sequence[str] = ()) -> list[str]:

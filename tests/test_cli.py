@@ -129,6 +129,23 @@ def test_a_group_set_to_no_options_name_is_named_in_one_line():
         "dcgan_tf, gan"]
 
 
+def test_an_option_needing_a_hydra_plugin_not_installed_names_the_extra(monkeypatch):
+    # Hydra said "Could not find 'hydra/sweeper/optuna'" (the README's Optuna sweep without its pip step).
+    from gan_digits.checks import PLUGINS, ConfigError, check_plugins
+
+    for plugin in PLUGINS:
+        monkeypatch.setitem(PLUGINS, plugin, ("omegaconf", "any"))  # a module this environment has
+    check_plugins(["hparams_search=fid_optuna", "launcher=slurm", "model=gan,dcgan"], ROOT / "conf")
+    monkeypatch.setitem(PLUGINS, "sweeper/optuna", ("no_such_plugin_module", "sweep"))
+    monkeypatch.setitem(PLUGINS, "launcher/submitit_slurm", ("no_such_plugin_package.launcher", "slurm"))
+    with pytest.raises(ConfigError) as caught:
+        check_plugins(["-m", "hparams_search=fid_optuna"], ROOT / "conf")
+    assert str(caught.value) == ("hparams_search=fid_optuna needs Hydra's optuna sweeper, not installed here: "
+                                 "pip install -e \".[sweep]\" (from the project root)")
+    with pytest.raises(ConfigError, match=r"^launcher=slurm needs Hydra's submitit_slurm launcher, .*\.\[slurm\]"):
+        check_plugins(["launcher=slurm"], ROOT / "conf")
+
+
 def test_a_tilde_in_a_path_is_named_with_the_fix():
     # The shell leaves `~` after `data.root=` alone (zsh after any `key=`), and Hydra's grammar refused it.
     result = run_script("train.py", "data.root=~/mnist")
