@@ -136,6 +136,11 @@ def build_callbacks(cfg: DictConfig, module: GANModule) -> list[L.Callback]:
     return list(callbacks.values()) + [PreparedProcess()]  # in every rank
 
 
+def no_cloud_tip(record: logging.LogRecord) -> bool:
+    """Lightning advertises its cloud logger when a trainer is built: nothing a user of this project acts on."""
+    return "litlogger" not in record.getMessage()
+
+
 def build(cfg: DictConfig, trained_at: str | None = None) -> tuple[L.LightningDataModule, GANModule, L.Trainer]:
     """Datamodule, module and trainer from `cfg`; bad data files fail here, before any training. `trained_at`:
     the precision of the checkpoint the run resumes, which `trainer.precision=auto` keeps on a CPU."""
@@ -178,6 +183,7 @@ def build(cfg: DictConfig, trained_at: str | None = None) -> tuple[L.LightningDa
     # `auto` becomes the precision it chose here, so the run's HPARAMS say which one trained. Outside
     # the trainer's errors: a failure in the model's timing pass is the model's, not the config's.
     cfg.trainer.precision = resolve_precision(cfg.trainer, module, cfg.data.batch_size, trained_at)
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(no_cloud_tip)  # once, however many runs
     with said_as_config("trainer"):
         trainer = instantiate(cfg.trainer, strategy=strategy, callbacks=callbacks, logger=loggers or False)
     return datamodule, module, trainer
@@ -193,11 +199,6 @@ def flatten(node, prefix: str = "") -> dict[str, str | int | float | bool]:
     return {prefix.rstrip("/"): node if isinstance(node, (str, int, float, bool)) else str(node)}
 
 
-def no_cloud_tip(record: logging.LogRecord) -> bool:
-    """Lightning advertises its cloud logger when a trainer is built: nothing a user of this project acts on."""
-    return "litlogger" not in record.getMessage()
-
-
 def train(cfg: DictConfig) -> dict[str, float]:
     """Seed, build and fit; returns the last logged metrics (what a sweeper minimises)."""
     L.seed_everything(check_int("seed", cfg.seed, 0, 2**32 - 1), workers=True)  # numpy's range, which Lightning seeds too
@@ -205,7 +206,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
         raise ConfigError("paths.output_dir must be set: it is Hydra's run dir under train.py, and train(cfg) from "
                           "Python has none (compose(\"train\", overrides=[..., \"paths.output_dir=runs/mine\"]))")
     ckpt_path, trained_at = resume_path(cfg)
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(no_cloud_tip)  # once, however many runs
     datamodule, module, trainer = build(cfg, trained_at)
     rank_zero_info(run_start(trainer, cfg.paths.output_dir))
     started = time.monotonic()
