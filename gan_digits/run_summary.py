@@ -55,15 +55,20 @@ def overrides(run: Path) -> list[str]:
 
 
 def train_on_command(trainer: L.Trainer, run_dir: Path, saved: dict) -> str | None:
-    """`train.py` with the run's own overrides, resuming its last.ckpt in its dir for twice the epochs;
-    None unless the run was started from the command line and ended by completing its epochs."""
-    epochs_done = saved.get("epoch", -1) + 1  # last.ckpt is written at the end of every epoch
-    bounded_otherwise = trainer.max_steps != -1 or any(isinstance(c, Timer) for c in trainer.callbacks)
-    if not (run_dir / ".hydra").is_dir() or bounded_otherwise or not 0 < trainer.max_epochs <= epochs_done:
+    """`train.py` with the run's own overrides, resuming its last.ckpt in its dir for twice the epochs, or twice
+    the steps where `trainer.max_steps` ended it; None unless the run was started from the command line and ended
+    at that bound (not at `trainer.max_time`, a signal or early stopping)."""
+    if not (run_dir / ".hydra").is_dir() or any(isinstance(c, Timer) for c in trainer.callbacks):
         return None
-    replaced = ("hydra.run.dir=", "ckpt_path=", "trainer.max_epochs=")
+    if trainer.max_steps != -1 and saved.get("global_step", 0) >= trainer.max_steps:
+        key, value = "trainer.max_steps", 2 * trainer.max_steps
+    elif trainer.max_steps == -1 and 0 < trainer.max_epochs <= saved.get("epoch", -1) + 1:  # saved at each epoch's end
+        key, value = "trainer.max_epochs", 2 * trainer.max_epochs
+    else:
+        return None
+    replaced = ("hydra.run.dir=", "ckpt_path=", f"{key}=")
     kept = [item for item in overrides(run_dir) if not item.startswith(replaced)]
-    resume = [f"hydra.run.dir={shown(run_dir)}", "ckpt_path=last", f"trainer.max_epochs={2 * trainer.max_epochs}"]
+    resume = [f"hydra.run.dir={shown(run_dir)}", "ckpt_path=last", f"{key}={value}"]
     return f"{local_command('python')} {shlex.join([project_script('train.py'), *kept, *resume])}"
 
 

@@ -150,6 +150,19 @@ def test_scheduler_steps_both_rates_once_per_epoch(tmp_path):
     assert [opt.param_groups[0]["lr"] for opt in module.optimizers()] == rates
 
 
+def test_a_run_ended_by_max_steps_is_trained_on_for_twice_the_steps(tmp_path):
+    """Its summary named no command to train it on (only runs that ended by their epochs had one)."""
+    from gan_digits.run_summary import run_summary
+
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "overrides.yaml").write_text("- model=gan\n- trainer.max_steps=8\n")  # as train.py writes
+    datamodule, module, trainer = build(compose_train("gan", output_dir=tmp_path))  # max_steps=8: 4 of 4 batches
+    trainer.fit(module, datamodule=datamodule)
+    train_on = run_summary(trainer, tmp_path, {}, 0.0).splitlines()[-2]
+    assert train_on.startswith("  train on:") and train_on.endswith(
+        f"train.py model=gan hydra.run.dir={tmp_path} ckpt_path=last trainer.max_steps=16")
+
+
 def test_checkpointing_turned_off_trains_and_writes_no_checkpoint(tmp_path):
     """trainer.enable_checkpointing=false drops the config's checkpoint callbacks (Lightning refused the run)."""
     from gan_digits.run_summary import run_summary
