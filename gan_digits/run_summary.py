@@ -22,11 +22,19 @@ from gan_digits.checkpoint import load_checkpoint
 QUALITY = ("val/fid", "val/intra_fid", "val/label_acc", "val/modes")
 
 
+def started_in() -> Path:
+    """The folder the command was started in, which `hydra.job.chdir=true` leaves for the run dir."""
+    from hydra.core.hydra_config import HydraConfig
+
+    moved = HydraConfig.initialized() and HydraConfig.get().job.chdir
+    return Path(HydraConfig.get().runtime.cwd) if moved else Path.cwd()
+
+
 def shown(path: str | Path) -> str:
-    """`path` as typed from the current folder: relative below it, absolute elsewhere."""
+    """`path` as typed from the folder the command was started in: relative below it, absolute elsewhere."""
     path = Path(path).absolute()
     try:
-        return str(path.relative_to(Path.cwd()))
+        return str(path.relative_to(started_in()))
     except ValueError:
         return str(path)
 

@@ -65,6 +65,19 @@ def test_train_cli_leaves_every_output_under_the_run_dir_and_says_what_to_run_ne
     assert "exists and is not empty" not in trained_on.stderr  # Lightning's warning, which a resume in its dir is not worth
 
 
+def test_paths_are_shown_from_where_the_command_started_when_hydra_moves_into_the_run_dir(tmp_path, monkeypatch):
+    # With hydra.job.chdir=true the run's closing lines said ckpt=checkpoints/last.ckpt and hydra.run.dir=. (from
+    # inside the run dir), which pasted where the command was started named nothing.
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "run"
+    compose_train("gan", ["hydra.job.chdir=true"], output_dir=run)  # Hydra's config, as train.py runs under it
+    run.mkdir()
+    monkeypatch.chdir(run)
+    assert shown(run / "checkpoints" / "last.ckpt") == "run/checkpoints/last.ckpt"
+    compose_train("gan", output_dir=run)  # without chdir: from the folder it is in
+    assert shown(run / "checkpoints" / "last.ckpt") == "checkpoints/last.ckpt"
+
+
 def test_commands_to_run_next_name_the_interpreter_as_the_shell_finds_it(tmp_path, monkeypatch):
     """A venv's python is printed by path unless it is the one on PATH (activated), so the line pastes."""
     bin_dir = tmp_path / "project" / ".venv" / "bin"
