@@ -4,19 +4,19 @@ See conf/sample.yaml for every option and README.md for examples.
 """
 
 import sys
-from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from gan_digits.checks import check_filled, check_known_keys, check_overrides, report_user_errors
+from gan_digits.checks import check_added_keys, check_filled, check_overrides, report_user_errors
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="sample")
 @report_user_errors
 def main(cfg: DictConfig) -> None:
     check_filled(cfg, "e.g. python sample.py ckpt=outputs/<date>/<time>/checkpoints/last.ckpt")
-    check_known_keys(cfg, Path(__file__).parent / "conf" / "sample.yaml")
+    check_added_keys(cfg, HydraConfig.get().overrides.task)
     from gan_digits.modes import sample  # once the config is composed: a mistyped key fails in a second
 
     params = OmegaConf.to_container(cfg, resolve=True)

@@ -7,7 +7,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from gan_digits.checks import check_filled, check_known_keys, check_overrides, check_plugins, report_user_errors
+from gan_digits.checks import check_added_keys, check_filled, check_overrides, check_plugins, report_user_errors
 from gan_digits.run_dir import dropped_on_error
 
 CONF = Path(__file__).parent / "conf"
@@ -27,7 +27,7 @@ OPTIONAL_GROUPS = ("callbacks", "logger", "hparams_search", "launcher")
 def main(cfg: DictConfig) -> float | None:
     base = HydraConfig.get().runtime.choices.get("model") == "default"  # Hydra lists it among the models
     check_filled(cfg, f"model=default is the base the models inherit: choose one of {', '.join(MODELS)}" if base else "")
-    check_known_keys(cfg, CONF / "train.yaml", GROUPS)
+    check_added_keys(cfg, HydraConfig.get().overrides.task, GROUPS)
     # Imported once Hydra has composed the config: a mistyped key or model fails in a second, not
     # after importing torch and Lightning (4-10 s on a 2-core CPU). conf/hydra/job_logging/lightning.yaml
     # keeps Lightning's log as it prints it when imported first.

@@ -90,29 +90,39 @@ def check_filled(config: Any, why: str = "") -> None:
         raise ConfigError(f"{', '.join(missing)} must be set" + (f": {why}" if why else ""))
 
 
-def check_known_keys(config: Any, primary: Path, groups: Iterable[str] = ()) -> None:
-    """No key that a `+key=value` override added and nothing reads (`+max_epochs=3` for trainer.max_epochs):
-    Hydra takes any key after a `+`. What a command reads is its primary config file's keys (and their keys:
-    `metrics.backbone`) and its config groups, whose own keys the classes they build check."""
+def check_added_keys(config: Any, overrides: Sequence[str], groups: Iterable[str] = ()) -> None:
+    """No key that a `+key=value` override (of `overrides`, as typed) added where nothing reads it: Hydra takes
+    any key after a `+`, and `+max_epochs=3` (for trainer.max_epochs) trained on without it. A key added inside
+    what instantiate builds (`+model.loss.real_label=0.9`, `+callbacks.mine._target_=...`) is the class's to
+    take or refuse; anywhere else nothing reads a key the config files do not have. `groups`: the config groups,
+    which `+group=option` selects."""
     from omegaconf import OmegaConf
 
-    known = OmegaConf.to_container(OmegaConf.load(primary))
-    skipped = {*groups, "hydra", "defaults"}
-    added = [key for key in config if key not in skipped and key not in known]
-    added += [f"{key}.{sub}" for key, keys in known.items() if key not in skipped and isinstance(keys, dict)
-              and OmegaConf.is_dict(config.get(key)) for sub in config[key] if sub not in keys]
-    if not added:
-        return
-    key = added[0]
-    value = OmegaConf.select(config, key, throw_on_resolution_failure=False)
-    said = key if OmegaConf.is_config(value) else f"{key}={as_typed(value)}"
-    section, _, name = key.rpartition(".")
-    paths = _key_paths(OmegaConf.to_container(config))
-    elsewhere = [path for path in paths if path != key and path.rpartition(".")[2] == name]
-    settings = [f"{section}.{sub}" for sub in known[section]] if section else [k for k in known if k not in skipped]
-    hint = (f"did you mean {' or '.join(elsewhere)}?" if elsewhere
-            else f"{primary.name}'s settings here: {', '.join(settings)}")
-    raise ConfigError(f"{said} is not allowed: nothing reads {key}, which a + added ({hint})")
+    plain = OmegaConf.to_container(config)
+    skipped = {*groups, "hydra"}
+    for override in overrides:
+        if not override.startswith("+"):
+            continue
+        key = override.lstrip("+").split("=", 1)[0]
+        section, _, name = key.rpartition(".")
+        top = key.split(".")[0]
+        if key in skipped or top == "hydra" or (section and _built(plain.get(top))):
+            continue
+        value = OmegaConf.select(config, key, throw_on_resolution_failure=False)
+        if OmegaConf.is_dict(value):  # `+paths={...}` merges into a section that may be there: not told apart
+            continue
+        said = f"{key}={as_typed(value)}"
+        elsewhere = [path for path in _key_paths(plain) if path != key and path.rpartition(".")[2] == name]
+        level = OmegaConf.select(config, section) if section else config
+        beside = [f"{section}.{sub}" if section else sub for sub in level if sub not in (name, *skipped)]
+        hint = f"did you mean {' or '.join(elsewhere)}?" if elsewhere else f"the keys beside it: {', '.join(beside)}"
+        raise ConfigError(f"{said} is not allowed: nothing reads {key}, which a + added ({hint})")
+
+
+def _built(node: Any) -> bool:
+    """Whether instantiate builds `node` (it names a `_target_`) or its entries (the callbacks, the loggers)."""
+    return isinstance(node, dict) and ("_target_" in node or any(
+        isinstance(entry, dict) and "_target_" in entry for entry in node.values()))
 
 
 def _key_paths(node: Any, prefix: str = "") -> list[str]:

@@ -217,25 +217,26 @@ def test_a_key_added_that_nothing_reads_is_named_before_importing_torch(tmp_path
     result = run_script("sample.py", "ckpt=last.ckpt", "+num=3")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: num=3 is not allowed: nothing reads num, which a + added (sample.yaml's settings here: ckpt, mode, out, "
-        "n, seed, digits, columns, a, b, steps, op, data_root)"]
+        "error: num=3 is not allowed: nothing reads num, which a + added (the keys beside it: ckpt, mode, out, n, seed, "
+        "digits, columns, a, b, steps, op, data_root)"]
 
 
 @pytest.mark.parametrize("override,message", [
-    ("+metrics.fid=1", "metrics.fid=1 is not allowed: nothing reads metrics.fid, which a + added (train.yaml's settings "
-                       "here: metrics.backbone, metrics.inception_weights)"),
+    ("+metrics.fid=1", "metrics.fid=1 is not allowed: nothing reads metrics.fid, which a + added (the keys beside it: "
+                       "metrics.backbone, metrics.inception_weights)"),
     ("+lr=0.1", "lr=0.1 is not allowed: nothing reads lr, which a + added (did you mean model.g_optimizer.lr or "
                 "model.d_optimizer.lr?)"),
-    ("+paths={out:x}", "paths.out='x' is not allowed: nothing reads paths.out, which a + added (train.yaml's settings "
-                       "here: paths.output_dir)"),
+    ("++seeds=[1,2]", "seeds=[1, 2] is not allowed: nothing reads seeds, which a + added (the keys beside it: seed, "
+                      "optimized_metric, ckpt_path, metrics, paths)"),
 ])
-def test_a_key_added_to_the_primary_config_is_named_with_what_is_read(tmp_path, override, message):
-    from gan_digits.checks import ConfigError, check_known_keys
+def test_a_key_added_where_nothing_reads_it_is_named_with_what_is_there(tmp_path, override, message):
+    from gan_digits.checks import ConfigError, check_added_keys
 
-    groups = ("model", "data", "trainer", "callbacks", "logger")  # those composed into the config
-    check_known_keys(compose_train("gan", [], output_dir=tmp_path), ROOT / "conf" / "train.yaml", groups)  # as composed
+    groups = ("model", "data", "trainer", "callbacks", "logger", "accelerator", "hparams_search", "launcher")
+    fine = ["+model.loss.real_label=0.9", "+callbacks.extra={_target_:lightning.pytorch.callbacks.Timer}", "+paths={x:1}"]
+    check_added_keys(compose_train("gan", fine, output_dir=tmp_path), fine, groups)  # read by what they build, or a merge
     with pytest.raises(ConfigError) as caught:
-        check_known_keys(compose_train("gan", [override], output_dir=tmp_path), ROOT / "conf" / "train.yaml", groups)
+        check_added_keys(compose_train("gan", [override], output_dir=tmp_path), [override], groups)
     assert str(caught.value) == message
 
 
