@@ -116,10 +116,14 @@ def keep_own_folder(config: DictConfig, mode: str) -> None:
     is claimed, or the run moves to the next free one; a folder the user named holds no earlier run, unless
     this run resumes one of its checkpoints."""
     key = f"hydra.{mode}.dir"
+    named = any(override.split("=", 1)[0].lstrip("+") == key for override in config.hydra.overrides.hydra)
+    if "TORCHELASTIC_RUN_ID" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1 and not named:
+        raise ConfigError(f"under torchrun each of the run's {os.environ['WORLD_SIZE']} processes would name its own "
+                          f"folder by the second it started: name one for all of them, {key}=<folder>")
     if any(os.environ.get(name, "0") != "0" for name in RANK_VARIABLES):
         return  # another process of a run whose first process chose and checked the folder
     folder = Path(OmegaConf.select(config, key))
-    if not any(override.split("=", 1)[0].lstrip("+") == key for override in config.hydra.overrides.hydra):
+    if not named:
         try:
             own = unused_folder(folder)
         except OSError as err:

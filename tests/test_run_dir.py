@@ -3,8 +3,11 @@
 import datetime
 from pathlib import Path
 
-from conftest import ROOT, run_script
-from gan_digits.run_dir import resumes_from
+import pytest
+
+from conftest import ROOT, compose_train, run_script
+from gan_digits.checks import ConfigError
+from gan_digits.run_dir import keep_own_folder, resumes_from
 
 
 def taken_folders(root: Path, seconds: int = 120) -> list[Path]:
@@ -44,6 +47,16 @@ def test_a_run_that_fails_before_writing_leaves_no_folder_unless_the_user_named_
     named = tmp_path / "named"
     result = run_script(str(ROOT / "train.py"), "+foo=1", f"hydra.run.dir={named}", cwd=tmp_path)
     assert result.returncode == 2 and [path.name for path in named.iterdir()] == [".hydra"]  # the user's folder
+
+
+def test_torchrun_processes_are_told_to_name_one_folder(tmp_path, monkeypatch):
+    # Each process named its own by the second it started: the run in outputs/<time>_2, a stray .hydra beside it.
+    for name, value in (("TORCHELASTIC_RUN_ID", "none"), ("WORLD_SIZE", "2"), ("RANK", "1"), ("LOCAL_RANK", "1")):
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=r"^under torchrun each of the run's 2 processes would name its own folder by "
+                                          r"the second it started: name one for all of them, hydra.run.dir=<folder>$"):
+        keep_own_folder(compose_train("gan"), "run")
+    keep_own_folder(compose_train("gan", [f"hydra.run.dir={tmp_path}"]), "run")  # named: rank 0 checks it
 
 
 def test_a_fresh_run_in_an_earlier_runs_folder_is_refused_before_hydra_writes_there(tmp_path):
