@@ -32,11 +32,14 @@ def raw_dir(root: str | Path) -> Path:
     return Path(root) / "MNIST" / "raw"
 
 
-def find_idx(root: str | Path, stem: str, folder: Path | None = None) -> Path | None:
-    """The path of `stem` under `root/MNIST/raw` (or in `folder`), plain or `.gz`, or None when neither is there."""
+def find_idx(root: str | Path, stem: str) -> Path | None:
+    """The path of `stem` under `root/MNIST/raw`, plain or `.gz`, or None when neither is there."""
+    return _idx_in(raw_dir(root), stem)
+
+
+def _idx_in(folder: Path, stem: str) -> Path | None:
     for name in (stem, stem + ".gz"):
-        path = (folder or raw_dir(root)) / name
-        if path.is_file():
+        if (path := folder / name).is_file():
             return path
     return None
 
@@ -44,9 +47,11 @@ def find_idx(root: str | Path, stem: str, folder: Path | None = None) -> Path | 
 def check_layout(root: str | Path) -> None:
     """A data folder that is MNIST/raw/ or MNIST/ itself (where the files are, one level too deep), named with
     the folder to give instead: torchvision would download into root/MNIST/raw/ below it."""
-    root = Path(root)
+    root, stem = Path(root), SPLIT_FILES["train"][0]
+    if find_idx(root, stem):
+        return
     for folder, layout_root in ((root, root.parent.parent), (root / "raw", root.parent)):
-        if not find_idx(root, SPLIT_FILES["train"][0]) and find_idx(root, SPLIT_FILES["train"][0], folder):
+        if _idx_in(folder, stem):
             raise MNISTFileError(
                 f"the data folder {root} holds the MNIST files {'itself' if folder == root else 'in raw/'}: point it "
                 f"at {layout_root.resolve()}, the folder holding MNIST/raw/ (train.py's data.root, evaluate's data, "
