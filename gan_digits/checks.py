@@ -71,9 +71,16 @@ def check_choice(key: str, value: Any, choices: Sequence) -> Any:
     raise ConfigError(f"{key}={as_typed(value)} is not allowed: expected one of {allowed}")
 
 
+def check_path(key: str, value: Any) -> str | Path:
+    """`value` as a path, or a ConfigError naming `key`: null or a number reached Path() as a TypeError traceback."""
+    if isinstance(value, Path) or (isinstance(value, str) and value):
+        return value
+    raise ConfigError(f"{key}={as_typed(value)} is not allowed: expected a path")
+
+
 def check_output(out: str | Path, suffixes: Sequence[str], key: str = "out") -> Path:
     """An output file in an existing folder with one of `suffixes`, or a ConfigError naming `key`: before any work."""
-    out = Path(out)
+    out = Path(check_path(key, out))
     if out.suffix not in suffixes:
         raise ConfigError(f"{key}={str(out)!r} is not allowed: expected a file ending in one of {', '.join(suffixes)}")
     if not out.parent.is_dir():

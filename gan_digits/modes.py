@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from gan_digits.checkpoint import build_generator, load_checkpoint
-from gan_digits.checks import ConfigError, check_choice, check_int, check_output
+from gan_digits.checks import ConfigError, check_choice, check_int, check_output, check_path
 from gan_digits.data import load_split
 from gan_digits.data.idx import SPLIT_SIZES
 from gan_digits.data.pixels import to_model_range
@@ -137,9 +137,9 @@ def sample(ckpt: str | Path, out: str | Path | None = None, mode: str = "grid", 
         raise ConfigError(f"out={str(out)!r} does not fit mode={mode}: expected a file ending in {' or '.join(suffixes)}")
     if isinstance(params.get("digits"), int):
         params["digits"] = [params["digits"]]  # digits=3: one digit, as digits=[3]
-    generator = build_generator(load_checkpoint(ckpt))
+    generator = build_generator(load_checkpoint(check_path("ckpt", ckpt)))
     if mode == "compare":
-        params["real"] = load_split(data_root, "test")
+        params["real"] = load_split(check_path("data_root", data_root), "test")
     sheet = MODES["grid" if mode == "npz" else mode](generator, **params)
     if out.suffix == ".npz":
         write_npz(sheet.images, sheet.labels, out)

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_digits.callbacks import QualityMetrics
 from gan_digits.checkpoint import FORMAT_KEY, CheckpointError, load_checkpoint
-from gan_digits.checks import ConfigError, ReportedError, check_int, instantiate
+from gan_digits.checks import ConfigError, ReportedError, check_int, check_path, instantiate
 from gan_digits.module import GANModule
 from gan_digits.precision import AUTO_HINT, resolve_precision
 from gan_digits.process import PreparedProcess, prepare_process
@@ -51,7 +51,7 @@ def resume_path(cfg: DictConfig) -> tuple[str | None, str | None]:
                 "(hydra.run.dir=<that run's dir> ckpt_path=last) or name the file (ckpt_path=<path>)"
             )
     else:
-        path = Path(to_absolute_path(ckpt_path))
+        path = Path(to_absolute_path(check_path("ckpt_path", ckpt_path)))
     payload = load_checkpoint(path)[FORMAT_KEY]
     saved = payload["model"]
     wanted = OmegaConf.to_container(cfg.model, resolve=True)
@@ -167,7 +167,7 @@ def build(cfg: DictConfig, trained_at: str | None = None) -> tuple[L.LightningDa
     prepare_process()  # before auto's timing, so that it times the step as training runs it
     # Relative paths mean the folder the command was started in, not Hydra's run dir.
     with signature_said_as_config():
-        datamodule = instantiate(cfg.data, root=to_absolute_path(cfg.data.root))
+        datamodule = instantiate(cfg.data, root=to_absolute_path(check_path("data.root", cfg.data.root)))
     if not datamodule.needs_download():
         datamodule.setup("fit")
     with signature_said_as_config():

@@ -260,6 +260,8 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         # ... were Hydra's four-line instantiate error:
         ("+model.generator.foo=1", ConfigError, r"^model.generator config: .*Generator.__init__\(\) got an unexpected "
                                                 r"keyword argument 'foo'$"),
+        ("data.root=null", ConfigError, r"^data.root=null is not allowed: expected a path$"),  # was a TypeError
+        ("ckpt_path=5", ConfigError, r"^ckpt_path=5 is not allowed: expected a path$"),
         ("+data.foo=1", ConfigError, r"^data config: MNISTDataModule.__init__\(\) got an unexpected keyword argument 'foo'$"),
         ("model.g_optimizer._partial_=false", ConfigError, r"^model.g_optimizer config: Adam.__init__\(\) missing 1 required "
                                                            r"positional argument: 'params'$"),

@@ -91,12 +91,19 @@ def test_same_seed_same_digits_other_seed_other_digits(trained, tmp_path):
         ("gan", {"seed": "abc"}, r"seed='abc' is not allowed: expected an integer from 0 to 2147483647"),  # was torch's traceback
         ("gan", {"mode": "interpolate", "b": -1}, r"b=-1 is not allowed"),
         ("cdcgan", {"mode": "digits", "digits": [1, 2], "columns": 30_001}, r"columns=30001 is not allowed: expected an integer from 1 to 30000"),
+        ("gan", {"mode": "compare", "data_root": None}, r"^data_root=null is not allowed: expected a path$"),  # a TypeError
     ],
 )
 def test_bad_requests_are_named(trained, tmp_path, model, kwargs, message):
     with pytest.raises(ConfigError, match=message):
         sample(_ckpt(trained, model), tmp_path / "x.png", **kwargs)
     assert not (tmp_path / "x.png").exists()
+
+
+def test_a_checkpoint_or_output_that_is_no_path_is_named(tmp_path):
+    for kwargs, said in (({"ckpt": None}, "ckpt=null"), ({"ckpt": 5}, "ckpt=5"), ({"ckpt": "x.ckpt", "out": 5}, "out=5")):
+        with pytest.raises(ConfigError, match=rf"^{said} is not allowed: expected a path$"):  # were TypeErrors
+            sample(**kwargs)
 
 
 def test_output_in_missing_folder_or_wrong_suffix(trained, tmp_path):
