@@ -205,6 +205,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if not HydraConfig.initialized() and OmegaConf.is_interpolation(cfg.paths, "output_dir"):
         raise ConfigError("paths.output_dir must be set: it is Hydra's run dir under train.py, and train(cfg) from "
                           "Python has none (compose(\"train\", overrides=[..., \"paths.output_dir=runs/mine\"]))")
+    check_path("paths.output_dir", cfg.paths.output_dir)
     ckpt_path, trained_at = resume_path(cfg)
     datamodule, module, trainer = build(cfg, trained_at)
     rank_zero_info(run_start(trainer, cfg.paths.output_dir))

@@ -321,6 +321,13 @@ def test_bad_values_fail_before_training(tmp_path, override, error, message):
     assert not (tmp_path / "checkpoints").exists()
 
 
+def test_an_output_dir_that_is_no_path_is_named(tmp_path):
+    cfg = compose_train("gan", output_dir=tmp_path)
+    cfg.paths.output_dir = None  # paths.output_dir=null: a TypeError traceback
+    with pytest.raises(ConfigError, match=r"^paths.output_dir=null is not allowed: expected a path$"):
+        train(cfg)
+
+
 def test_unwritable_output_folder_is_reported_before_training(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("a file where the run dir should go")
