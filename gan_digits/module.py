@@ -140,8 +140,10 @@ class GANModule(L.LightningModule):
         self.loss = check_loss(loss or BCELoss())
         # An exponential moving average of G's weights samples better than G itself (less jitter
         # from the adversarial game); it is what grids, metrics and sample.py use when on.
-        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
-            raise ConfigError(f"model.ema_decay={ema_decay!r} is not allowed: expected a number in (0, 1), or null for no EMA")
+        number = isinstance(ema_decay, (int, float)) and not isinstance(ema_decay, bool)
+        if ema_decay is not None and not (number and 0.0 < ema_decay < 1.0):
+            raise ConfigError(f"model.ema_decay={as_typed(ema_decay)} is not allowed: expected a number in (0, 1), or "
+                              "null for no EMA")
         self.ema_decay = ema_decay
         self.generator_ema = copy.deepcopy(generator).requires_grad_(False) if ema_decay else None
         # The model's resolved config (plain types), written into every checkpoint so that

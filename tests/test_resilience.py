@@ -249,6 +249,9 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("model.d_optimizer.lr=0", ConfigError, r"model.d_optimizer.lr=0 is not allowed"),
         ("model.generator.latent_dim=0", ConfigError, r"model.generator.latent_dim=0 is not allowed"),
         ("model.ema_decay=1.5", ConfigError, r"model.ema_decay=1.5 is not allowed: expected a number in \(0, 1\)"),
+        ("model.ema_decay=abc", ConfigError, r"^model.ema_decay='abc' is not allowed: expected a number in \(0, 1\), or "
+                                             r"null for no EMA$"),  # was '<' not supported between 'float' and 'str'
+        ("model.ema_decay=true", ConfigError, r"^model.ema_decay=true is not allowed"),  # said True
         ("callbacks.divergence.action=ignore", ConfigError, r"callbacks.divergence.action='ignore' is not allowed: expected one of stop, rollback"),
         ("model.g_optimizer.betas=[2,0.9]", ConfigError, r"model.g_optimizer is not allowed \(Invalid beta parameter at index 0: 2"),
         ("+model.d_optimizer.momentum=0.9", ConfigError, r"model.d_optimizer is not allowed: Adam takes no momentum: leave it "
