@@ -38,29 +38,26 @@ def check_int(key: str, value: Any, minimum: int, maximum: int | None = None, wh
     raise ConfigError(f"{key}={as_typed(value)} is not allowed: expected {allowed}" + (f" ({why})" if why else ""))
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def check_number(key: str, value: Any, within: Callable[[float], bool], allowed: str) -> float:
+    """`value` as a number for which `within` holds, or a ConfigError naming `key` and what is `allowed`."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and within(value):
+        return float(value)
+    raise ConfigError(f"{key}={as_typed(value)} is not allowed: expected {allowed}")
 
 
 def check_positive(key: str, value: Any) -> float:
     """`value` as a number > 0, or a ConfigError naming `key`."""
-    if _is_number(value) and value > 0:
-        return float(value)
-    raise ConfigError(f"{key}={as_typed(value)} is not allowed: expected a number > 0")
+    return check_number(key, value, lambda v: v > 0, "a number > 0")
 
 
 def check_weight(key: str, value: Any) -> float:
     """`value` as a number >= 0 (a loss term's weight, 0 = off), or a ConfigError naming `key`."""
-    if _is_number(value) and value >= 0:
-        return float(value)
-    raise ConfigError(f"{key}={as_typed(value)} is not allowed: expected a number >= 0 (0 = off)")
+    return check_number(key, value, lambda v: v >= 0, "a number >= 0 (0 = off)")
 
 
 def check_probability(key: str, value: Any) -> float:
     """`value` as a number in [0, 1], or a ConfigError naming `key`."""
-    if _is_number(value) and 0 <= value <= 1:
-        return float(value)
-    raise ConfigError(f"{key}={as_typed(value)} is not allowed: expected a number from 0 to 1")
+    return check_number(key, value, lambda v: 0 <= v <= 1, "a number from 0 to 1")
 
 
 def check_choice(key: str, value: Any, choices: Sequence) -> Any:

@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from gan_digits.checks import ConfigError
+from gan_digits.checks import ConfigError, check_number
 
 
 class BCELoss:
@@ -14,9 +14,8 @@ class BCELoss:
     """
 
     def __init__(self, real_label: float = 1.0):
-        if not 0.5 < real_label <= 1.0:
-            raise ConfigError(f"model.loss.real_label={real_label!r} is not allowed: expected a number in (0.5, 1]")
-        self.real_label = real_label
+        self.real_label = check_number("model.loss.real_label", real_label, lambda v: 0.5 < v <= 1,
+                                       "a number in (0.5, 1]")
 
     def discriminator(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, self.real_label))

@@ -12,7 +12,7 @@ from lightning.pytorch.strategies import SingleDeviceStrategy
 from lightning.pytorch.utilities import rank_zero_info
 
 from gan_digits.checkpoint import FORMAT_KEY, checkpoint_payload
-from gan_digits.checks import ConfigError, as_typed, check_choice, check_int, check_positive, check_weight
+from gan_digits.checks import ConfigError, as_typed, check_choice, check_int, check_number, check_positive, check_weight
 from gan_digits.cuda_graph import GraphedStep
 from gan_digits.data.idx import NUM_DIGITS
 from gan_digits.losses import BCELoss, check_loss, mode_seeking_loss, mode_seeking_pairs
@@ -140,10 +140,8 @@ class GANModule(L.LightningModule):
         self.loss = check_loss(loss or BCELoss())
         # An exponential moving average of G's weights samples better than G itself (less jitter
         # from the adversarial game); it is what grids, metrics and sample.py use when on.
-        number = isinstance(ema_decay, (int, float)) and not isinstance(ema_decay, bool)
-        if ema_decay is not None and not (number and 0.0 < ema_decay < 1.0):
-            raise ConfigError(f"model.ema_decay={as_typed(ema_decay)} is not allowed: expected a number in (0, 1), or "
-                              "null for no EMA")
+        if ema_decay is not None:
+            check_number("model.ema_decay", ema_decay, lambda v: 0 < v < 1, "a number in (0, 1), or null for no EMA")
         self.ema_decay = ema_decay
         self.generator_ema = copy.deepcopy(generator).requires_grad_(False) if ema_decay else None
         # The model's resolved config (plain types), written into every checkpoint so that

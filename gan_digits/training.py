@@ -13,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import to_absolute_path
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, TQDMProgressBar
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
@@ -117,6 +117,8 @@ def build_callbacks(cfg: DictConfig, module: GANModule) -> list[L.Callback]:
     for name, callback in cfg.get("callbacks", {}).items():
         with said_as_config(f"callbacks.{name}"):
             callbacks[name] = instantiate(callback)
+        if isinstance(callbacks[name], TQDMProgressBar):  # Lightning compares it with the step only at the first batch
+            check_int(f"callbacks.{name}.refresh_rate", callbacks[name].refresh_rate, 0)
     # Lightning refuses a bar or a checkpoint callback when the trainer turns them off: the trainer's word wins.
     turned_off = [kind for kind, key in ((ProgressBar, "enable_progress_bar"), (ModelCheckpoint, "enable_checkpointing"))
                   if not cfg.trainer.get(key, True)]

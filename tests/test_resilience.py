@@ -249,6 +249,10 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("model.d_optimizer.lr=0", ConfigError, r"model.d_optimizer.lr=0 is not allowed"),
         ("model.generator.latent_dim=0", ConfigError, r"model.generator.latent_dim=0 is not allowed"),
         ("model.ema_decay=1.5", ConfigError, r"model.ema_decay=1.5 is not allowed: expected a number in \(0, 1\)"),
+        ("callbacks.progress_bar.refresh_rate=abc", ConfigError, r"^callbacks.progress_bar.refresh_rate='abc' is not "
+                                                                 r"allowed: expected an integer >= 0$"),  # a TypeError
+        ("+model.loss.real_label=abc", ConfigError, r"^model.loss.real_label='abc' is not allowed: expected a number in "
+                                                    r"\(0.5, 1\]$"),  # was '<' not supported between 'float' and 'str'
         ("model.ema_decay=abc", ConfigError, r"^model.ema_decay='abc' is not allowed: expected a number in \(0, 1\), or "
                                              r"null for no EMA$"),  # was '<' not supported between 'float' and 'str'
         ("model.ema_decay=true", ConfigError, r"^model.ema_decay=true is not allowed"),  # said True
