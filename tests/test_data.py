@@ -1,6 +1,7 @@
 """The MNIST reader and DataModule: .gz or plain files, a clean split, and clear errors on bad files."""
 
 import gzip
+import re
 import shutil
 
 import pytest
@@ -82,10 +83,10 @@ def test_a_data_folder_one_level_too_deep_names_the_folder_to_give_without_downl
         (raw / src.name).symlink_to(src.resolve())
     for root, where in ((raw, "itself"), (raw.parent, "in raw/")):
         datamodule = MNISTDataModule(root=str(root), download=True)
-        with pytest.raises(MNISTFileError, match=rf"^the data folder {root} holds the MNIST files {where}: point it at "
-                                                 rf"{tmp_path}, the folder holding MNIST/raw/"):
+        said = f"the data folder {root} holds the MNIST files {where}"
+        with pytest.raises(MNISTFileError, match=f"^{re.escape(f'{said}: point it at {tmp_path}, the folder holding')}"):
             datamodule.prepare_data()  # was a download into {root}/MNIST/raw/
-        with pytest.raises(MNISTFileError, match=rf"^the data folder {root} holds the MNIST files {where}"):
+        with pytest.raises(MNISTFileError, match=f"^{re.escape(said)}"):
             load_split(root, "test")  # evaluate's and sample.py's data folder
     assert sorted(path.name for path in tmp_path.rglob("*")) == sorted(["MNIST", "raw", *(p.name for p in RAW.glob("*.gz"))])
 
