@@ -15,3 +15,14 @@ def test_clean_removes_what_install_made_and_keeps_the_runs(tmp_path):
         (tmp_path / name).write_text("x")
     subprocess.run(["make", "-s", "clean"], cwd=tmp_path, check=True, capture_output=True)
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) == ["Makefile", *sorted(runs)]
+
+
+def test_tensorboard_shows_the_runs_or_the_sweeps(tmp_path):
+    for name in ("Makefile", "pyproject.toml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / ".installed").write_text("")  # newer than pyproject.toml: make -n prints the target alone
+    for args, logdir in (([], "outputs"), (["LOGDIR=multirun"], "multirun")):
+        shown = subprocess.run(["make", "-n", "tensorboard", *args], cwd=tmp_path, check=True, capture_output=True,
+                               text=True)
+        assert shown.stdout.splitlines()[-1] == f".venv/bin/tensorboard --logdir {logdir}"
