@@ -84,17 +84,17 @@ def said_as_config(key: str):
 
 
 @contextmanager
-def signature_said_as_config():
+def signature_said_as_config(key: str):
     """A key a class does not take (`+model.generator.foo=1`, `+data.foo=1`) or a missing argument (an optimizer
-    with `_partial_: false`): Hydra's four-line instantiate error as one line naming the key. Any other error in
-    the constructors keeps its traceback."""
+    with `_partial_: false`): Hydra's four-line instantiate error as one line naming the key (Hydra's full key,
+    else `key`). Any other error in the constructors keeps its traceback."""
     try:
         yield
     except InstantiationException as err:
         if not isinstance(err.__cause__, TypeError):
             raise
         where = re.search(r"full_key: (\S+)", str(err))
-        raise ConfigError(f"{where.group(1) if where else 'model'} config: {err.__cause__}") from err
+        raise ConfigError(f"{where.group(1) if where else key} config: {err.__cause__}") from err
 
 
 def check_monitors(cfg: DictConfig, callbacks: dict[str, L.Callback], module: GANModule) -> None:
@@ -168,11 +168,11 @@ def build(cfg: DictConfig, trained_at: str | None = None) -> tuple[L.LightningDa
     check_writable(cfg.paths.output_dir)
     prepare_process()  # before auto's timing, so that it times the step as training runs it
     # Relative paths mean the folder the command was started in, not Hydra's run dir.
-    with signature_said_as_config():
+    with signature_said_as_config("data"):
         datamodule = instantiate(cfg.data, root=to_absolute_path(check_path("data.root", cfg.data.root)))
     if not datamodule.needs_download():
         datamodule.setup("fit")
-    with signature_said_as_config():
+    with signature_said_as_config("model"):
         module = instantiate(cfg.model)
     module.model_config = OmegaConf.to_container(cfg.model, resolve=True)
     callbacks = build_callbacks(cfg, module)

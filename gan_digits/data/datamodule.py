@@ -12,12 +12,10 @@ from torchvision.transforms import PILToTensor
 from gan_digits.checks import check_choice, check_int
 from gan_digits.data.idx import SPLIT_FILES, MNISTFileError, check_layout, find_idx, load_split, raw_dir
 from gan_digits.data.pixels import to_model_range
-from gan_digits.data.sampler import DeviceBatchSampler, ShardedBatchSampler, check_batch_fits
+from gan_digits.data.sampler import TRAINING, VALIDATION, DeviceBatchSampler, ShardedBatchSampler, check_batch_fits
 
 
 LOADERS = ("memory", "torchvision")
-# Each split's digits, named as a message says them, with the key that sets how many there are.
-TRAINING, VALIDATION = ("training", "data.subset"), ("validation", "data.val_size")
 
 
 class TensorBatches(Dataset):

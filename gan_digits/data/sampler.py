@@ -8,6 +8,10 @@ from torch.utils.data import Sampler
 from gan_digits.checks import ConfigError
 
 
+# Each split's digits, named as a message says them, with the key that sets how many there are.
+TRAINING, VALIDATION = ("training", "data.subset"), ("validation", "data.val_size")
+
+
 def check_batch_fits(num_samples: int, batch_size: int, world_size: int, split: tuple[str, str]) -> None:
     """A ConfigError when each device's shard of `num_samples` digits holds no whole batch; `split` names
     which digits these are and the key that sets how many."""
@@ -41,7 +45,7 @@ class ShardedBatchSampler(Sampler[torch.Tensor]):
         world_size: int = 1,
         epoch: Callable[[], int] = lambda: 0,
         done: Callable[[], int] = lambda: 0,
-        split: tuple[str, str] = ("training", "data.subset"),
+        split: tuple[str, str] = TRAINING,
     ):
         check_batch_fits(num_samples, batch_size, world_size, split)
         self.num_samples = num_samples
