@@ -23,6 +23,6 @@ def test_tensorboard_shows_the_runs_or_the_sweeps(tmp_path):
     (tmp_path / ".venv").mkdir()
     (tmp_path / ".venv" / ".installed").write_text("")  # newer than pyproject.toml: make -n prints the target alone
     for args, logdir in (([], "outputs"), (["LOGDIR=multirun"], "multirun")):
-        shown = subprocess.run(["make", "-n", "tensorboard", *args], cwd=tmp_path, check=True, capture_output=True,
-                               text=True)
+        shown = subprocess.run(["make", "-n", "--no-print-directory", "tensorboard", *args], cwd=tmp_path, check=True,
+                               capture_output=True, text=True)  # as alone under `make test`, which says its dirs
         assert shown.stdout.splitlines()[-1] == f".venv/bin/tensorboard --logdir {logdir}"
