@@ -4,12 +4,13 @@ See conf/sample.yaml for every option and README.md for examples.
 """
 
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from gan_digits.checks import check_added_keys, check_filled, check_overrides, report_user_errors
+from gan_digits.checks import check_added_keys, check_filled, check_known_keys, check_overrides, report_user_errors
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="sample")
@@ -25,4 +26,5 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     report_user_errors(check_overrides)(sys.argv[1:])
+    report_user_errors(check_known_keys)(sys.argv[1:], Path(__file__).parent / "conf", "sample")
     main()

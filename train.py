@@ -7,7 +7,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from gan_digits.checks import check_added_keys, check_filled, check_overrides, check_plugins, report_user_errors
+from gan_digits.checks import check_added_keys, check_filled, check_known_keys, check_overrides, check_plugins, report_user_errors
 from gan_digits.run_dir import dropped_on_error
 
 CONF = Path(__file__).parent / "conf"
@@ -39,6 +39,7 @@ def main(cfg: DictConfig) -> float | None:
 if __name__ == "__main__":
     report_user_errors(check_overrides)(sys.argv[1:], GROUPS, OPTIONAL_GROUPS)
     report_user_errors(check_plugins)(sys.argv[1:], CONF)
+    report_user_errors(check_known_keys)(sys.argv[1:], CONF, "train")
     try:
         main()
     except KeyboardInterrupt:  # Ctrl-C during start-up (imports, data, auto's timing): callbacks.stop_on_signal's

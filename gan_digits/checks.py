@@ -1,5 +1,6 @@
 """Input checks that fail before any work, and the one-line report of errors at the entry points."""
 
+import difflib
 import errno
 import functools
 import importlib.util
@@ -102,7 +103,7 @@ def check_added_keys(config: Any, overrides: Sequence[str], groups: Iterable[str
     which `+group=option` selects."""
     from omegaconf import OmegaConf
 
-    plain = OmegaConf.to_container(config)
+    plain = {key: value for key, value in OmegaConf.to_container(config).items() if key != "hydra"}  # as a run sees it
     skipped = {*groups, "hydra"}
     for override in overrides:
         if not override.startswith("+"):
@@ -115,12 +116,78 @@ def check_added_keys(config: Any, overrides: Sequence[str], groups: Iterable[str
         value = OmegaConf.select(config, key, throw_on_resolution_failure=False)
         if OmegaConf.is_dict(value):  # `+paths={...}` merges into a section that may be there: not told apart
             continue
-        said = f"{key}={as_typed(value)}"
-        elsewhere = [path for path in _key_paths(plain) if path != key and path.rpartition(".")[2] == name]
-        level = OmegaConf.select(config, section) if section else config
-        beside = [f"{section}.{sub}" if section else sub for sub in level if sub not in (name, *skipped)]
-        hint = f"did you mean {' or '.join(elsewhere)}?" if elsewhere else f"the keys beside it: {', '.join(beside)}"
-        raise ConfigError(f"{said} is not allowed: nothing reads {key}, which a + added ({hint})")
+        raise ConfigError(f"{key}={as_typed(value)} is not allowed: nothing reads {key}, which a + added "
+                          f"({_hint(plain, key, skipped)})")
+
+
+def check_known_keys(argv: Sequence[str], conf: Path, config_name: str) -> None:
+    """A key that no config has, typed without `+` (`trainer.max_epoch=2`), named with the key meant. Hydra says
+    `Key 'max_epoch' is not in struct` and to add the key with `+`, which turns a typo into a key nothing reads
+    (or Lightning's TypeError seconds later). Composes the config as Hydra will (~0.3 s), a sweep's first job
+    (Hydra composes every job before running one); another config and other composition errors are Hydra's."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import ConfigCompositionException, HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+
+    other_config = r"-c[npd]|--config-(name|path|dir)"  # and the flags that print something else than a run
+    if any(re.fullmatch(rf"({other_config}|-h|--help|--hydra-help|--info|-sc|--shell-completion|--experimental-rerun)"
+                        r"(=.*)?", word) for word in argv):
+        return
+    typed = [word for word in argv if "=" in word and not word.startswith("-")]
+    try:
+        overrides = OverridesParser.create().parse_overrides(typed)
+        words = [f"{o.get_key_element()}={next(o.sweep_string_iterator())}" if o.is_sweep_override() else word
+                 for word, o in zip(typed, overrides)]
+    except (HydraException, StopIteration):
+        return  # check_overrides or Hydra names the word; a sweep Hydra alone expands (glob, interval)
+
+    def composed(words: list[str]) -> Any:
+        with initialize_config_dir(config_dir=str(conf.absolute()), version_base="1.3"):
+            return compose(config_name, overrides=words)
+
+    try:
+        composed(words)
+        return
+    except ConfigCompositionException as err:
+        cause = err.__cause__
+        if not isinstance(cause, (ConfigAttributeError, ConfigKeyError)) or "not in struct" not in str(cause):
+            return
+    missing = cause.full_key
+    for word, override, said in zip(words, overrides, typed):
+        key = override.key_or_group
+        if override.is_add() or override.is_force_add() or not (key == missing or key.startswith(f"{missing}.")):
+            continue
+        try:
+            plain = OmegaConf.to_container(composed([other for other in words if other != word]))
+        except HydraException:
+            return
+        section, _, name = missing.rpartition(".")
+        where = f"{section} has no key {name}" if section else f"the config has no key {name}"
+        built = section and _built(plain.get(section.split(".")[0]))
+        unmatched = f"a key the config files leave out is added with a +, for the class built there to take or refuse: +{said}"
+        raise ConfigError(f"{said} is not allowed: {where} "
+                          f"({_hint(plain, missing, then=key[len(missing):], unmatched=unmatched if built else '')})")
+
+
+def _hint(plain: dict, key: str, skipped: Iterable[str] = (), then: str = "", unmatched: str = "") -> str:
+    """What a user who typed `key`, which the config lacks, may have meant: the key of that name elsewhere
+    (`max_epochs`: trainer.max_epochs), else the nearest spelling beside it or anywhere (`trainer.max_epoch`),
+    else `unmatched` or the keys beside it. `skipped`: top-level keys never offered (the config groups, chosen
+    otherwise); `then`: what was typed after `key` (`.max_epochs` after `traner`), kept where the key meant has it."""
+    section, _, name = key.rpartition(".")
+    paths = [path for path in _key_paths(plain) if path not in (key, *skipped)]
+    leaf = {path: path.rpartition(".")[2] for path in paths}
+    beside = [path for path in paths if path.rpartition(".")[0] == section]
+    meant = [path for path in paths if leaf[path] == name]
+    for among in (beside, paths):
+        if not meant:
+            close = difflib.get_close_matches(name, {leaf[path] for path in among}, n=1, cutoff=0.7)
+            meant = [path for path in among if leaf[path] in close]
+    if meant:
+        return f"did you mean {' or '.join(path + then if path + then in paths else path for path in meant)}?"
+    return unmatched or f"the keys beside it: {', '.join(beside or [path for path in paths if '.' not in path])}"
 
 
 def _built(node: Any) -> bool:

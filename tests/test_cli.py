@@ -200,11 +200,36 @@ def test_a_failed_job_of_a_sweep_leaves_the_other_jobs_to_run(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_unknown_key_is_named_before_importing_torch():
+def test_unknown_key_is_named_with_the_key_meant_before_importing_torch():
+    # Hydra said "Key 'batchsize' is not in struct" and to add it with a +, which nothing would read.
     result = run_script("-X", "importtime", "train.py", "data.batchsize=8")
-    assert result.returncode != 0
-    assert "Could not override 'data.batchsize'" in result.stderr
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: data.batchsize=8 is not allowed: data has no key batchsize (did you mean data.batch_size?)")
     assert "torch" not in imported_modules(result.stderr)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["max_epochs=3"], "max_epochs=3 is not allowed: the config has no key max_epochs (did you mean trainer.max_epochs?)"),
+    (["model=gan", "model.generatr.hidden=[8]"],  # the section misspelt: the key meant in full
+     "model.generatr.hidden=[8] is not allowed: model has no key generatr (did you mean model.generator.hidden?)"),
+    (["-m", "model=gan,dcgan", "trainer.max_epoh=1,2"],  # a sweep: its first job, as Hydra composes every job
+     "trainer.max_epoh=1,2 is not allowed: trainer has no key max_epoh (did you mean trainer.max_epochs?)"),
+    (["trainer.accumulate_grad_batches=2"],  # a Trainer argument conf/ leaves out: Hydra's + is the way
+     "trainer.accumulate_grad_batches=2 is not allowed: trainer has no key accumulate_grad_batches (a key the config "
+     "files leave out is added with a +, for the class built there to take or refuse: +trainer.accumulate_grad_batches=2)"),
+    (["zzz=1"], "zzz=1 is not allowed: the config has no key zzz (the keys beside it: seed, optimized_metric, ckpt_path, "
+                "metrics, paths, model, data, trainer, callbacks, logger)"),
+])
+def test_a_key_no_config_has_is_named_with_the_key_meant(argv, message):
+    from gan_digits.checks import ConfigError, check_known_keys
+
+    with pytest.raises(ConfigError) as caught:
+        check_known_keys(argv, ROOT / "conf", "train")
+    assert str(caught.value) == message
+    check_known_keys(["-m", "model=gan,dcgan", "+trainer.accumulate_grad_batches=2", "trainer.max_epochs=1"],
+                     ROOT / "conf", "train")  # known keys, or added with +: Hydra's to compose
+    check_known_keys(["--config-name", "mine", "zzz=1"], ROOT / "conf", "train")  # another config: left to Hydra
 
 
 def test_a_key_added_that_nothing_reads_is_named_before_importing_torch(tmp_path):
@@ -226,8 +251,9 @@ def test_a_key_added_that_nothing_reads_is_named_before_importing_torch(tmp_path
                        "metrics.backbone, metrics.inception_weights)"),
     ("+lr=0.1", "lr=0.1 is not allowed: nothing reads lr, which a + added (did you mean model.g_optimizer.lr or "
                 "model.d_optimizer.lr?)"),
-    ("++seeds=[1,2]", "seeds=[1, 2] is not allowed: nothing reads seeds, which a + added (the keys beside it: seed, "
-                      "optimized_metric, ckpt_path, metrics, paths)"),
+    ("++seeds=[1,2]", "seeds=[1, 2] is not allowed: nothing reads seeds, which a + added (did you mean seed?)"),
+    ("+zzz=1", "zzz=1 is not allowed: nothing reads zzz, which a + added (the keys beside it: seed, optimized_metric, "
+               "ckpt_path, metrics, paths)"),
 ])
 def test_a_key_added_where_nothing_reads_it_is_named_with_what_is_there(tmp_path, override, message):
     from gan_digits.checks import ConfigError, check_added_keys
