@@ -143,26 +143,37 @@ def no_cloud_tip(record: logging.LogRecord) -> bool:
     return "litlogger" not in record.getMessage()
 
 
-def build(cfg: DictConfig, trained_at: str | None = None) -> tuple[L.LightningDataModule, GANModule, L.Trainer]:
-    """Datamodule, module and trainer from `cfg`; bad data files fail here, before any training. `trained_at`:
-    the precision of the checkpoint the run resumes, which `trainer.precision=auto` keeps on a CPU."""
-    if cfg.trainer.get("overfit_batches"):
+def check_trainer(trainer: DictConfig) -> None:
+    """Trainer settings that Lightning takes and then fails on after an epoch, ignores, or refuses only once
+    fit has begun (a traceback), named before any work."""
+    if trainer.get("overfit_batches"):
         # Lightning swaps in a sampler of single digits, which the in-memory path cannot index by, and
         # leaves the torchvision path's batch sampler drawing new batches every epoch: neither overfits.
-        raise ConfigError(f"trainer.overfit_batches={cfg.trainer.overfit_batches} is not allowed: expected 0. To train "
+        raise ConfigError(f"trainer.overfit_batches={trainer.overfit_batches} is not allowed: expected 0. To train "
                           "on a few fixed digits use data.subset=<N> (e.g. data.subset=128: 2 batches of 64)")
     # Lightning refuses these under manual optimization, but only once fit has begun (a traceback).
     manual = "the adversarial step optimizes by hand (manual optimization), where Lightning does not"
-    if clip := cfg.trainer.get("gradient_clip_val"):
+    if clip := trainer.get("gradient_clip_val"):
         raise ConfigError(f"trainer.gradient_clip_val={clip} is not allowed: {manual} clip gradients")
-    if (accumulate := cfg.trainer.get("accumulate_grad_batches", 1)) != 1:
+    if (accumulate := trainer.get("accumulate_grad_batches", 1)) != 1:
         raise ConfigError(f"trainer.accumulate_grad_batches={accumulate} is not allowed: {manual} accumulate "
                           "gradients: for a larger batch, raise data.batch_size")
-    if (max_time := cfg.trainer.get("max_time")) is not None and not isinstance(max_time, str):  # Lightning checks strings
+    if (max_time := trainer.get("max_time")) is not None and not isinstance(max_time, str):  # Lightning checks strings
         raise ConfigError(f"trainer.max_time={max_time} is not allowed: expected DD:HH:MM:SS (00:00:08:00 for 8 minutes), "
                           "or null")
-    if (every := cfg.trainer.get("check_val_every_n_epoch")) is not None:  # Lightning divides by it after an epoch
+    if (every := trainer.get("check_val_every_n_epoch")) is not None:  # Lightning divides by it after an epoch
         check_int("trainer.check_val_every_n_epoch", every, 1, why="or null: validate every val_check_interval batches")
+    for bound in ("epochs", "steps"):  # Lightning stops at the max and says nothing of the min
+        least, most = trainer.get(f"min_{bound}"), trainer.get(f"max_{bound}")
+        if isinstance(least, int) and isinstance(most, int) and 0 <= most < least:
+            raise ConfigError(f"trainer.min_{bound}={least} is not allowed: more than trainer.max_{bound}={most}, "
+                              "which ends the run first")
+
+
+def build(cfg: DictConfig, trained_at: str | None = None) -> tuple[L.LightningDataModule, GANModule, L.Trainer]:
+    """Datamodule, module and trainer from `cfg`; bad data files fail here, before any training. `trained_at`:
+    the precision of the checkpoint the run resumes, which `trainer.precision=auto` keeps on a CPU."""
+    check_trainer(cfg.trainer)
     # train.py's Hydra callback has checked its run dir before Hydra wrote there; this is for train(cfg) from Python.
     check_no_earlier_run(Path(cfg.paths.output_dir), cfg.get("ckpt_path"), "paths.output_dir")
     check_writable(cfg.paths.output_dir)

@@ -312,6 +312,9 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("trainer.val_check_interval=1000", ConfigError, r"trainer config: `val_check_interval` \(1000\) must be less than or "
                                                           r"equal to the number of the training batches \(4\)\..*check_val_every_n_epoch=null\)$"),
         ("trainer.overfit_batches=2", ConfigError, r"trainer.overfit_batches=2 is not allowed: expected 0. To train on a few fixed digits use data.subset=<N>"),
+        # ... Lightning stopped at the max and said nothing:
+        ("trainer.min_steps=100", ConfigError, r"^trainer.min_steps=100 is not allowed: more than trainer.max_steps=8, which ends "
+                                               r"the run first$"),
         ("trainer.max_time=5", ConfigError, r"trainer.max_time=5 is not allowed: expected DD:HH:MM:SS \(00:00:08:00 for 8 minutes\)"),
         ("trainer.strategy=ddp_find_unused_parameters_false", ConfigError, r"trainer.strategy=ddp_find_unused_parameters_false "
                                                                            r"is not allowed: .* DDP then rejects; expected ddp or auto"),

@@ -163,6 +163,15 @@ def test_a_run_ended_by_max_steps_is_trained_on_for_twice_the_steps(tmp_path):
         f"train.py model=gan hydra.run.dir={tmp_path} ckpt_path=last trainer.max_steps=16")
 
 
+def test_fast_dev_run_trains_one_batch_and_says_so(tmp_path):
+    from gan_digits.run_summary import run_summary
+
+    datamodule, module, trainer = build(compose_train("gan", ["trainer.fast_dev_run=true"], output_dir=tmp_path))
+    trainer.fit(module, datamodule=datamodule)
+    assert trainer.global_step == 2
+    assert run_summary(trainer, tmp_path, {}, 0.0).startswith("done: step 2 (1 batch) after")  # said "1 batches"
+
+
 def test_checkpointing_turned_off_trains_and_writes_no_checkpoint(tmp_path):
     """trainer.enable_checkpointing=false drops the config's checkpoint callbacks (Lightning refused the run)."""
     from gan_digits.run_summary import run_summary
