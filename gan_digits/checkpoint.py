@@ -62,23 +62,25 @@ def load_checkpoint(path: str | Path) -> dict:
     return checkpoint
 
 
-def _check_targets(node, where: str) -> None:
-    """Refuse any `_target_` outside this package: a config from a file must not call arbitrary code."""
+def foreign_target(node) -> str | None:
+    """The first `_target_` in a config `node` outside this package, or None: a config read from a file must
+    not call arbitrary code."""
     if isinstance(node, dict):
         target = node.get("_target_")
         if target is not None and not str(target).startswith(ALLOWED_TARGET_PREFIX):
-            raise CheckpointError(f"refusing to build {where}: _target_ {target!r} is not a gan_digits class")
-        for value in node.values():
-            _check_targets(value, where)
-    elif isinstance(node, list):
-        for value in node:
-            _check_targets(value, where)
+            return str(target)
+        node = list(node.values())
+    for value in node if isinstance(node, list) else ():
+        if (found := foreign_target(value)) is not None:
+            return found
+    return None
 
 
 def build_generator(checkpoint: dict) -> Generator:
     """The generator saved in `checkpoint`, rebuilt from its config, weights loaded, in eval mode."""
     config = checkpoint[FORMAT_KEY]["model"].get("generator")
-    _check_targets(config, "the generator")
+    if (target := foreign_target(config)) is not None:
+        raise CheckpointError(f"refusing to build the generator: _target_ {target!r} is not a gan_digits class")
     generator = instantiate(config)
     if not isinstance(generator, Generator):
         raise CheckpointError(f"the checkpoint's generator config builds a {type(generator).__name__}, not a Generator")

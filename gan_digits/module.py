@@ -116,6 +116,10 @@ class GANModule(L.LightningModule):
         cuda_graph: bool = True,
     ):
         super().__init__()
+        for key, net, contract in (("generator", generator, Generator), ("discriminator", discriminator, Discriminator)):
+            if not isinstance(net, contract):  # callbacks, metrics and the sampler talk to the contract alone
+                raise ConfigError(f"model.{key} builds a {type(net).__name__}, which is not allowed: expected a "
+                                  f"subclass of gan_digits.nets.{contract.__name__} (README: Your own networks)")
         for key, why in (("num_classes", "a conditional model needs both conditional, with the same classes"),
                          ("latent_codes", "D must tell back the codes G draws from"),
                          ("clusters", "D must score each image against the cluster G drew it from")):

@@ -6,6 +6,7 @@ checkpoint come from the run's last checkpoint where it kept one: when DDP ran t
 processes (a `-m` sweep), Lightning hands the main process's trainer back neither.
 """
 
+import re
 import shlex
 import shutil
 import sys
@@ -56,10 +57,26 @@ def project_script(name: str) -> str:
     return shown(script) if script.is_file() else name
 
 
+# Hydra's own overrides that say where a run's outputs go or how a sweep runs, not what its config is.
+WHERE_IT_RAN = re.compile(r"[~+]*hydra[./](run|mode|sweep|sweeper|launcher)\b")
+
+
 def overrides(run: Path) -> list[str]:
-    """The command-line overrides the run was started with (none for a run built in Python)."""
-    path = Path(run) / ".hydra" / "overrides.yaml"
-    return [str(item) for item in OmegaConf.load(path)] if path.is_file() else []
+    """The command line the run was started with (none for a run built in Python): another config
+    (`--config-name`, `--config-dir`), Hydra's overrides that shape the config (`hydra.searchpath=[...]`
+    for a model config kept outside conf/), then the run's own."""
+    hydra, task = Path(run) / ".hydra" / "hydra.yaml", Path(run) / ".hydra" / "overrides.yaml"
+    if not task.is_file():
+        return []
+    words = []
+    if hydra.is_file():
+        config = OmegaConf.load(hydra).hydra
+        if config.job.config_name not in ("train", None):
+            words += ["--config-name", config.job.config_name]
+        words += [arg for source in config.runtime.config_sources if source.provider == "command-line"
+                  for arg in ("--config-dir", source.path)]
+        words += [str(item) for item in config.overrides.hydra if not WHERE_IT_RAN.match(str(item))]
+    return words + [str(item) for item in OmegaConf.load(task)]
 
 
 def train_on_command(trainer: L.Trainer, run_dir: Path, saved: dict) -> str | None:
@@ -74,7 +91,7 @@ def train_on_command(trainer: L.Trainer, run_dir: Path, saved: dict) -> str | No
         key, value = "trainer.max_epochs", 2 * trainer.max_epochs
     else:
         return None
-    replaced = ("hydra.run.dir=", "ckpt_path=", f"{key}=")
+    replaced = ("ckpt_path=", f"{key}=")
     kept = [item for item in overrides(run_dir) if not item.startswith(replaced)]
     resume = [f"hydra.run.dir={shown(run_dir)}", "ckpt_path=last", f"{key}={value}"]
     return f"{local_command('python')} {shlex.join([project_script('train.py'), *kept, *resume])}"

@@ -19,7 +19,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from gan_digits.callbacks import QualityMetrics
-from gan_digits.checkpoint import FORMAT_KEY, CheckpointError, load_checkpoint
+from gan_digits.checkpoint import FORMAT_KEY, CheckpointError, foreign_target, load_checkpoint
 from gan_digits.checks import ConfigError, ReportedError, check_int, check_path, instantiate
 from gan_digits.module import GANModule
 from gan_digits.precision import AUTO_HINT, resolve_precision
@@ -183,6 +183,10 @@ def build(cfg: DictConfig, trained_at: str | None = None) -> tuple[L.LightningDa
         datamodule = instantiate(cfg.data, root=to_absolute_path(check_path("data.root", cfg.data.root)))
     if not datamodule.needs_download():
         datamodule.setup("fit")
+    if (target := foreign_target(OmegaConf.to_container(cfg.model.generator))) is not None:
+        raise ConfigError(f"model.generator names {target}, which is not allowed: checkpoints rebuild their generator "
+                          "from gan_digits classes only (a file may not name code to run), so sample.py, evaluate and "
+                          "the studio could not read this run's: put the class under gan_digits/nets/ (README: Your own networks)")
     with signature_said_as_config("model"):
         module = instantiate(cfg.model)
     module.model_config = OmegaConf.to_container(cfg.model, resolve=True)

@@ -26,14 +26,16 @@ TINY_CLI = [
 
 
 def test_train_cli_leaves_every_output_under_the_run_dir_and_says_what_to_run_next(tmp_path):
-    run = tmp_path / "run"
-    result = run_script("train.py", "model=cdcgan", *TINY_MODEL["cdcgan"], *TINY_CLI, f"hydra.run.dir={run}")
+    run, mine = tmp_path / "run", tmp_path / "my_conf"  # a config folder of the user's, which the commands keep
+    mine.mkdir()
+    result = run_script("train.py", "--config-dir", str(mine), "model=cdcgan", *TINY_MODEL["cdcgan"], *TINY_CLI,
+                        f"hydra.run.dir={run}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert list((run / "tb").glob("events.out.tfevents.*"))
     assert (run / "samples" / "step_0000008.png").is_file()
     assert (run / ".hydra" / "config.yaml").is_file()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # nothing written beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my_conf", "run"]  # nothing written beside it
 
     # It starts by naming its folder and how to watch it train, before Lightning's model summary ...
     output = result.stdout + result.stderr
@@ -58,6 +60,7 @@ def test_train_cli_leaves_every_output_under_the_run_dir_and_says_what_to_run_ne
     # ... and the command that trains it on: the same overrides, its last.ckpt, twice the epochs.
     _, script, *args = shlex.split(rows["train on"])
     assert script == "train.py" and args[-3:] == [f"hydra.run.dir={run}", "ckpt_path=last", "trainer.max_epochs=2"]
+    assert args[:3] == ["--config-dir", str(mine), "model=cdcgan"] and args.count(f"hydra.run.dir={run}") == 1
     trained_on = run_script(script, *args)
     assert trained_on.returncode == 0, trained_on.stderr[-3000:]
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 16

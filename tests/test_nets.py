@@ -114,6 +114,19 @@ def test_latent_code_misconfigurations_are_named():
         instantiate_checked(compose_train("cdcgan", ["model.generator.num_classes=null"]).model)  # said None
 
 
+def test_a_network_outside_the_contract_is_named(monkeypatch):
+    """A plain nn.Module (the callbacks, metrics and sampler talk to the contract's classes alone) failed with an
+    AttributeError, `num_classes`."""
+    import gan_digits.nets.mlp
+
+    monkeypatch.setattr(gan_digits.nets.mlp, "PlainNet", type("PlainNet", (torch.nn.Module,), {
+        "__init__": lambda self, **config: torch.nn.Module.__init__(self)}), raising=False)
+    cfg = compose_train("gan", ["model.discriminator._target_=gan_digits.nets.mlp.PlainNet"])
+    with pytest.raises(ConfigError, match=r"^model.discriminator builds a PlainNet, which is not allowed: expected a "
+                                          r"subclass of gan_digits.nets.Discriminator \(README: Your own networks\)$"):
+        instantiate_checked(cfg.model)
+
+
 def test_bad_module_settings_are_named_at_start_up():
     for value, why in (("abc", r"'str' object is not callable"),
                        ("{_target_:torch.optim.lr_scheduler.StepLR,_partial_:true,gamma:0.5}",

@@ -8,12 +8,15 @@ and the Python example runs.
 import importlib.util
 import re
 import shlex
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import OmegaConf
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf, open_dict
 
 from conftest import DATA, ROOT, TINY_MODEL, TINY_RUN
 from gan_digits.checks import instantiate
@@ -103,3 +106,33 @@ def test_python_example_draws_digits(trained, model):
         assert scope["y"].tolist() == list(range(10))
     else:
         assert scope["y"] is None
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_your_own_networks_train_and_sample(tmp_path, monkeypatch, conditional):
+    """The README's own-networks example as printed: its module as gan_digits.nets.tiny, its config in a folder
+    of its own (Hydra's search path, as --config-dir adds it), trained for a tiny run, then sampled."""
+    from gan_digits.training import train
+
+    section = (ROOT / "README.md").read_text().split("## Your own networks")[1].split("\n## ")[0]
+    code, = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    config, = re.findall(r"```yaml\n(.*?)```", section, flags=re.S)
+    (tmp_path / "tiny.py").write_text(code)
+    spec = importlib.util.spec_from_file_location("gan_digits.nets.tiny", tmp_path / "tiny.py")
+    monkeypatch.setitem(sys.modules, spec.name, importlib.util.module_from_spec(spec))
+    spec.loader.exec_module(sys.modules[spec.name])
+    (tmp_path / "conf" / "model").mkdir(parents=True)
+    (tmp_path / "conf" / "model" / "tiny.yaml").write_text(config)
+    digits = ["model.generator.num_classes=10"] if conditional else []
+    cfg = composed("train", ["model=tiny", f"hydra.searchpath=[file://{tmp_path / 'conf'}]", *digits, *TINY_RUN,
+                             "model.generator.hidden=32", "model.discriminator.hidden=32"], with_hydra=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path / "run")
+    assert train(cfg)["val/fid"] > 0
+    monkeypatch.chdir(tmp_path)
+    args = [f"ckpt={tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}", "out=tiny.npz", "n=20"]
+    out = sample(**OmegaConf.to_container(composed("sample", args), resolve=True))
+    drawn = np.load(tmp_path / out)
+    assert drawn["images"].shape == (20, 28, 28) and drawn["images"].dtype == np.uint8
+    assert drawn["labels"].tolist() == (list(range(10)) * 2 if conditional else [-1] * 20)

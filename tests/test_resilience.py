@@ -278,6 +278,10 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("model.loss._target_=torch.nn.MSELoss", ConfigError, r"model.loss._target_=torch.nn.modules.loss.MSELoss is not allowed: expected "
                                                               r"gan_digits.losses.BCELoss, gan_digits.losses.HingeLoss or another class"),
         ("model.fixed_noise_seed=abc", ConfigError, r"model.fixed_noise_seed='abc' is not allowed: expected an integer >= 0"),
+        # ... trained, then no command could sample its checkpoints (they build only gan_digits classes):
+        ("model.generator._target_=mynets.Generator", ConfigError, r"^model.generator names mynets.Generator, which is not "
+                                                                    r"allowed: checkpoints rebuild their generator from "
+                                                                    r"gan_digits classes only"),
         ("model.generator.width=0", ConfigError, r"model.generator.width=0 is not allowed: expected an integer >= 1"),
         # The tiny run scores n=100 generated digits against real_limit=500 test digits, KID in subsets of 50:
         # these failed at the first epoch's end, before its checkpoint (the epoch was lost).
