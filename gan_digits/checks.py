@@ -166,7 +166,8 @@ def check_known_keys(argv: Sequence[str], conf: Path, config_name: str) -> None:
         section, _, name = missing.rpartition(".")
         where = f"{section} has no key {name}" if section else f"the config has no key {name}"
         built = section and _built(plain.get(section.split(".")[0]))
-        unmatched = f"a key the config files leave out is added with a +, for the class built there to take or refuse: +{said}"
+        unmatched = (f"a key the config files leave out is added with a +, for the class built there to take or "
+                     f"refuse: +{said}")
         raise ConfigError(f"{said} is not allowed: {where} "
                           f"({_hint(plain, missing, then=key[len(missing):], unmatched=unmatched if built else '')})")
 

@@ -174,6 +174,11 @@ def build(cfg: DictConfig, trained_at: str | None = None) -> tuple[L.LightningDa
     """Datamodule, module and trainer from `cfg`; bad data files fail here, before any training. `trained_at`:
     the precision of the checkpoint the run resumes, which `trainer.precision=auto` keeps on a CPU."""
     check_trainer(cfg.trainer)
+    if (target := foreign_target(OmegaConf.to_container(cfg.model).get("generator"))) is not None:
+        raise ConfigError(f"model.generator names {target}, which is not allowed: checkpoints rebuild their generator "
+                          "from gan_digits classes only (a file may not name code to run), so sample.py, evaluate and "
+                          "the studio could not read this run's: put the class under gan_digits/nets/ (README: Your "
+                          "own networks)")
     # train.py's Hydra callback has checked its run dir before Hydra wrote there; this is for train(cfg) from Python.
     check_no_earlier_run(Path(cfg.paths.output_dir), cfg.get("ckpt_path"), "paths.output_dir")
     check_writable(cfg.paths.output_dir)
@@ -183,10 +188,6 @@ def build(cfg: DictConfig, trained_at: str | None = None) -> tuple[L.LightningDa
         datamodule = instantiate(cfg.data, root=to_absolute_path(check_path("data.root", cfg.data.root)))
     if not datamodule.needs_download():
         datamodule.setup("fit")
-    if (target := foreign_target(OmegaConf.to_container(cfg.model.generator))) is not None:
-        raise ConfigError(f"model.generator names {target}, which is not allowed: checkpoints rebuild their generator "
-                          "from gan_digits classes only (a file may not name code to run), so sample.py, evaluate and "
-                          "the studio could not read this run's: put the class under gan_digits/nets/ (README: Your own networks)")
     with signature_said_as_config("model"):
         module = instantiate(cfg.model)
     module.model_config = OmegaConf.to_container(cfg.model, resolve=True)
