@@ -124,18 +124,16 @@ def check_known_keys(argv: Sequence[str], conf: Path, config_name: str) -> None:
     """A key that no config has, typed without `+` (`trainer.max_epoch=2`), named with the key meant. Hydra says
     `Key 'max_epoch' is not in struct` and to add the key with `+`, which turns a typo into a key nothing reads
     (or Lightning's TypeError seconds later). Composes the config as Hydra will (~0.3 s), a sweep's first job
-    (Hydra composes every job before running one); another config and other composition errors are Hydra's."""
+    (Hydra composes every job before running one); other composition errors are left to Hydra."""
     from hydra import compose, initialize_config_dir
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import ConfigCompositionException, HydraException
     from omegaconf import OmegaConf
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
-    other_config = r"-c[npd]|--config-(name|path|dir)"  # and the flags that print something else than a run
-    if any(re.fullmatch(rf"({other_config}|-h|--help|--hydra-help|--info|-sc|--shell-completion|--experimental-rerun)"
-                        r"(=.*)?", word) for word in argv):
+    if (command := _as_hydra_reads(argv, config_name)) is None:
         return
-    typed = [word for word in argv if "=" in word and not word.startswith("-")]
+    config_name, typed = command
     try:
         overrides = OverridesParser.create().parse_overrides(typed)
         words = [f"{o.get_key_element()}={next(o.sweep_string_iterator())}" if o.is_sweep_override() else word
@@ -170,6 +168,24 @@ def check_known_keys(argv: Sequence[str], conf: Path, config_name: str) -> None:
                      f"refuse: +{said}")
         raise ConfigError(f"{said} is not allowed: {where} "
                           f"({_hint(plain, missing, then=key[len(missing):], unmatched=unmatched if built else '')})")
+
+
+def _as_hydra_reads(argv: Sequence[str], config_name: str) -> tuple[str, list[str]] | None:
+    """The config name and the overrides Hydra composes for `argv`: `--config-name`, and `--config-dir` as the
+    search path entry it adds. None where only Hydra can tell: another primary folder (`--config-path`), a search
+    path of the user's beside `--config-dir`, or a flag that prints something other than a run (`--help`)."""
+    if any(re.fullmatch(r"(-cp|--config-path|-h|--help|--hydra-help|--info|-sc|--shell-completion|--experimental-rerun)"
+                        r"(=.*)?", word) for word in argv):
+        return None
+    flags = {"-cn": "name", "--config-name": "name", "-cd": "dir", "--config-dir": "dir"}
+    given = {flags[word]: value for word, value in zip(argv, [*argv[1:], ""]) if word in flags}
+    given |= {flags[flag]: value for flag, _, value in (word.partition("=") for word in argv) if flag in flags and value}
+    overrides = [word for word in argv if "=" in word and not word.startswith("-")]
+    if "dir" in given:
+        if any(word.lstrip("+").startswith("hydra.searchpath=") for word in overrides):
+            return None
+        overrides.append(f"hydra.searchpath=[file://{Path(given['dir']).absolute()}]")
+    return given.get("name", config_name), overrides
 
 
 def _hint(plain: dict, key: str, skipped: Iterable[str] = (), then: str = "", unmatched: str = "") -> str:

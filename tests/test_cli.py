@@ -221,6 +221,8 @@ def test_unknown_key_is_named_with_the_key_meant_before_importing_torch():
     (["trainer.accumulate_grad_batches=2"],  # a Trainer argument conf/ leaves out: Hydra's + is the way
      "trainer.accumulate_grad_batches=2 is not allowed: trainer has no key accumulate_grad_batches (a key the config "
      "files leave out is added with a +, for the class built there to take or refuse: +trainer.accumulate_grad_batches=2)"),
+    (["--config-dir", str(ROOT / "tests"), "trainer.max_epoh=1"],  # a folder of the user's: on Hydra's search path
+     "trainer.max_epoh=1 is not allowed: trainer has no key max_epoh (did you mean trainer.max_epochs?)"),
     (["zzz=1"], "zzz=1 is not allowed: the config has no key zzz (the keys beside it: seed, optimized_metric, ckpt_path, "
                 "metrics, paths, model, data, trainer, callbacks, logger)"),
 ])
@@ -232,7 +234,8 @@ def test_a_key_no_config_has_is_named_with_the_key_meant(argv, message):
     assert str(caught.value) == message
     check_known_keys(["-m", "model=gan,dcgan", "+trainer.accumulate_grad_batches=2", "trainer.max_epochs=1"],
                      ROOT / "conf", "train")  # known keys, or added with +: Hydra's to compose
-    check_known_keys(["--config-name", "mine", "zzz=1"], ROOT / "conf", "train")  # another config: left to Hydra
+    check_known_keys(["--config-name", "mine", "zzz=1"], ROOT / "conf", "train")  # no such config: Hydra says so
+    check_known_keys(["--config-path", "elsewhere", "zzz=1"], ROOT / "conf", "train")  # another primary folder
 
 
 def test_a_key_added_that_nothing_reads_is_named_before_importing_torch(tmp_path):
