@@ -1,5 +1,6 @@
 """Input checks that fail before any work, and the one-line report of errors at the entry points."""
 
+import argparse
 import difflib
 import errno
 import functools
@@ -8,7 +9,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 
 class ReportedError(Exception):
@@ -300,11 +301,36 @@ def key_value_argv(argv: list[str] | None = None, flags: Sequence[str] = ()) -> 
             key, value = word.split("=", 1)
             key = key.replace("_", "-")
             if key in flags:
-                words += [f"--{key}"] if value.lower() in ("true", "1", "yes") else []
+                said = check_choice(key.replace("-", "_"), value.lower(), ("true", "false", "1", "0", "yes", "no"))
+                words += [f"--{key}"] if said in ("true", "1", "yes") else []
                 continue
             word = f"--{key}={value}"
         words.append(word)
     return words
+
+
+class KeyValueParser(argparse.ArgumentParser):
+    """argparse for the commands that take `key=value` words as the Hydra commands do (`key_value_argv`): a bad
+    word fails as a UserInputError in one line, said as typed (`prot=8000`, where argparse said `--prot=8000`
+    under its usage), with the key meant."""
+
+    def error(self, message: str) -> NoReturn:
+        keys = [action.dest for action in self._actions if action.option_strings and action.dest != "help"]
+        if unknown := re.fullmatch(r"unrecognized arguments: (\S+).*", message):
+            key, equals, value = unknown.group(1).lstrip("-").partition("=")
+            if not equals:
+                paths = [action.dest for action in self._actions if not action.option_strings]
+                takes = f"one {paths[0]} at most, then key=value settings" if paths else "key=value settings"
+                raise UserInputError(f"{key} is not allowed: expected {takes} of {', '.join(keys)}")
+            key = key.replace("-", "_")
+            meant = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
+            hint = f"did you mean {meant[0]}?" if meant else f"the settings are {', '.join(keys)}"
+            raise UserInputError(f"{key}={value} is not allowed: {self.prog} has no setting {key} ({hint})")
+        if invalid := re.fullmatch(r"argument --([\w-]+): invalid (\w+) value: (.*)", message):
+            key, kind, value = invalid.groups()
+            expected = {"int": "an integer", "float": "a number"}.get(kind, kind)
+            raise UserInputError(f"{key.replace('-', '_')}={value} is not allowed: expected {expected}")
+        raise UserInputError(re.sub(r"--([\w-]+)", lambda option: option.group(1).replace("-", "_"), message))
 
 
 def reported_cause(err: BaseException) -> ReportedError | None:

@@ -7,8 +7,8 @@ project's classifier: the standard FID (needs torch-fidelity and its weights). O
 as key=value: `n=2000 seed=1 data=../shared/data`.
 """
 
-import argparse
 import json
+from argparse import Namespace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ import torch
 
 from gan_digits.allocator import keep_freed_memory
 from gan_digits.checkpoint import build_generator, load_checkpoint
-from gan_digits.checks import UserInputError, check_int, key_value_argv, report_user_errors
+from gan_digits.checks import KeyValueParser, UserInputError, check_int, key_value_argv, report_user_errors
 from gan_digits.data import load_split
 from gan_digits.data.idx import SPLIT_SIZES
 from gan_digits.metrics import build_meter, distance_backbone
@@ -73,8 +73,8 @@ def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: 
     return meter.compute()
 
 
-def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m gan_digits.evaluate", description=__doc__.splitlines()[0])
+def _parse(argv: list[str] | None) -> Namespace:
+    parser = KeyValueParser(prog="python -m gan_digits.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?", help="a checkpoint written by train.py, or an npz written by sample.py")
     parser.add_argument("--n", type=int, default=10_000, help="digits to generate (checkpoints and --real)")
     parser.add_argument("--seed", type=int, default=0)

@@ -5,7 +5,6 @@ and the image follows at once. Served by the standard library on 127.0.0.1 only;
 drawn by the same modes as `sample.py`. A bad request gets a 4xx with a message, never a crash.
 """
 
-import argparse
 import io
 import json
 import threading
@@ -15,7 +14,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 from gan_digits.checkpoint import build_generator, load_checkpoint
-from gan_digits.checks import ConfigError, UserInputError, check_int, key_value_argv, report_user_errors
+from gan_digits.checks import (ConfigError, KeyValueParser, UserInputError, check_int, key_value_argv,
+                               report_user_errors)
 from gan_digits.modes import MODES, SEEDS
 from gan_digits.nets.contract import Generator
 from gan_digits.sampling import grid_image, save_png
@@ -105,7 +105,7 @@ def make_server(generator: Generator, host: str = "127.0.0.1", port: int = 8000)
 
 @report_user_errors
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m gan_digits.studio", description=__doc__.splitlines()[0])
+    parser = KeyValueParser(prog="python -m gan_digits.studio", description=__doc__.splitlines()[0])
     parser.add_argument("--ckpt", required=True, help="a checkpoint written by train.py")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--host", default="127.0.0.1")

@@ -158,6 +158,19 @@ def test_evaluate_cli_prints_a_table_and_json(trained, tmp_path):
     assert floor["fid"] < metrics["fid"] and floor["label_acc"] > 0.98
 
 
+def test_evaluate_names_a_bad_word_as_typed(capsys):
+    for argv, message in ((["x.ckpt", "nn=3"], "nn=3 is not allowed: python -m gan_digits.evaluate has no setting nn "
+                                                "(did you mean n?)"),
+                          (["--real", "real=maybe"], "real='maybe' is not allowed: expected one of true, false, 1, 0, "
+                                                     "yes, no"),  # was taken for false
+                          (["a.ckpt", "b.ckpt"], "b.ckpt is not allowed: expected one path at most, then key=value "
+                                                 "settings of n, seed, data, real, kid_subset_size, backbone, "
+                                                 "inception_weights")):
+        with pytest.raises(SystemExit) as stopped:
+            evaluate_main(argv)
+        assert stopped.value.code == 2 and capsys.readouterr().err == f"error: {message}\n"
+
+
 def test_training_logs_quality_metrics(trained):
     events = EventAccumulator(str(trained["cdcgan"] / "tb"))
     events.Reload()

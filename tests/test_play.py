@@ -215,6 +215,21 @@ def test_studio_names_a_port_it_cannot_take(trained, studio):
         make_server(generator, port=70000)  # was OverflowError's
 
 
+@pytest.mark.parametrize("argv,message", [
+    (["ckpt=x", "prot=8000"], "prot=8000 is not allowed: python -m gan_digits.studio has no setting prot (did you mean port?)"),
+    (["ckpt=x", "port=abc"], "port='abc' is not allowed: expected an integer"),
+    (["ckpt=x", "x.ckpt"], "x.ckpt is not allowed: expected key=value settings of ckpt, port, host"),
+    ([], "the following arguments are required: ckpt"),
+])
+def test_studio_names_a_bad_word_as_typed(argv, message, capsys):
+    """argparse printed its usage, then `unrecognized arguments: --prot=8000`: a spelling the user never typed."""
+    from gan_digits.studio import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2 and capsys.readouterr().err == f"error: {message}\n"
+
+
 @pytest.fixture(scope="module")
 def studio_with_strokes(tmp_path_factory):
     """A studio serving a small MLP GAN trained long enough (~15 s) to draw strokes on black, not grey."""
