@@ -62,7 +62,7 @@ def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: 
         raise UserInputError("nothing to evaluate: give a checkpoint or an .npz, or --real")
 
     conditional = generator.num_classes is not None if generator else fakes[1] is not None
-    meter = build_meter(conditional, kid_subset_size, distance_backbone(backbone, inception_weights))
+    meter = build_meter(conditional, kid_subset_size, distance_backbone(backbone, inception_weights, prefix=""))
     add_real_test_digits(meter, data)
     if generator is not None:
         add_generated_digits(meter, generator, n, seed)

@@ -290,3 +290,7 @@ def test_inception_backbone_without_its_pieces_says_what_to_do(monkeypatch, tmp_
     corrupt.write_bytes(b"not a weights file")
     with pytest.raises(UserInputError, match=rf"metrics.inception_weights={corrupt}"):
         distance_backbone("inception", str(corrupt))
+    # evaluate's settings, as it takes them (they were named metrics.backbone, metrics.inception_weights there too)
+    with pytest.raises(UserInputError, match=rf"^backbone=inception: cannot read the Inception weights \(inception_weights="
+                                             rf"{corrupt}\): .* pass inception_weights=<file>, or use backbone=classifier$"):
+        distance_backbone("inception", str(corrupt), prefix="")

@@ -7,6 +7,7 @@ torch-fidelity downloads into torch's hub cache on first use; offline, give the 
 """
 
 import importlib.util
+import re
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -19,11 +20,12 @@ WEIGHTS_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0
 FEATURES = 2048
 
 
-def _safe_weights_file(path: str | None) -> str:
+def _safe_weights_file(path: str | None, prefix: str = "metrics.") -> str:
     """The weights file, downloaded when not given, and checked to hold plain tensors.
 
     torch-fidelity reads the file with `weights_only=False`; reading it here first with
-    `weights_only=True` fails on anything but tensors, so no pickled code ever runs.
+    `weights_only=True` fails on anything but tensors, so no pickled code ever runs. `prefix`: where the
+    settings are, as the command names them (`metrics.` for train.py, none for evaluate).
     """
     try:
         if path is None:
@@ -32,11 +34,12 @@ def _safe_weights_file(path: str | None) -> str:
         else:
             torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # no network, a missing, truncated or unsafe file: all say the same fix
-        where = f"metrics.inception_weights={path}" if path else f"the download from {WEIGHTS_URL}"
+        where = f"{prefix}inception_weights={path}" if path else f"the download from {WEIGHTS_URL}"
+        # The first sentence: torch's message runs over lines, and goes on to advise loading unsafely.
+        reason = re.split(r"(?<=\.)\s", str(err).strip(), maxsplit=1)[0].rstrip(".")
         raise UserInputError(
-            f"metrics.backbone=inception: cannot read the Inception weights ({where}): {err}. Download that "
-            f"file where there is network and pass metrics.inception_weights=<file> (evaluate: "
-            f"inception_weights=<file>), or use metrics.backbone=classifier"
+            f"{prefix}backbone=inception: cannot read the Inception weights ({where}): {reason}. Download that file "
+            f"where there is network and pass {prefix}inception_weights=<file>, or use {prefix}backbone=classifier"
         ) from err
     return path
 
@@ -46,16 +49,16 @@ class InceptionFeatures(nn.Module):
 
     num_features = FEATURES
 
-    def __init__(self, weights: str | None = None):
+    def __init__(self, weights: str | None = None, prefix: str = "metrics."):
         super().__init__()
         if importlib.util.find_spec("torch_fidelity") is None:
             raise UserInputError(
-                "metrics.backbone=inception needs torch-fidelity: pip install -e \".[inception]\" "
-                "(or use metrics.backbone=classifier, the default)"
+                f"{prefix}backbone=inception needs torch-fidelity: pip install -e \".[inception]\" "
+                f"(or use {prefix}backbone=classifier, the default)"
             )
         from torchmetrics.image.fid import NoTrainInceptionV3
 
-        self.net = NoTrainInceptionV3("inception-v3-compat", [str(FEATURES)], _safe_weights_file(weights))
+        self.net = NoTrainInceptionV3("inception-v3-compat", [str(FEATURES)], _safe_weights_file(weights, prefix))
         self.requires_grad_(False)
 
     def train(self, mode: bool = True) -> "InceptionFeatures":

@@ -156,10 +156,12 @@ class QualityMeter(nn.Module):
 BACKBONES = ("classifier", "inception")
 
 
-def distance_backbone(name: str = "classifier", inception_weights: str | None = None) -> nn.Module | None:
-    """The `backbone` of a QualityMeter for `metrics.backbone=name` (None: the classifier's features)."""
-    check_choice("metrics.backbone", name, BACKBONES)
-    return InceptionFeatures(inception_weights) if name == "inception" else None
+def distance_backbone(name: str = "classifier", inception_weights: str | None = None,
+                      prefix: str = "metrics.") -> nn.Module | None:
+    """The `backbone` of a QualityMeter for `metrics.backbone=name` (None: the classifier's features). `prefix`:
+    where the settings are, as the command names them (none for evaluate's `backbone=`)."""
+    check_choice(f"{prefix}backbone", name, BACKBONES)
+    return InceptionFeatures(inception_weights, prefix) if name == "inception" else None
 
 
 def check_kid_subset_size(key: str, value, real_digits: int) -> int:
