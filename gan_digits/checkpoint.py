@@ -6,6 +6,7 @@ rebuilt from the saved config, whose `_target_`s must name this package's networ
 """
 
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
@@ -43,9 +44,11 @@ def load_checkpoint(path: str | Path) -> dict:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        # What the unpickler met (`Unsupported global: GLOBAL os.system`), not torch's advice to load it unsafely.
+        named = re.search(r"[Uu]nsupported (?:global: )?GLOBAL ([\w.]+)", str(err))
         raise CheckpointError(
-            f"refusing to load {path}: it holds objects other than tensors and plain types, which could "
-            f"run code when unpickled. gan_digits checkpoints never do. ({str(err).splitlines()[0]})"
+            f"refusing to load {path}: it holds objects other than tensors and plain types, which could run code "
+            f"when unpickled{f' (it names {named.group(1)})' if named else ''}; gan_digits checkpoints never do"
         ) from err
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as err:
         raise CheckpointError(f"cannot read checkpoint {path}: truncated or corrupt ({err})") from err
