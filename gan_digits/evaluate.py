@@ -8,6 +8,7 @@ as key=value: `n=2000 seed=1 data=../shared/data`.
 """
 
 import json
+import zipfile
 from argparse import Namespace
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def load_npz(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
     try:
         data = np.load(path)
         images, labels = data["images"], data["labels"]
-    except (OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:  # BadZipFile: a truncated file
         raise UserInputError(f"cannot read {path}: {err}; expected an npz with 'images' and 'labels'") from err
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
         raise UserInputError(f"{path}: images are {images.dtype} {images.shape}, expected uint8 (N, 28, 28)")

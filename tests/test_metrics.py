@@ -130,6 +130,10 @@ def test_bad_npz_files_are_named(tmp_path):
         path = _write_npz(tmp_path / f"bad{i}.npz", images, labels.astype(np.int64))
         with pytest.raises(UserInputError, match=message):
             evaluate(str(path), str(DATA), kid_subset_size=10)
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(path.read_bytes()[:100])  # a copy cut short: was zipfile's BadZipFile traceback
+    with pytest.raises(UserInputError, match=r"^cannot read .*truncated.npz: File is not a zip file; expected an npz"):
+        evaluate(str(truncated), str(DATA))
     with pytest.raises(UserInputError, match="is not a gan_digits checkpoint"):
         torch.save({"state_dict": {}}, tmp_path / "foreign.ckpt")
         evaluate(str(tmp_path / "foreign.ckpt"), str(DATA))
