@@ -5,7 +5,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from gan_digits.checks import UserInputError, check_output, report_user_errors
+from gan_digits.checks import UserInputError, check_int, check_output, report_user_errors
 
 
 def grids_of(run_dir: str | Path) -> list[Path]:
@@ -18,12 +18,20 @@ def grids_of(run_dir: str | Path) -> list[Path]:
     return frames
 
 
+def _read_frame(path: Path) -> Image.Image:
+    try:
+        return Image.open(path).convert("RGB")
+    except OSError as err:  # truncated (a copy cut short), or not a PNG
+        raise UserInputError(f"cannot read the sample grid {path}: {err} (delete it to leave it out of the GIF)") from err
+
+
 def make_gif(run_dir: str | Path, out: str | Path | None = None, ms_per_frame: int = 250) -> Path:
     """One frame per saved grid, looping; the last frame held four times as long. Returns the path."""
     out = check_output(out, (".gif",), "--out") if out else None
+    check_int("--ms", ms_per_frame, 1)  # PIL's OverflowError below 0
     frames = grids_of(run_dir)
     out = out or frames[0].parent / "training.gif"
-    images = [Image.open(frame).convert("RGB") for frame in frames]
+    images = [_read_frame(frame) for frame in frames]
     durations = [ms_per_frame] * (len(images) - 1) + [4 * ms_per_frame]
     images[0].save(out, save_all=True, append_images=images[1:], duration=durations, loop=0)
     return out

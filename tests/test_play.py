@@ -103,6 +103,15 @@ def test_gif_has_one_frame_per_grid(trained, tmp_path):
         make_gif(trained["dcgan"], tmp_path / "nowhere" / "t.gif")  # was a FileNotFoundError once the frames were read
     with pytest.raises(ConfigError, match=r"--out='.*t.png' is not allowed: expected a file ending in one of .gif$"):
         make_gif(trained["dcgan"], tmp_path / "t.png")
+    with pytest.raises(ConfigError, match=r"^--ms=-5 is not allowed: expected an integer >= 1$"):  # was PIL's OverflowError
+        make_gif(trained["dcgan"], tmp_path / "t.gif", ms_per_frame=-5)
+    cut = tmp_path / "cut" / "samples"
+    cut.mkdir(parents=True)
+    for grid in grids:
+        (cut / grid.name).write_bytes(grid.read_bytes()[:60 if grid == grids[-1] else None])  # the last one cut short
+    with pytest.raises(UserInputError, match=rf"^cannot read the sample grid {cut / grids[-1].name}: image file is "
+                                             r"truncated \(delete it to leave it out of the GIF\)$"):  # was OSError's traceback
+        make_gif(cut.parent)
 
 
 def test_plot_reads_real_runs_and_overlays_several(trained, tmp_path):
