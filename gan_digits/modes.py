@@ -135,8 +135,8 @@ def sample(ckpt: str | Path, out: str | Path | None = None, mode: str = "grid", 
     suffixes = {"npz": (".npz",), "grid": (".png", ".npz")}.get(mode, (".png",))
     if out.suffix not in suffixes:
         raise ConfigError(f"out={str(out)!r} does not fit mode={mode}: expected a file ending in {' or '.join(suffixes)}")
-    if isinstance(params.get("digits"), int):
-        params["digits"] = [params["digits"]]  # digits=3: one digit, as digits=[3]
+    if isinstance(params.get("digits"), (int, str)):
+        params["digits"] = [params["digits"]]  # digits=3: one digit, as digits=[3] (digits=abc: one bad value)
     generator = build_generator(load_checkpoint(check_path("ckpt", ckpt)))
     if mode == "compare":
         params["real"] = load_split(check_path("data_root", data_root), "test")

@@ -85,6 +85,7 @@ def test_same_seed_same_digits_other_seed_other_digits(trained, tmp_path):
     [
         ("cdcgan", {"digits": [3, 10]}, r"digits=10 is not allowed: expected an integer from 0 to 9"),
         ("cdcgan", {"digits": [-1]}, r"digits=-1 is not allowed"),
+        ("cdcgan", {"digits": "abc"}, r"^digits='abc' is not allowed: expected an integer from 0 to 9$"),  # said 'a'
         ("dcgan", {"digits": [3]}, r"digits=\[3\] given, but this checkpoint's DCGANGenerator is unconditional"),
         ("dcgan", {"n": 0}, r"n=0 is not allowed: expected an integer from 1 to 60000"),
         ("dcgan", {"n": 10**8}, r"n=100000000 is not allowed: expected an integer from 1 to 60000"),  # was an allocation error
