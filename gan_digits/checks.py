@@ -91,8 +91,18 @@ def check_filled(config: Any, why: str = "") -> None:
     """Every `???` of a composed config given a value, or a ConfigError naming them: before any work
     (Hydra leaves a missing value to fail deep inside instantiate, with a traceback)."""
     from omegaconf import OmegaConf
+    from omegaconf.errors import InterpolationResolutionError
 
-    if missing := sorted(OmegaConf.missing_keys(config)):
+    try:
+        missing = sorted(OmegaConf.missing_keys(config))
+    except InterpolationResolutionError as err:  # OmegaConf's traceback, naming where it failed, not what was set
+        text, key = str(err).splitlines()[0], getattr(err, "full_key", None)
+        if emptied := re.search(r"access ([\w.]+): node `([\w.]+)` is not a container", text):
+            read, node = emptied.groups()  # `paths=null`, which trainer.default_root_dir reads paths.output_dir from
+            value = as_typed(OmegaConf.select(config, node, throw_on_resolution_failure=False))
+            raise ConfigError(f"{node}={value} is not allowed: {key} reads {read} from it") from None
+        raise ConfigError(f"{key} does not resolve: {text}") from None
+    if missing:
         raise ConfigError(f"{', '.join(missing)} must be set" + (f": {why}" if why else ""))
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
 
 from conftest import DATA, ROOT, TINY_MODEL, compose_train, imported_modules, run_script
 from gan_digits.run_summary import local_command, shown
@@ -269,6 +271,24 @@ def test_a_key_added_where_nothing_reads_it_is_named_with_what_is_there(tmp_path
     check_added_keys(compose_train("gan", fine, output_dir=tmp_path), fine, groups)  # read by what they build, or a merge
     with pytest.raises(ConfigError) as caught:
         check_added_keys(compose_train("gan", [override], output_dir=tmp_path), [override], groups)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("override,message", [
+    ("paths=null", "paths=null is not allowed: trainer.default_root_dir reads paths.output_dir from it"),
+    ("metrics=null", "metrics=null is not allowed: callbacks.quality.backbone reads metrics.backbone from it"),
+    ("seed=${nope}", "seed does not resolve: Interpolation key 'nope' not found"),
+])
+def test_a_section_others_read_from_set_to_null_is_named(override, message):
+    """OmegaConf's traceback named where the interpolation failed, not what the user set."""
+    from gan_digits.checks import ConfigError, check_filled
+
+    cfg = compose_train("gan", [override])
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]  # as the task function gets it
+    with pytest.raises(ConfigError) as caught:
+        check_filled(cfg)
     assert str(caught.value) == message
 
 
