@@ -19,10 +19,12 @@ def grids_of(run_dir: str | Path) -> list[Path]:
 
 
 def _read_frame(path: Path) -> Image.Image:
+    """One grid as a frame; one that is cut short (a partial copy) or no PNG named, where PIL raised."""
     try:
         return Image.open(path).convert("RGB")
-    except OSError as err:  # truncated (a copy cut short), or not a PNG
-        raise UserInputError(f"cannot read the sample grid {path}: {err} (delete it to leave it out of the GIF)") from err
+    except OSError as err:
+        raise UserInputError(f"cannot read the sample grid {path}: {err} (delete it to leave it out of the GIF)"
+                             ) from err
 
 
 def make_gif(run_dir: str | Path, out: str | Path | None = None, ms_per_frame: int = 250) -> Path:

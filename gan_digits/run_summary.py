@@ -156,5 +156,6 @@ def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, floa
     width = max(len(label) for label, _ in rows) + 2
     steps = saved.get("global_step", trainer.global_step)  # two optimizer steps a batch
     batches = steps // 2
-    head = f"done: step {steps:,} ({batches:,} batch{'' if batches == 1 else 'es'}) after {minutes} min {secs} s of training"
+    said = f"{batches:,} batch{'' if batches == 1 else 'es'}"
+    head = f"done: step {steps:,} ({said}) after {minutes} min {secs} s of training"
     return "\n".join([head] + [f"  {label + ':':<{width}}{value}" for label, value in rows])
