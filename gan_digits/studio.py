@@ -7,6 +7,7 @@ drawn by the same modes as `sample.py`. A bad request gets a 4xx with a message,
 
 import io
 import json
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -59,7 +60,14 @@ def render_png(generator: Generator, mode: str, params: dict) -> bytes:
     return buffer.getvalue()
 
 
-def make_server(generator: Generator, host: str = "127.0.0.1", port: int = 8000) -> ThreadingHTTPServer:
+class StudioServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        # A page closed or reloaded before its image was sent: no fault of the studio's, and no traceback.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+def make_server(generator: Generator, host: str = "127.0.0.1", port: int = 8000) -> StudioServer:
     """The studio's HTTP server (not yet serving): `serve_forever()` it, `shutdown()` it."""
     if host not in LOCAL_HOSTS:
         raise ConfigError(f"host={host!r} is not allowed: the studio serves this machine only ({', '.join(LOCAL_HOSTS)})")
@@ -97,7 +105,7 @@ def make_server(generator: Generator, host: str = "127.0.0.1", port: int = 8000)
 
     check_int("port", port, 0, 65535)  # 0: any free port
     try:
-        return ThreadingHTTPServer((host, port), Handler)
+        return StudioServer((host, port), Handler)
     except OSError as err:  # in use, or below 1024 without the right to it
         raise ConfigError(f"port={port} is not allowed here: {err.strerror}. Choose another (port=8001), "
                           "or port=0 for any free one") from err

@@ -1,6 +1,8 @@
 """Playing with a trained generator: sample modes, the training GIF, plots and the studio page."""
 
+import hashlib
 import shutil
+import socket
 import subprocess
 import threading
 import urllib.error
@@ -12,6 +14,7 @@ import torch
 from PIL import Image
 
 from conftest import DATA, run_script
+from headless_page import HeadlessPage
 from gan_digits import modes
 from gan_digits.checkpoint import build_generator, load_checkpoint
 from gan_digits.checks import ConfigError, UserInputError
@@ -20,7 +23,8 @@ from gan_digits.gif import make_gif
 from gan_digits.modes import arithmetic, grid, interpolate, sample
 from gan_digits.plot import plot_runs, read_scalars
 from gan_digits.sampling import draw
-from gan_digits.studio import make_server
+from gan_digits import studio as studio_module
+from gan_digits.studio import make_server, render_png
 
 CELL = 30  # a 28-px digit plus the grid's 2-px padding
 
@@ -222,6 +226,57 @@ def test_studio_names_a_port_it_cannot_take(trained, studio):
         make_server(generator, port=taken)  # was OSError's traceback
     with pytest.raises(ConfigError, match=r"port=70000 is not allowed: expected an integer from 0 to 65535"):
         make_server(generator, port=70000)  # was OverflowError's
+
+
+def test_studio_says_nothing_of_a_page_that_left_before_its_image(trained, capsys):
+    """A tab closed or reloaded while its image was drawn printed BrokenPipeError's traceback."""
+    server = make_server(build_generator(load_checkpoint(_ckpt(trained, "gan"))), port=0)
+    ours, theirs = socket.socketpair()
+    theirs.sendall(b"GET /image.png?n=4 HTTP/1.1\r\n\r\n")
+    theirs.close()  # gone before the answer: writing it fails
+    try:
+        server.process_request_thread(ours, ("127.0.0.1", 0))  # what a request's thread runs, here in this one
+    finally:
+        server.server_close()
+    assert capsys.readouterr().err == ""
+
+
+def test_studio_page_draws_a_drag_at_its_end_and_says_when_the_studio_is_gone(trained, tmp_path, monkeypatch):
+    """Each step of a slider was a request, drawn in whatever order the studio's threads took its lock (a drag
+    over 30 seeds: 30 images, seed 6 before 4), so the page could end on an earlier seed's; and once the studio
+    stopped, the page changed no more and said nothing."""
+    generator = build_generator(load_checkpoint(_ckpt(trained, "gan")))
+    drawn = []
+    monkeypatch.setattr(studio_module, "render_png", lambda *args: drawn.append(args[2]["seed"]) or render_png(*args))
+    server = make_server(generator, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    last = hashlib.sha256(render_png(generator, "grid", {"seed": 30, "n": 100})).hexdigest()
+    shown = """(async () => {
+        const image = await (await fetch(document.getElementById("picture").src)).arrayBuffer();
+        return [...new Uint8Array(await crypto.subtle.digest("SHA-256", image))]
+            .map(byte => byte.toString(16).padStart(2, "0")).join("");
+    })()"""
+    try:
+        with HeadlessPage(f"http://127.0.0.1:{server.server_address[1]}/", tmp_path / "profile") as page:
+            assert page.wait_for('document.getElementById("picture")?.src.startsWith("blob:")')
+            assert drawn == [0]  # the page's first image: seed 0
+            page.js("""const seed = document.getElementById("seed");
+                document.getElementById("n").value = 100;
+                for (let value = 1; value <= 30; value++) {
+                    seed.value = value;
+                    seed.dispatchEvent(new Event("input", {bubbles: true}));
+                }""")
+            assert page.wait_for(f"(await {shown}) === {last!r}"), f"the page never showed seed 30 (drawn: {drawn})"
+            assert drawn == [0, 1, 30]
+            server.shutdown()
+            server.server_close()
+            page.js('document.getElementById("seed").dispatchEvent(new Event("input", {bubbles: true}))')
+            assert page.wait_for('document.getElementById("error").textContent !== ""')
+            assert page.js('document.getElementById("error").textContent') == \
+                "no answer from the studio: is it still running?"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.mark.parametrize("argv,message", [
