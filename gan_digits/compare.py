@@ -11,20 +11,12 @@ row too ("none logged"), so a sweep's table has every job. Prints a Markdown tab
 import argparse
 from pathlib import Path
 
-from gan_digits.checks import UserInputError, report_user_errors
+from gan_digits.checks import report_user_errors
 from gan_digits.plot import find_runs, read_scalars
 from gan_digits.run_summary import QUALITY, overrides, shown
 
 # After the best val/fid, the last value of each quality metric the end of a run names too.
 HEADER = ("run", "overrides", "step", "best val/fid (step)", *(f"last {name}" for name in QUALITY))
-
-
-def logged(run: Path) -> dict[str, list[tuple[int, float]]]:
-    """The run's scalars; none yet for a run that has not logged (it still gets its row)."""
-    try:
-        return read_scalars(run)
-    except UserInputError:
-        return {}
 
 
 def number(value: float | int | None) -> str:
@@ -51,7 +43,7 @@ def row(run: Path, scalars: dict[str, list[tuple[int, float]]], differing: list[
 def compare(paths: list[str | Path]) -> str:
     """The Markdown table of the runs in `paths` (run dirs, or sweep dirs holding them)."""
     runs = find_runs(paths, started=True)
-    scalars = {run: logged(run) for run in runs}
+    scalars = {run: read_scalars(run) for run in runs}  # none for a run that has logged none: it still gets its row
     run_overrides = {run: overrides(run) for run in runs}
     shared = set.intersection(*(set(items) for items in run_overrides.values()))
     # The lowest FID first; runs without one yet last.

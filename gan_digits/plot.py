@@ -5,6 +5,7 @@
 """
 
 import argparse
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -50,6 +51,8 @@ def find_runs(paths: list[str | Path], started: bool = False) -> list[Path]:
             runs.append(path)
         elif path.is_dir() and (jobs := sorted(filter(run, path.iterdir()), key=job_order)):
             runs += jobs
+        elif not path.exists():
+            raise UserInputError(f"{path} does not exist: expected a run dir written by train.py or a sweep dir")
         elif path.name != SWEEP_FILE:
             raise UserInputError(
                 f"{path} is not a run dir written by train.py (no tb/ events) nor a sweep dir holding some")
@@ -59,19 +62,25 @@ def find_runs(paths: list[str | Path], started: bool = False) -> list[Path]:
 
 
 def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    """{tag: [(step, value), ...]} from the run's tb/ folder."""
+    """{tag: [(step, value), ...]} from the run's tb/ folder; none for a run that has logged none yet."""
     folder = run_dir / "tb" if (run_dir / "tb").is_dir() else run_dir
+    if not folder.is_dir():  # a sweep's job that failed before training
+        return {}
     events = EventAccumulator(str(folder))
     events.Reload()
-    tags = events.Tags()["scalars"]
-    if not tags:
-        raise UserInputError(f"no TensorBoard scalars in {folder}: expected a run dir written by train.py")
-    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in tags}
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
 
 
 def plot_runs(paths: list[str | Path], out: str | Path | None = None) -> Path:
     out = check_output(out, FIGURE_SUFFIXES, "--out") if out else None
     runs = {run: read_scalars(run) for run in find_runs(paths)}
+    if silent := [str(run) for run, scalars in runs.items() if not scalars]:
+        note = (f"no scalars logged in {', '.join(silent)}: train/* are written every trainer.log_every_n_steps "
+                "batches, val/* at each validation")
+        if len(silent) == len(runs):
+            raise UserInputError(note)
+        print(f"{note}; plotting the others", file=sys.stderr)
+        runs = {run: scalars for run, scalars in runs.items() if scalars}
     out = out or (next(iter(runs)) / "curves.png" if len(runs) == 1 else Path("curves.png"))
     figure, axes = plt.subplots(1, len(PANELS), figsize=(5 * len(PANELS), 3.6))
     for ax, (title, tags) in zip(axes, PANELS.items()):

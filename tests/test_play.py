@@ -1,6 +1,7 @@
 """Playing with a trained generator: sample modes, the training GIF, plots and the studio page."""
 
 import hashlib
+import re
 import shutil
 import socket
 import subprocess
@@ -164,7 +165,19 @@ def test_compare_ranks_runs_by_best_fid_and_shows_what_differs(sweep):
     (sweep / "2" / ".hydra" / "overrides.yaml").write_text("- model=gan\n- seed=3\n- data.root=x\n")
     assert compare([sweep]).splitlines()[-1] == f"| {sweep / '2'} | model=gan seed=3 | none logged | – | – | – | – | – |"
     result = run_script("-m", "gan_digits.compare", str(sweep / "0" / "tb" / "missing"))
-    assert result.returncode == 2 and "is not a run dir written by train.py" in result.stderr
+    assert result.returncode == 2 and result.stderr == \
+        f"error: {sweep / '0' / 'tb' / 'missing'} does not exist: expected a run dir written by train.py or a sweep dir\n"
+
+
+def test_plot_leaves_out_a_run_that_logged_nothing_and_names_it(sweep, tmp_path, capsys):
+    """A run shorter than trainer.log_every_n_steps batches, without a validation, logs no scalar: plot stopped
+    at it ("expected a run dir written by train.py", which it was) and drew none of the others."""
+    (sweep / "2" / "tb").mkdir(parents=True)
+    assert Image.open(plot_runs([sweep], tmp_path / "sweep.png")).size[0] > 800
+    assert capsys.readouterr().err == (f"no scalars logged in {sweep / '2'}: train/* are written every "
+                                       "trainer.log_every_n_steps batches, val/* at each validation; plotting the others\n")
+    with pytest.raises(UserInputError, match=rf"^no scalars logged in {re.escape(str(sweep / '2'))}: train/\* are"):
+        plot_runs([sweep / "2"], tmp_path / "one.png")
 
 
 @pytest.fixture(scope="module")
