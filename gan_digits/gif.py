@@ -1,4 +1,4 @@
-"""A run's fixed-noise grids as an animated GIF: `python -m gan_digits.gif <run dir> [--out F] [--ms 250]`."""
+"""A run's fixed-noise grids as a GIF: `python -m gan_digits.gif <run dir> [--out F] [--ms 250] [--scale 1]`."""
 
 import argparse
 from pathlib import Path
@@ -6,6 +6,7 @@ from pathlib import Path
 from PIL import Image
 
 from gan_digits.checks import UserInputError, check_int, check_output, report_user_errors
+from gan_digits.sampling import enlarged
 
 
 def grids_of(run_dir: str | Path) -> list[Path]:
@@ -27,13 +28,14 @@ def _read_frame(path: Path) -> Image.Image:
                              ) from err
 
 
-def make_gif(run_dir: str | Path, out: str | Path | None = None, ms_per_frame: int = 250) -> Path:
-    """One frame per saved grid, looping; the last frame held four times as long. Returns the path."""
+def make_gif(run_dir: str | Path, out: str | Path | None = None, ms_per_frame: int = 250, scale: int = 1) -> Path:
+    """One frame per saved grid, enlarged `scale` times, looping; the last frame held four times as long.
+    Returns the path."""
     out = check_output(out, (".gif",), "--out") if out else None
     check_int("--ms", ms_per_frame, 1)  # PIL's OverflowError below 0
     frames = grids_of(run_dir)
     out = out or frames[0].parent / "training.gif"
-    images = [_read_frame(frame) for frame in frames]
+    images = [enlarged(_read_frame(frame), scale, "--scale") for frame in frames]
     durations = [ms_per_frame] * (len(images) - 1) + [4 * ms_per_frame]
     images[0].save(out, save_all=True, append_images=images[1:], duration=durations, loop=0)
     return out
@@ -45,8 +47,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("run_dir", help="a run dir (outputs/<date>/<time>) or its samples/ folder")
     parser.add_argument("--out", help="default: <run dir>/samples/training.gif")
     parser.add_argument("--ms", type=int, default=250, help="milliseconds per frame")
+    parser.add_argument("--scale", type=int, default=1, help="each pixel drawn as a square this many pixels wide")
     args = parser.parse_args(argv)
-    print(make_gif(args.run_dir, args.out, args.ms))
+    print(make_gif(args.run_dir, args.out, args.ms, args.scale))
 
 
 if __name__ == "__main__":

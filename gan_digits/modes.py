@@ -18,7 +18,7 @@ from gan_digits.data import load_split
 from gan_digits.data.idx import SPLIT_SIZES
 from gan_digits.data.pixels import to_model_range
 from gan_digits.nets.contract import Generator
-from gan_digits.sampling import OUTPUT_SUFFIXES, draw, grid_columns, grid_image, labels_for, save_png, write_npz
+from gan_digits.sampling import OUTPUT_SUFFIXES, SCALES, draw, grid_columns, grid_image, labels_for, save_png, write_npz
 
 COLUMNS = 8
 # One sheet's digits are drawn in memory at once: at most MNIST's size (~200 MB of float pixels), so a
@@ -124,17 +124,22 @@ MODES = {"grid": grid, "digits": digit_rows, "interpolate": interpolate, "arithm
 
 
 def sample(ckpt: str | Path, out: str | Path | None = None, mode: str = "grid", data_root: str | Path = "data",
-           **params) -> Path:
+           scale: int = 1, **params) -> Path:
     """Draw `mode` from the generator in `ckpt` into `out` and return its path.
 
     A `.npz` out (or `mode=npz`, default out digits.npz) exports `mode=grid`'s digits for evaluate;
-    every other mode writes a PNG (default `<mode>.png`). `compare` reads real digits from `data_root`.
+    every other mode writes a PNG (default `<mode>.png`), enlarged `scale` times. `compare` reads real
+    digits from `data_root`.
     """
     check_choice("mode", mode, (*MODES, "npz"))
     out = check_output(out or ("digits.npz" if mode == "npz" else f"{mode}.png"), OUTPUT_SUFFIXES)
     suffixes = {"npz": (".npz",), "grid": (".png", ".npz")}.get(mode, (".png",))
     if out.suffix not in suffixes:
         raise ConfigError(f"out={str(out)!r} does not fit mode={mode}: expected a file ending in {' or '.join(suffixes)}")
+    check_int("scale", scale, *SCALES)
+    if scale != 1 and out.suffix == ".npz":
+        raise ConfigError(f"scale={scale} does not fit out={str(out)!r}: a .npz holds the 28x28 digits themselves "
+                          "(scale enlarges a PNG)")
     if isinstance(params.get("digits"), (int, str)):
         params["digits"] = [params["digits"]]  # digits=3: one digit, as digits=[3] (digits=abc: one bad value)
     generator = build_generator(load_checkpoint(check_path("ckpt", ckpt)))
@@ -144,5 +149,5 @@ def sample(ckpt: str | Path, out: str | Path | None = None, mode: str = "grid", 
     if out.suffix == ".npz":
         write_npz(sheet.images, sheet.labels, out)
     else:
-        save_png(grid_image(sheet.images, sheet.columns), out)
+        save_png(grid_image(sheet.images, sheet.columns), out, scale)
     return out

@@ -18,6 +18,8 @@ OUTPUT_SUFFIXES = (".png", ".npz")
 CHUNK = 1000  # samples drawn at once: bounds memory for large n
 PADDING = 2  # white pixels between digits and around the grid
 WHITE = 255
+SCALES = (1, 16)  # an image's pixels drawn as squares of this many pixels a side: sharp digits on a slide
+MAX_SIDE = 16_384  # pixels: 64 digits at scale 16 are 3,872 wide; 60,000 at scale 3 would be 22,056
 
 
 @torch.no_grad()
@@ -76,9 +78,21 @@ def grid_image(images: torch.Tensor, columns: int) -> torch.Tensor:
     return F.pad(grid, (0, PADDING, 0, PADDING), value=WHITE).unsqueeze(0)  # and the grid's right and bottom edge
 
 
-def save_png(grid: torch.Tensor, target: str | Path | BinaryIO) -> None:
-    """Writes a `grid_image` as a grayscale PNG to a path or a binary file."""
-    Image.fromarray(grid[0].numpy()).save(target, format="png")
+def enlarged(image: Image.Image, scale: int, key: str = "scale") -> Image.Image:
+    """`image` with each pixel a `scale` x `scale` square (no blur, as an image viewer's enlarging would add)."""
+    check_int(key, scale, *SCALES)
+    if scale == 1:
+        return image
+    width, height = image.width * scale, image.height * scale
+    if max(width, height) > MAX_SIDE:
+        raise ConfigError(f"{key}={scale} is not allowed here: it makes a {width:,} x {height:,} px image, over "
+                          f"{MAX_SIDE:,} px a side ({key}={max(1, MAX_SIDE // max(image.size))} fits)")
+    return image.resize((width, height), Image.Resampling.NEAREST)
+
+
+def save_png(grid: torch.Tensor, target: str | Path | BinaryIO, scale: int = 1) -> None:
+    """Writes a `grid_image` as a grayscale PNG to a path or a binary file, enlarged `scale` times."""
+    enlarged(Image.fromarray(grid[0].numpy()), scale).save(target, format="png")
 
 
 def write_npz(images: torch.Tensor, labels: torch.Tensor | None, out: Path) -> None:

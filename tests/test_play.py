@@ -23,7 +23,7 @@ from gan_digits.compare import compare
 from gan_digits.gif import make_gif
 from gan_digits.modes import arithmetic, grid, interpolate, sample
 from gan_digits.plot import plot_runs, read_scalars
-from gan_digits.sampling import draw
+from gan_digits.sampling import draw, enlarged
 from gan_digits import studio as studio_module
 from gan_digits.studio import make_server, render_png
 
@@ -52,6 +52,22 @@ def _ckpt(trained, model):
 def test_each_mode_writes_a_png_of_the_expected_grid(trained, tmp_path, model, mode, params, size):
     out = sample(_ckpt(trained, model), tmp_path / "out.png", mode=mode, **params)
     assert Image.open(out).size == size
+
+
+def test_scale_draws_each_pixel_as_a_square_and_keeps_within_bounds(trained, tmp_path):
+    one = np.asarray(Image.open(sample(_ckpt(trained, "cdcgan"), tmp_path / "one.png", n=20)))
+    three = np.asarray(Image.open(sample(_ckpt(trained, "cdcgan"), tmp_path / "three.png", n=20, scale=3)))
+    assert three.shape == (3 * one.shape[0], 3 * one.shape[1])
+    np.testing.assert_array_equal(three, one.repeat(3, axis=0).repeat(3, axis=1))  # squares: no blur
+    with pytest.raises(ConfigError, match=r"^scale=0 is not allowed: expected an integer from 1 to 16$"):
+        sample(_ckpt(trained, "gan"), tmp_path / "x.png", scale=0)
+    with pytest.raises(ConfigError, match=r"^scale=2 does not fit out='.*x.npz': a .npz holds the 28x28 digits"):
+        sample(_ckpt(trained, "gan"), tmp_path / "x.npz", scale=2)
+    wide = Image.new("L", (2_000, 100))  # 60,000 digits make a 7,352-px grid
+    with pytest.raises(ConfigError, match=r"^scale=9 is not allowed here: it makes a 18,000 x 900 px image, over "
+                                          r"16,384 px a side \(scale=8 fits\)$"):
+        enlarged(wide, 9)
+    assert not list(tmp_path.glob("x.*"))
 
 
 def test_compare_comes_round_the_real_digits_again_when_asked_for_more(trained):
@@ -101,6 +117,8 @@ def test_gif_has_one_frame_per_grid(trained, tmp_path):
     grids = sorted((trained["dcgan"] / "samples").glob("step_*.png"))
     out = make_gif(trained["dcgan"], tmp_path / "t.gif")
     assert Image.open(out).n_frames == len(grids) == 2
+    width, height = Image.open(grids[0]).size
+    assert Image.open(make_gif(trained["dcgan"], tmp_path / "big.gif", scale=2)).size == (2 * width, 2 * height)
     assert (trained["dcgan"] / "samples" / "training.gif").is_file()  # written when training ended
     with pytest.raises(UserInputError, match="no sample grids in"):
         make_gif(tmp_path)
