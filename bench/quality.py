@@ -48,6 +48,7 @@ def styles(k: int, fine: int | None = None, diversity: float = 0.0) -> list[str]
 CLASSIC = ["model.ema_decay=null", *adam(2e-4)]  # BCE, Adam 2e-4 (beta1 0.5), G sampled as trained
 EMA = "model.ema_decay=0.999"                    # sample from an EMA of G (the default)
 HINGE_SN = ["model.discriminator.spectral_norm=true", "model.loss._target_=gan_digits.losses.HingeLoss"]
+LSGAN = "model.loss._target_=gan_digits.losses.LeastSquaresLoss"
 CDCGAN = ["model=cdcgan", "model.generator.clusters=null", "model.diversity_weight=0"]  # the early default: one
 # style per digit, no mode-seeking term
 DCGAN = ["model=dcgan", "model.generator.clusters=null"]  # the plain unconditional DCGAN, no clusters
@@ -88,6 +89,8 @@ RECIPES = {
     "cdcgan_g8e-4_d4e-4_clusters3_ms0.25_ema": [*styles(3, diversity=0.25), EMA, *adam(4e-4, 8e-4)],
     "cdcgan_g8e-4_d4e-4_clusters3_ms1_bf16_ema": [*styles(3, diversity=1), EMA, *adam(4e-4, 8e-4), BF16],
     "cdcgan_g8e-4_d4e-4_clusters3_ms1_auto_ema": [*styles(3, diversity=1), EMA, *adam(4e-4, 8e-4), AUTO],  # the default
+    "cdcgan_g8e-4_d4e-4_clusters3_ms1_auto_lsgan_ema": [*styles(3, diversity=1), EMA, *adam(4e-4, 8e-4), AUTO, LSGAN],
+    "cdcgan_lr2e-4_clusters3_ms1_auto_lsgan_ema": [*styles(3, diversity=1), EMA, *adam(2e-4), AUTO, LSGAN],
     "gan_ema": ["model=gan", EMA, *adam(2e-4), "model.generator.clusters=null"],  # the default in fp32
     "gan_bf16_ema": ["model=gan", EMA, *adam(2e-4), "model.generator.clusters=null", BF16],
     "dcgan_classic": [*DCGAN, *CLASSIC],

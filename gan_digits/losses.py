@@ -27,23 +27,36 @@ class BCELoss:
 
 
 class HingeLoss:
-    """The hinge loss of SN-GAN/BigGAN: D pushes real logits above 1 and fake ones below -1."""
+    """The hinge loss of SN-GAN/BigGAN: D pushes real logits above 1 and fake ones below -1. In float32 under
+    bf16 autocast, as torch's own losses are."""
 
     def discriminator(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-        return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+        return F.relu(1.0 - real_logits.float()).mean() + F.relu(1.0 + fake_logits.float()).mean()
 
     def generator(self, fake_logits: torch.Tensor) -> torch.Tensor:
-        return -fake_logits.mean()
+        return -fake_logits.float().mean()
+
+
+class LeastSquaresLoss:
+    """LSGAN's loss (Mao et al. 2017): D's output regressed to 1 on real digits and 0 on fakes; G pulls it to 1
+    on fakes. Its gradient grows with the distance to the target, where BCE's fades for fakes D is sure of.
+    In float32 under bf16 autocast, as torch's own losses are."""
+
+    def discriminator(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        return 0.5 * ((real_logits.float() - 1.0).square().mean() + fake_logits.float().square().mean())
+
+    def generator(self, fake_logits: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (fake_logits.float() - 1.0).square().mean()
 
 
 def check_loss(loss: object) -> object:
-    """`loss` if it has the two methods the step calls (as BCELoss and HingeLoss do), or a ConfigError naming
+    """`loss` if it has the two methods the step calls (as the classes above do), or a ConfigError naming
     `model.loss`: a torch loss such as MSELoss failed only at the first batch."""
     if all(callable(getattr(loss, name, None)) for name in ("discriminator", "generator")):
         return loss
     kind = type(loss)
     raise ConfigError(f"model.loss._target_={kind.__module__}.{kind.__qualname__} is not allowed: expected "
-                      "gan_digits.losses.BCELoss, gan_digits.losses.HingeLoss or another class with methods "
+                      "gan_digits.losses.BCELoss, HingeLoss, LeastSquaresLoss or another class with methods "
                       "discriminator(real_logits, fake_logits) and generator(fake_logits), each returning a loss")
 
 

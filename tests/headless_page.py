@@ -62,11 +62,14 @@ class HeadlessPage:
         return result["result"].get("value")
 
     def wait_for(self, condition: str, seconds: float = 60) -> bool:
-        """Whether the async JavaScript `condition` turned true within `seconds`, checked in the page every 20 ms."""
+        """Whether the async JavaScript `condition` turned true within `seconds`, checked in the page every 20 ms
+        (a check that throws, say on a blob the page has just let go of, counts as false)."""
         return self.js(f"""(async () => {{
             const until = Date.now() + {seconds * 1000};
             while (Date.now() < until) {{
-                if (await (async () => {condition})()) return true;
+                try {{
+                    if (await (async () => {condition})()) return true;
+                }} catch {{}}
                 await new Promise(resolve => setTimeout(resolve, 20));
             }}
             return false;

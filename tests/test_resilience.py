@@ -276,7 +276,7 @@ def test_collapsed_discriminator_is_caught(tmp_path):
                                                            r"positional argument: 'params'$"),
         ("model.g_optimizer.betas=[0.5]", ConfigError, r"model.g_optimizer is not allowed \(list index out of range\): expected a torch optimizer"),
         ("model.loss._target_=torch.nn.MSELoss", ConfigError, r"model.loss._target_=torch.nn.modules.loss.MSELoss is not allowed: expected "
-                                                              r"gan_digits.losses.BCELoss, gan_digits.losses.HingeLoss or another class"),
+                                                              r"gan_digits.losses.BCELoss, HingeLoss, LeastSquaresLoss or another class"),
         ("model.fixed_noise_seed=abc", ConfigError, r"model.fixed_noise_seed='abc' is not allowed: expected an integer >= 0"),
         # ... trained, then no command could sample its checkpoints (they build only gan_digits classes):
         ("model.generator._target_=mynets.Generator", ConfigError, r"^model.generator names mynets.Generator, which is not "

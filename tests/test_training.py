@@ -250,6 +250,30 @@ def test_one_sided_label_smoothing_makes_d_aim_at_the_real_label():
         BCELoss(real_label=1.5)
 
 
+def test_least_squares_loss_regresses_d_to_its_targets_and_keeps_pulling_g():
+    from gan_digits.losses import BCELoss, LeastSquaresLoss
+
+    real, fake = torch.ones(4, 1, requires_grad=True), torch.zeros(4, 1, requires_grad=True)
+    LeastSquaresLoss().discriminator(real, fake).backward()
+    assert real.grad.abs().max() == 0 and fake.grad.abs().max() == 0  # D at its targets: nothing to learn
+    assert LeastSquaresLoss().discriminator(torch.zeros(4, 1), torch.ones(4, 1)) == 1.0  # each one off its target
+    caught = [torch.full((1, 1), -4.0, requires_grad=True) for _ in range(2)]  # a fake D is sure of
+    LeastSquaresLoss().generator(caught[0]).backward()
+    BCELoss().generator(caught[1]).backward()
+    assert caught[0].grad.item() == -5.0 and -1 < caught[1].grad.item() < -0.98  # LSGAN pulls harder the further off
+
+
+def test_every_loss_is_computed_in_float32_under_bf16_autocast():
+    """torch's BCE runs in float32 under autocast; the hinge loss's means ran in bf16 (3 significant digits)."""
+    from gan_digits.losses import BCELoss, HingeLoss, LeastSquaresLoss
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = torch.nn.Linear(3, 1)(torch.randn(4, 3))
+        assert logits.dtype == torch.bfloat16
+        for loss in (BCELoss(), HingeLoss(), LeastSquaresLoss()):
+            assert loss.discriminator(logits, logits).dtype == loss.generator(logits).dtype == torch.float32, loss
+
+
 def test_mode_seeking_term_grows_as_fakes_collapse_and_pairs_fakes_of_one_digit(tmp_path, monkeypatch):
     from gan_digits.losses import mode_seeking_loss
 
