@@ -24,6 +24,7 @@ from hardware import describe_cpu
 
 from gan_digits.checks import report_user_errors
 from gan_digits.data import load_split
+from gan_digits.evaluate import times_floor
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -137,10 +138,8 @@ def first_fid_below(run_dir: Path, threshold: float) -> float | None:
 
 
 def add_ratios(metrics: dict, floor: dict) -> dict:
-    """FID (and intra-class FID) as multiples of the real-data floor's."""
-    for key in ("fid", "intra_fid"):
-        if key in metrics:
-            metrics[f"{key}_x_floor"] = round(metrics[key] / floor[key], 2)
+    """FID (and intra-class FID) as multiples of the real-data floor's, added to `metrics`."""
+    metrics.update(times_floor(metrics, floor))
     return metrics
 
 

@@ -162,13 +162,30 @@ def test_evaluate_cli_prints_a_table_and_json(trained, tmp_path):
     assert floor["fid"] < metrics["fid"] and floor["label_acc"] > 0.98
 
 
+def test_evaluate_floor_scores_real_digits_at_the_same_n_beside(trained, capsys):
+    """FID is biased by the number of digits (the floor reads 0.225 at 10,000, 0.572 at 2,000): the floor to
+    compare a checkpoint with is the one at its n."""
+    ckpt = str(trained["cdcgan"] / "checkpoints" / "last.ckpt")
+    both = evaluate_main([ckpt, "--floor", "n=300", f"data={DATA}", "kid_subset_size=100"])
+    assert both["floor"] == evaluate_main(["--real", "n=300", f"data={DATA}", "kid_subset_size=100"])
+    for key in ("fid", "intra_fid"):
+        assert both[f"{key}_x_floor"] == round(both[key] / both["floor"][key], 2) > 1
+    table = capsys.readouterr().out.splitlines()
+    assert table[1].split() == ["this", "floor", "x", "floor", "(the", "floor:", "300", "real", "training", "digits)"]
+    assert table[2].split() == ["fid", f"{both['fid']:.4f}", f"{both['floor']['fid']:.4f}", f"{both['fid_x_floor']:.2f}x"]
+    with pytest.raises(SystemExit) as stopped:
+        evaluate_main(["--floor", "--real", f"data={DATA}"])
+    assert stopped.value.code == 2 and capsys.readouterr().err == ("error: --floor scores real digits beside what is "
+                                                                   "given, and --real is the floor itself: give one of them\n")
+
+
 def test_evaluate_names_a_bad_word_as_typed(capsys):
     for argv, message in ((["x.ckpt", "nn=3"], "nn=3 is not allowed: python -m gan_digits.evaluate has no setting nn "
                                                 "(did you mean n?)"),
                           (["--real", "real=maybe"], "real='maybe' is not allowed: expected one of true, false, 1, 0, "
                                                      "yes, no"),  # was taken for false
                           (["a.ckpt", "b.ckpt"], "b.ckpt is not allowed: expected one path at most, then key=value "
-                                                 "settings of n, seed, data, real, kid_subset_size, backbone, "
+                                                 "settings of n, seed, data, real, floor, kid_subset_size, backbone, "
                                                  "inception_weights")):
         with pytest.raises(SystemExit) as stopped:
             evaluate_main(argv)
