@@ -108,11 +108,15 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     keep_freed_memory()  # the classifier's batches reuse their activations' memory, not fault it in anew
     metrics = evaluate(args.path, args.data, args.n, args.seed, args.real, args.kid_subset_size,
                        args.backbone, args.inception_weights)
-    floor = (evaluate(None, args.data, args.n, args.seed, True, args.kid_subset_size, args.backbone,
-                      args.inception_weights) if args.floor else None)
+    floor, floor_n = None, args.n
+    if args.floor:
+        if Path(args.path).suffix == ".npz":  # as many real digits as it holds
+            floor_n = len(load_npz(Path(args.path))[0])
+        floor = evaluate(None, args.data, floor_n, args.seed, True, args.kid_subset_size, args.backbone,
+                         args.inception_weights)
     print("real training digits (the floor)" if args.real else args.path)
     if floor is not None:
-        print(f"  {'':<11} {'this':>8}  {'floor':>8}  x floor  (the floor: {args.n} real training digits)")
+        print(f"  {'':<11} {'this':>8}  {'floor':>8}  x floor  (the floor: {floor_n} real training digits)")
     ratios = times_floor(metrics, floor) if floor is not None else {}
     for name, value in metrics.items():
         row = f"  {name:<11} {_cell(value):>8}"

@@ -17,6 +17,7 @@ from gan_digits.evaluate import evaluate
 from gan_digits.evaluate import main as evaluate_main
 from gan_digits.metrics import FeatureExtractor, QualityMeter, build_meter, distance_backbone, load_classifier
 from gan_digits.metrics.quality import CONDITIONAL_METRICS, METRICS
+from gan_digits.modes import sample
 from gan_digits.run_summary import run_summary
 from gan_digits.training import build
 
@@ -162,7 +163,7 @@ def test_evaluate_cli_prints_a_table_and_json(trained, tmp_path):
     assert floor["fid"] < metrics["fid"] and floor["label_acc"] > 0.98
 
 
-def test_evaluate_floor_scores_real_digits_at_the_same_n_beside(trained, capsys):
+def test_evaluate_floor_scores_real_digits_at_the_same_n_beside(trained, tmp_path, capsys):
     """FID is biased by the number of digits (the floor reads 0.225 at 10,000, 0.572 at 2,000): the floor to
     compare a checkpoint with is the one at its n."""
     ckpt = str(trained["cdcgan"] / "checkpoints" / "last.ckpt")
@@ -173,6 +174,8 @@ def test_evaluate_floor_scores_real_digits_at_the_same_n_beside(trained, capsys)
     table = capsys.readouterr().out.splitlines()
     assert table[1].split() == ["this", "floor", "x", "floor", "(the", "floor:", "300", "real", "training", "digits)"]
     assert table[2].split() == ["fid", f"{both['fid']:.4f}", f"{both['floor']['fid']:.4f}", f"{both['fid_x_floor']:.2f}x"]
+    npz = sample(ckpt, tmp_path / "digits.npz", n=300)  # the floor at its length, not at n's default 10,000
+    assert evaluate_main([str(npz), "--floor", f"data={DATA}", "kid_subset_size=100"])["floor"] == both["floor"]
     with pytest.raises(SystemExit) as stopped:
         evaluate_main(["--floor", "--real", f"data={DATA}"])
     assert stopped.value.code == 2 and capsys.readouterr().err == ("error: --floor scores real digits beside what is "
