@@ -3,7 +3,7 @@
 Prints a table, then one JSON line with every metric (see gan_digits/metrics/quality.py).
 `--real` (or `real=true`) scores n real training digits instead: the floor every model is compared
 against; `--floor` scores both, the floor beside, with FID and intra-class FID as multiples of the
-floor's (~10 s more on a 2-core CPU). `backbone=inception` computes FID and KID on Inception-v3 features instead of the
+floor's (5-10 s more on a 2-core CPU). `backbone=inception` computes FID and KID on Inception-v3 features instead of the
 project's classifier: the standard FID (needs torch-fidelity and its weights). Options also read
 as key=value: `n=2000 seed=1 data=../shared/data`.
 """

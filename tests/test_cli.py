@@ -251,7 +251,7 @@ def test_a_key_added_that_nothing_reads_is_named_before_importing_torch(tmp_path
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: num=3 is not allowed: nothing reads num, which a + added (the keys beside it: ckpt, mode, out, n, seed, "
-        "digits, columns, a, b, steps, op, data_root)"]
+        "digits, columns, a, b, steps, op, scale, data_root)"]
 
 
 @pytest.mark.parametrize("override,message", [
