@@ -61,6 +61,8 @@ def render_png(generator: Generator, mode: str, params: dict) -> bytes:
 
 
 class StudioServer(ThreadingHTTPServer):
+    """The standard library's threaded server, quiet about pages that leave before their answer."""
+
     def handle_error(self, request, client_address) -> None:
         # A page closed or reloaded before its image was sent: no fault of the studio's, and no traceback.
         if not isinstance(sys.exc_info()[1], ConnectionError):

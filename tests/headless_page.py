@@ -6,6 +6,7 @@ import json
 import os
 import select
 import shutil
+import signal
 from pathlib import Path
 
 REPLY_TIMEOUT_S = 120  # above wait_for's 60 s, which waits inside one call
@@ -29,11 +30,15 @@ class HeadlessPage:
         os.close(from_chromium)
         self._unread = b""
         self._next_id = 0
-        target = self._call("Target.createTarget", url="about:blank")["targetId"]
-        self._session = self._call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-        # Navigating now rather than at creation: its reply comes once the page's document is committed, so
-        # js() runs in it, not in about:blank's (destroyed mid-call).
-        self._call("Page.navigate", self._session, url=url)
+        try:
+            target = self._call("Target.createTarget", url="about:blank")["targetId"]
+            self._session = self._call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+            # Navigating now rather than at creation: its reply comes once the page's document is committed,
+            # so js() runs in it, not in about:blank's (destroyed mid-call).
+            self._call("Page.navigate", self._session, url=url)
+        except BaseException:
+            self._end(kill=True)
+            raise
 
     def _call(self, method: str, session: str | None = None, **params) -> dict:
         self._next_id += 1
@@ -81,7 +86,14 @@ class HeadlessPage:
     def __exit__(self, *exc) -> None:
         try:
             self._call("Browser.close")
-        finally:
-            os.close(self._commands)
-            os.close(self._replies)
-            os.waitpid(self._pid, 0)
+        except AssertionError:  # no answer: do not wait on it below for ever
+            self._end(kill=True)
+            raise
+        self._end(kill=False)
+
+    def _end(self, kill: bool) -> None:
+        if kill:
+            os.kill(self._pid, signal.SIGKILL)
+        os.close(self._commands)
+        os.close(self._replies)
+        os.waitpid(self._pid, 0)

@@ -17,6 +17,7 @@ from PIL import Image
 from conftest import DATA, run_script
 from headless_page import HeadlessPage
 from gan_digits import modes
+from gan_digits import studio as studio_module
 from gan_digits.checkpoint import build_generator, load_checkpoint
 from gan_digits.checks import ConfigError, UserInputError
 from gan_digits.compare import compare
@@ -24,7 +25,6 @@ from gan_digits.gif import make_gif
 from gan_digits.modes import arithmetic, grid, interpolate, sample
 from gan_digits.plot import plot_runs, read_scalars
 from gan_digits.sampling import draw, enlarged
-from gan_digits import studio as studio_module
 from gan_digits.studio import make_server, render_png
 
 CELL = 30  # a 28-px digit plus the grid's 2-px padding
@@ -291,12 +291,14 @@ def test_studio_page_draws_a_drag_at_its_end_and_says_when_the_studio_is_gone(tr
         with HeadlessPage(f"http://127.0.0.1:{server.server_address[1]}/", tmp_path / "profile") as page:
             assert page.wait_for('document.getElementById("picture")?.src.startsWith("blob:")')
             assert drawn == [0]  # the page's first image: seed 0
-            page.js("""const seed = document.getElementById("seed");
+            page.js("""(() => {
+                const seed = document.getElementById("seed");
                 document.getElementById("n").value = 100;
-                for (let value = 1; value <= 30; value++) {
+                for (let value = 1; value <= 30; value++) {  // one task: a drag's input events, faster than any answer
                     seed.value = value;
                     seed.dispatchEvent(new Event("input", {bubbles: true}));
-                }""")
+                }
+            })()""")
             assert page.wait_for(f"(await {shown}) === {last!r}"), f"the page never showed seed 30 (drawn: {drawn})"
             assert drawn == [0, 1, 30]
             server.shutdown()
