@@ -130,7 +130,7 @@ def run_start(trainer: L.Trainer, run_dir: str | Path) -> str:
 
 def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, float], seconds: float) -> str:
     """A few lines for the end of `train.py`: steps, final quality, best checkpoint, and the commands to sample
-    the run, train it on and open TensorBoard."""
+    the run, measure its best checkpoint against the real-data floor, train it on and open TensorBoard."""
     run_dir = Path(run_dir)
     last = run_dir / "checkpoints" / "last.ckpt"
     saved = load_checkpoint(last) if last.is_file() else {}
@@ -142,13 +142,18 @@ def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, floa
     if (reason := early_stop(trainer, saved)) is not None:
         rows.append(("stopped early", reason))
     rows.append(("outputs", shown(run_dir)))
+    best = None
     for callback in trainer.checkpoint_callbacks:
         state = callback_state(callback, saved)
         if callback.monitor and state["best_model_path"]:
             rows.append((f"best {callback.monitor}",
                          f"{shown(state['best_model_path'])} ({float(state['best_model_score']):.4g})"))
+            best = best or state["best_model_path"]
     if saved:
-        rows.append(("sample it", f"{local_command('python')} {project_script('sample.py')} ckpt={shown(last)}"))
+        python = local_command("python")
+        rows.append(("sample it", f"{python} {project_script('sample.py')} ckpt={shown(last)}"))
+        data = f" --data {shown(trainer.datamodule.root)}" if hasattr(trainer.datamodule, "root") else ""
+        rows.append(("measure it", f"{python} -m gan_digits.evaluate {shown(best or last)} --floor{data}"))
     if (command := train_on_command(trainer, run_dir, saved)) is not None:
         rows.append(("train on", command))
     if (command := tensorboard_command(trainer)) is not None:

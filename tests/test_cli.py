@@ -59,6 +59,8 @@ def test_train_cli_leaves_every_output_under_the_run_dir_and_says_what_to_run_ne
     sampled = run_script(script, ckpt, f"out={tmp_path / 'grid.png'}")
     assert sampled.returncode == 0, sampled.stderr[-3000:]
     assert (tmp_path / "grid.png").stat().st_size > 0
+    # ... the command that measures its best checkpoint against the real-data floor (run in test_metrics.py) ...
+    assert rows["measure it"].split()[1:] == ["-m", "gan_digits.evaluate", best, "--floor", "--data", str(DATA)]
     # ... and the command that trains it on: the same overrides, its last.ckpt, twice the epochs.
     _, script, *args = shlex.split(rows["train on"])
     assert script == "train.py" and args[-3:] == [f"hydra.run.dir={run}", "ckpt_path=last", "trainer.max_epochs=2"]
