@@ -274,11 +274,11 @@ def test_studio_says_nothing_of_a_page_that_left_before_its_image(trained, capsy
 
 def test_studio_page_draws_a_drag_at_its_end_and_says_when_the_studio_is_gone(trained, tmp_path, monkeypatch):
     """Each step of a slider was a request, drawn in whatever order the studio's threads took its lock (a drag
-    over 30 seeds: 30 images, seed 6 before 4), so the page could end on an earlier seed's; and once the studio
-    stopped, the page changed no more and said nothing."""
+    over 30 seeds: 30 images, seed 6 before 4), so the page could end on an earlier seed's; every control showed
+    in every mode; and once the studio stopped, the page changed no more and said nothing."""
     generator = build_generator(load_checkpoint(_ckpt(trained, "gan")))
-    drawn = []
-    monkeypatch.setattr(studio_module, "render_png", lambda *args: drawn.append(args[2]["seed"]) or render_png(*args))
+    asked = []  # (mode, params) of every image drawn
+    monkeypatch.setattr(studio_module, "render_png", lambda *args: asked.append(args[1:]) or render_png(*args))
     server = make_server(generator, port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     last = hashlib.sha256(render_png(generator, "grid", {"seed": 30, "n": 100})).hexdigest()
@@ -290,7 +290,7 @@ def test_studio_page_draws_a_drag_at_its_end_and_says_when_the_studio_is_gone(tr
     try:
         with HeadlessPage(f"http://127.0.0.1:{server.server_address[1]}/", tmp_path / "profile") as page:
             assert page.wait_for('document.getElementById("picture")?.src.startsWith("blob:")')
-            assert drawn == [0]  # the page's first image: seed 0
+            assert asked == [("grid", {"seed": 0, "n": 30})]  # the page's first image
             page.js("""(() => {
                 const seed = document.getElementById("seed");
                 document.getElementById("n").value = 100;
@@ -299,8 +299,15 @@ def test_studio_page_draws_a_drag_at_its_end_and_says_when_the_studio_is_gone(tr
                     seed.dispatchEvent(new Event("input", {bubbles: true}));
                 }
             })()""")
-            assert page.wait_for(f"(await {shown}) === {last!r}"), f"the page never showed seed 30 (drawn: {drawn})"
-            assert drawn == [0, 1, 30]
+            assert page.wait_for(f"(await {shown}) === {last!r}"), f"the page never showed seed 30 (asked: {asked})"
+            assert [params["seed"] for _, params in asked] == [0, 1, 30]
+            # Another mode shows the controls it reads, and asks with those alone.
+            page.js('document.querySelector("input[value=interpolate]").click()')
+            assert page.wait_for('!drawing')
+            assert asked[-1] == ("interpolate", {"a": 0, "b": 1, "steps": 10}) and len(asked) == 4
+            visible = ('Array.from(document.querySelectorAll("[data-modes]:not(.hidden)"), '
+                       'label => label.textContent.replace(/\\s+/g, " ").trim())')
+            assert page.js(visible) == ["seed a 0", "seed b 1", "walk steps 10"]
             server.shutdown()
             server.server_close()
             page.js('document.getElementById("seed").dispatchEvent(new Event("input", {bubbles: true}))')
