@@ -3,9 +3,9 @@
 Prints a table, then one JSON line with every metric (see gan_digits/metrics/quality.py).
 `--real` (or `real=true`) scores n real training digits instead: the floor every model is compared
 against; `--floor` scores both, the floor beside, with FID and intra-class FID as multiples of the
-floor's (5-10 s more on a 2-core CPU). `backbone=inception` computes FID and KID on Inception-v3 features instead of the
-project's classifier: the standard FID (needs torch-fidelity and its weights). Options also read
-as key=value: `n=2000 seed=1 data=../shared/data`.
+floor's (5-10 s more on a 2-core CPU). `backbone=inception` computes FID and KID on Inception-v3
+features instead of the project's classifier: the standard FID (needs torch-fidelity and its
+weights). Options also read as key=value: `n=2000 seed=1 data=../shared/data`.
 """
 
 import json
@@ -99,6 +99,11 @@ def _parse(argv: list[str] | None) -> Namespace:
     return parser.parse_args(key_value_argv(argv, flags=("real", "floor")))
 
 
+def _cell(value: float | int) -> str:
+    """A table cell: 4 decimals for a distance or a share, a count as it is."""
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
 @report_user_errors
 def main(argv: list[str] | None = None) -> dict[str, float]:
     args = _parse(argv)
@@ -127,10 +132,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         metrics = {**metrics, **ratios, "floor": floor}
     print(json.dumps(metrics))
     return metrics
-
-
-def _cell(value: float | int) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 if __name__ == "__main__":
