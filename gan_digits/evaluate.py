@@ -115,8 +115,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                        args.backbone, args.inception_weights)
     floor, floor_n = None, args.n
     if args.floor:
-        if Path(args.path).suffix == ".npz":  # as many real digits as it holds
-            floor_n = len(load_npz(Path(args.path))[0])
+        if Path(args.path).suffix == ".npz":  # as many real digits as it holds (checked whole above: its labels say)
+            floor_n = len(np.load(args.path)["labels"])
         floor = evaluate(None, args.data, floor_n, args.seed, True, args.kid_subset_size, args.backbone,
                          args.inception_weights)
     print("real training digits (the floor)" if args.real else args.path)

@@ -63,9 +63,7 @@ def find_runs(paths: list[str | Path], started: bool = False) -> list[Path]:
 
 def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     """{tag: [(step, value), ...]} from the run's tb/ folder; none for a run that has logged none yet."""
-    folder = run_dir / "tb" if (run_dir / "tb").is_dir() else run_dir
-    if not folder.is_dir():  # a sweep's job that failed before training
-        return {}
+    folder = run_dir / "tb" if (run_dir / "tb").is_dir() else run_dir  # a job that failed before training: no tb/
     events = EventAccumulator(str(folder))
     events.Reload()
     return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
