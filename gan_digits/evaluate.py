@@ -3,7 +3,7 @@
 Prints a table, then one JSON line with every metric (see gan_digits/metrics/quality.py).
 `--real` (or `real=true`) scores n real training digits instead: the floor every model is compared
 against; `--floor` scores both, the floor beside, with FID and intra-class FID as multiples of the
-floor's (5-10 s more on a 2-core CPU). `backbone=inception` computes FID and KID on Inception-v3
+floor's (a few seconds more: the real test digits are read once for both). `backbone=inception` computes FID and KID on Inception-v3
 features instead of the project's classifier: the standard FID (needs torch-fidelity and its
 weights). Options also read as key=value: `n=2000 seed=1 data=../shared/data`.
 """
@@ -22,10 +22,13 @@ from gan_digits.checks import KeyValueParser, UserInputError, check_int, key_val
 from gan_digits.data import load_split
 from gan_digits.data.idx import SPLIT_SIZES
 from gan_digits.metrics import build_meter, distance_backbone
-from gan_digits.metrics.quality import check_kid_subset_size
+from gan_digits.metrics.quality import QualityMeter, check_kid_subset_size
 from gan_digits.metrics.scoring import BATCH, add_generated_digits, add_real_test_digits
+from gan_digits.nets.contract import Generator
 
 
+# uint8 images (N, 1, 28, 28) and the digits they were asked to be (None: unconditional).
+Digits = tuple[torch.Tensor, torch.Tensor | None]
 # The distances shown as multiples of the real-data floor's, as the README's results give them.
 X_FLOOR = ("fid", "intra_fid")
 
@@ -35,7 +38,7 @@ def times_floor(metrics: dict[str, float], floor: dict[str, float]) -> dict[str,
     return {f"{key}_x_floor": round(metrics[key] / floor[key], 2) for key in X_FLOOR if key in metrics}
 
 
-def load_npz(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
+def load_npz(path: Path) -> Digits:
     """uint8 images `(N, 1, 28, 28)` and the digits asked for (None when all labels are -1)."""
     try:
         data = np.load(path)
@@ -53,35 +56,57 @@ def load_npz(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
     return torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels)
 
 
-def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: bool = False,
-             kid_subset_size: int = 1000, backbone: str = "classifier",
-             inception_weights: str | None = None) -> dict[str, float]:
-    """Every metric of `path` (a .ckpt or .npz) or, with `real`, of n real training digits."""
-    kid_subset_size = check_kid_subset_size("kid_subset_size", kid_subset_size, SPLIT_SIZES["test"])
-    n = check_int("n", n, kid_subset_size, SPLIT_SIZES["train"],  # before any work; an npz's own length is checked by compute()
-                  why=f"KID draws subsets of kid_subset_size={kid_subset_size} digits")
+def _digits_to_score(path: str | None, data: str, n: int, real: bool) -> tuple[Generator | None, Digits | None]:
+    """What `path` (a .ckpt or .npz) or, with `real`, the first n real training digits give to score: a generator,
+    or the digits themselves with the ones they were asked to be (None: unconditional)."""
     if real and path is not None:
         raise UserInputError(f"--real scores real digits, and {path} was given too: give one of them")
     if real:
         images, labels = load_split(data, "train")
-        generator, fakes = None, (images[:n].unsqueeze(1), labels[:n])
-    elif path is not None and Path(path).suffix == ".npz":
-        generator, fakes = None, load_npz(Path(path))
-    elif path is not None:
-        generator, fakes = build_generator(load_checkpoint(path)), None
-    else:
-        raise UserInputError("nothing to evaluate: give a checkpoint or an .npz, or --real")
+        return None, (images[:n].unsqueeze(1), labels[:n])
+    if path is not None and Path(path).suffix == ".npz":
+        return None, load_npz(Path(path))
+    if path is not None:
+        return build_generator(load_checkpoint(path)), None
+    raise UserInputError("nothing to evaluate: give a checkpoint or an .npz, or --real")
 
-    conditional = generator.num_classes is not None if generator else fakes[1] is not None
-    meter = build_meter(conditional, kid_subset_size, distance_backbone(backbone, inception_weights, prefix=""))
-    add_real_test_digits(meter, data)
+
+def _score(meter: QualityMeter, generator: Generator | None, digits: Digits | None, n: int, seed: int) -> dict[str, float]:
+    """Every metric of the generator's first n digits from `seed`, or of `digits`, against the meter's real side."""
     if generator is not None:
         add_generated_digits(meter, generator, n, seed)
     else:
-        images, asked = fakes
+        images, asked = digits
         for i in range(0, len(images), BATCH):
             meter.update_fake(images[i : i + BATCH], None if asked is None else asked[i : i + BATCH])
     return meter.compute()
+
+
+def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: bool = False,
+             kid_subset_size: int = 1000, backbone: str = "classifier",
+             inception_weights: str | None = None, floor: bool = False) -> dict[str, float]:
+    """Every metric of `path` (a .ckpt or .npz) or, with `real`, of n real training digits. With `floor`, the
+    floor's too, under "floor" with its `n`: as many real training digits (an npz: its length), scored against
+    the same real test digits, whose features are computed once."""
+    kid_subset_size = check_kid_subset_size("kid_subset_size", kid_subset_size, SPLIT_SIZES["test"])
+    n = check_int("n", n, kid_subset_size, SPLIT_SIZES["train"],  # before any work; an npz's own length is checked by compute()
+                  why=f"KID draws subsets of kid_subset_size={kid_subset_size} digits")
+    if floor and real:
+        raise UserInputError("--floor scores real digits beside what is given, and --real is the floor itself: "
+                             "give one of them")
+    generator, digits = _digits_to_score(path, data, n, real)
+    conditional = generator.num_classes is not None if generator else digits[1] is not None
+    # The floor is scored per digit too: a meter built conditional keeps each digit's real statistics.
+    meter = build_meter(conditional or floor, kid_subset_size, distance_backbone(backbone, inception_weights, prefix=""))
+    add_real_test_digits(meter, data)
+    meter.reset_fake(conditional)
+    metrics = _score(meter, generator, digits, n, seed)
+    if floor:
+        floor_n = n if digits is None else len(digits[0])
+        meter.reset_fake(conditional=True)
+        floor_digits = _digits_to_score(None, data, floor_n, real=True)[1]
+        metrics["floor"] = {**_score(meter, None, floor_digits, floor_n, seed), "n": floor_n}
+    return metrics
 
 
 def _parse(argv: list[str] | None) -> Namespace:
@@ -107,21 +132,13 @@ def _cell(value: float | int) -> str:
 @report_user_errors
 def main(argv: list[str] | None = None) -> dict[str, float]:
     args = _parse(argv)
-    if args.floor and args.real:
-        raise UserInputError("--floor scores real digits beside what is given, and --real is the floor itself: "
-                             "give one of them")
     keep_freed_memory()  # the classifier's batches reuse their activations' memory, not fault it in anew
     metrics = evaluate(args.path, args.data, args.n, args.seed, args.real, args.kid_subset_size,
-                       args.backbone, args.inception_weights)
-    floor, floor_n = None, args.n
-    if args.floor:
-        if Path(args.path).suffix == ".npz":  # as many real digits as it holds (checked whole above: its labels say)
-            floor_n = len(np.load(args.path)["labels"])
-        floor = evaluate(None, args.data, floor_n, args.seed, True, args.kid_subset_size, args.backbone,
-                         args.inception_weights)
+                       args.backbone, args.inception_weights, args.floor)
+    floor = metrics.pop("floor", None)
     print("real training digits (the floor)" if args.real else args.path)
     if floor is not None:
-        print(f"  {'':<11} {'this':>8}  {'floor':>8}  x floor  (the floor: {floor_n} real training digits)")
+        print(f"  {'':<11} {'this':>8}  {'floor':>8}  x floor  (the floor: {floor['n']} real training digits)")
     ratios = times_floor(metrics, floor) if floor is not None else {}
     for name, value in metrics.items():
         row = f"  {name:<11} {_cell(value):>8}"

@@ -16,25 +16,26 @@ def _probe_args(probe_dir):
     return ["+callbacks.probe._target_=rank_probe.RankProbe", f"+callbacks.probe.dirpath={probe_dir}"]
 
 
-# bf16-mixed as well: the ranks stay in step when D's and G's convolutions compute their gradients
-# their own way (nets/conv_grads.py, which bf16 takes on a CPU without AMX). The strategy as picked for
-# several devices, and as Lightning users name it (plain DDP rejected the step at its first backward).
-@pytest.mark.parametrize("precision, strategy", [("32-true", "auto"), ("bf16-mixed", "ddp")])
-def test_two_process_ddp_keeps_ranks_in_step(tmp_path, precision, strategy):
-    run, probe = tmp_path / "run", tmp_path / "probe"
-    result = run_script(
-        "train.py", "accelerator=ddp_cpu", "model=cdcgan", *TINY_MODEL["cdcgan"], *TINY_CLI, f"trainer.strategy={strategy}",
-        f"trainer.precision={precision}", *_probe_args(probe), f"hydra.run.dir={run}", env=probe_env(),
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+def _ranks_kept_in_step(probe):
+    """What each of two ranks saw (tests/rank_probe.py), checked: 128 images, 2 ranks, batches of 32: 2 batches
+    each, weights identical after every one; different shards of the data, different noise."""
     ranks = [torch.load(probe / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     assert [r["world_size"] for r in ranks] == [2, 2]
-    # 128 images, 2 ranks, batches of 32: 2 batches each, weights identical after every one.
     assert len(ranks[0]["checksums"]) == 2
     assert ranks[0]["checksums"] == ranks[1]["checksums"]
-    # Different shards of the data, different noise.
     assert not torch.equal(ranks[0]["first_labels"], ranks[1]["first_labels"])
     assert not torch.equal(ranks[0]["noise"], ranks[1]["noise"])
+    return ranks
+
+
+def test_two_process_ddp_keeps_ranks_in_step(tmp_path):
+    run, probe = tmp_path / "run", tmp_path / "probe"
+    result = run_script(
+        "train.py", "accelerator=ddp_cpu", "model=cdcgan", *TINY_MODEL["cdcgan"], *TINY_CLI, *_probe_args(probe),
+        f"hydra.run.dir={run}", env=probe_env(),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    _ranks_kept_in_step(probe)
     # One run dir with one set of outputs, written by rank 0 only.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["probe", "run"]
     checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir())
@@ -113,31 +114,35 @@ def test_multirun_leaves_one_run_dir_per_job(tmp_path):
 
 
 def test_multirun_with_two_devices_spawns_one_run_dir_per_job(tmp_path):
-    """DDP's default launcher would re-run the whole sweep in each child: under -m the ranks are spawned."""
+    """DDP's default launcher would re-run the whole sweep in each child: under -m the ranks are spawned.
+
+    Its second job trains at bf16-mixed, with the strategy as Lightning users name it (plain DDP rejected the
+    step at its first backward): the ranks stay in step there too, where D's and G's convolutions compute their
+    gradients their own way (nets/conv_grads.py, which bf16 takes on a CPU without AMX)."""
     sweep = tmp_path / "sweep"
     result = run_script(
-        "train.py", "-m", "accelerator=ddp_cpu", "model=gan", *TINY_MODEL["gan"], *TINY_CLI, "seed=1,2",
-        f"hydra.sweep.dir={sweep}", *_probe_args(f"{tmp_path}/probe_seed${{seed}}"), env=probe_env(),
+        "train.py", "-m", "accelerator=ddp_cpu", "model=cdcgan", *TINY_MODEL["cdcgan"], *TINY_CLI, "trainer.strategy=ddp",
+        "trainer.precision=32-true,bf16-mixed", f"hydra.sweep.dir={sweep}",
+        *_probe_args(f"{tmp_path}/probe_${{trainer.precision}}"), env=probe_env(),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     # The spawned ranks never ran build(): they run under train.py's process settings all the same.
     nvml_check = "0" if torch.cuda._device_count_nvml() < 0 else "1"  # gan_digits/cuda_check.py
-    for seed in (1, 2):
-        ranks = [torch.load(tmp_path / f"probe_seed{seed}" / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    for precision in ("32-true", "bf16-mixed"):
+        ranks = _ranks_kept_in_step(tmp_path / f"probe_{precision}")
         assert [r["nvml_check"] for r in ranks] == [nvml_check, nvml_check]
     assert sorted(p.name for p in sweep.iterdir()) == ["0", "1", "multirun.yaml"]
     for job in ("0", "1"):
         assert sorted(p.name for p in (sweep / job).iterdir()) == [".hydra", "checkpoints", "samples", "tb"]
         assert torch.load(sweep / job / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
-    assert result.stdout.count("effective batch size 64 (32 per device x 2 devices)") + \
-        result.stderr.count("effective batch size 64 (32 per device x 2 devices)") == 2
-    # Each job's summary, once, with what the spawned ranks did (read back from its last.ckpt).
     output = result.stdout + result.stderr
+    assert output.count("effective batch size 64 (32 per device x 2 devices)") == 2
+    # Each job's summary, once, with what the spawned ranks did (read back from its last.ckpt).
     assert output.count("done: step 4 (2 batches)") == 2 and output.count("best val/fid: ") == 2
-    # The sweep as a table: one row per job, the seed the one override that differs.
+    # The sweep as a table: one row per job, the precision the one override that differs.
     rows = [line.split(" | ") for line in compare([sweep]).splitlines()[2:]]
-    assert sorted((cells[0].lstrip("| "), cells[1]) for cells in rows) == [(str(sweep / "0"), "seed=1"),
-                                                                          (str(sweep / "1"), "seed=2")]
+    assert sorted((cells[0].lstrip("| "), cells[1]) for cells in rows) == [
+        (str(sweep / "0"), "trainer.precision=32-true"), (str(sweep / "1"), "trainer.precision=bf16-mixed")]
 
 
 def test_train_returns_the_optimized_metric_to_a_sweeper():

@@ -17,6 +17,7 @@ from gan_digits.evaluate import evaluate
 from gan_digits.evaluate import main as evaluate_main
 from gan_digits.metrics import FeatureExtractor, QualityMeter, build_meter, distance_backbone, load_classifier
 from gan_digits.metrics.quality import CONDITIONAL_METRICS, METRICS
+from gan_digits.metrics.scoring import add_real_test_digits
 from gan_digits.modes import sample
 from gan_digits.run_summary import run_summary
 from gan_digits.training import build
@@ -108,6 +109,21 @@ def test_kid_is_the_same_every_time_and_leaves_the_noise_stream_alone(extractor,
     assert torch.equal(torch.rand(1), after_first)  # scoring drew nothing from the global generator
 
 
+def test_a_conditional_meter_scores_either_kind_of_digits_against_its_real_statistics(extractor, test_split):
+    images, labels = test_split
+    real, fake = (images[:500], labels[:500]), (images[500:800], labels[500:800])
+    meter = QualityMeter(extractor, True, kid_subset_size=100)
+    meter.update_real(real[0].unsqueeze(1), real[1])
+    meter.reset_fake(conditional=False)
+    meter.update_fake(fake[0].unsqueeze(1))
+    assert meter.compute() == _score(extractor, real, fake)
+    meter.reset_fake(conditional=True)
+    meter.update_fake(fake[0].unsqueeze(1), fake[1])
+    assert meter.compute() == _score(extractor, real, fake, conditional=True)
+    with pytest.raises(ValueError, match="a meter built unconditional holds no per-digit real statistics"):
+        QualityMeter(extractor, False).reset_fake(conditional=True)
+
+
 def test_too_few_samples_for_kid(extractor, test_split):
     images, labels = test_split
     with pytest.raises(UserInputError, match=r"50 digits to score are fewer than KID's subset size 100: score at least 100 \(n=\) or lower kid_subset_size"):
@@ -152,30 +168,39 @@ def test_bad_npz_files_are_named(tmp_path):
 def test_evaluate_cli_prints_a_table_and_json(trained, tmp_path):
     result = run_script(
         "-m", "gan_digits.evaluate", str(trained["cdcgan"] / "checkpoints" / "last.ckpt"),
-        "n=200", f"data={DATA}", "kid_subset_size=100",
+        "n=200", f"data={DATA}", "kid_subset_size=100", "--floor",
     )
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.strip().splitlines()
     metrics = json.loads(lines[-1])
-    assert set(metrics) == set(METRICS + CONDITIONAL_METRICS)  # what QualityMetrics.metric_names says it logs
+    floor = metrics.pop("floor")
+    # What QualityMetrics.metric_names says it logs, and the two distances as multiples of the floor's.
+    assert set(metrics) == {*METRICS, *CONDITIONAL_METRICS, "fid_x_floor", "intra_fid_x_floor"}
     assert any(line.strip().startswith("fid") for line in lines[:-1])
-    floor = evaluate_main(["--real", "n=300", f"data={DATA}", "kid_subset_size=100"])  # in-process: the CLI ran above
-    assert floor["fid"] < metrics["fid"] and floor["label_acc"] > 0.98
+    assert floor["n"] == 200 and floor["fid"] < metrics["fid"] and floor["label_acc"] > 0.98
 
 
-def test_evaluate_floor_scores_real_digits_at_the_same_n_beside(trained, tmp_path, capsys):
+def test_evaluate_floor_scores_real_digits_at_the_same_n_beside(trained, tmp_path, capsys, monkeypatch):
     """FID is biased by the number of digits (the floor reads 0.225 at 10,000, 0.572 at 2,000): the floor to
-    compare a checkpoint with is the one at its n."""
+    compare a checkpoint with is the one at its n, scored against the same real test digits, read once."""
     ckpt = str(trained["cdcgan"] / "checkpoints" / "last.ckpt")
+    reads = []
+    monkeypatch.setattr("gan_digits.evaluate.add_real_test_digits",
+                        lambda *args: reads.append(args) or add_real_test_digits(*args))
     both = evaluate_main([ckpt, "--floor", "n=300", f"data={DATA}", "kid_subset_size=100"])
-    assert both["floor"] == evaluate_main(["--real", "n=300", f"data={DATA}", "kid_subset_size=100"])
+    assert len(reads) == 1
+    assert both["floor"] == {**evaluate_main(["--real", "n=300", f"data={DATA}", "kid_subset_size=100"]), "n": 300}
     for key in ("fid", "intra_fid"):
         assert both[f"{key}_x_floor"] == round(both[key] / both["floor"][key], 2) > 1
     table = capsys.readouterr().out.splitlines()
     assert table[1].split() == ["this", "floor", "x", "floor", "(the", "floor:", "300", "real", "training", "digits)"]
     assert table[2].split() == ["fid", f"{both['fid']:.4f}", f"{both['floor']['fid']:.4f}", f"{both['fid_x_floor']:.2f}x"]
-    npz = sample(ckpt, tmp_path / "digits.npz", n=300)  # the floor at its length, not at n's default 10,000
-    assert evaluate_main([str(npz), "--floor", f"data={DATA}", "kid_subset_size=100"])["floor"] == both["floor"]
+    # An unconditional model's digits, scored beside a floor scored per digit; the floor at the npz's length,
+    # not at n's default 10,000.
+    npz = sample(str(trained["gan"] / "checkpoints" / "last.ckpt"), tmp_path / "digits.npz", n=300)
+    unconditional = evaluate_main([str(npz), "--floor", f"data={DATA}", "kid_subset_size=100"])
+    assert unconditional["floor"] == both["floor"]
+    assert set(unconditional) == {*METRICS, "fid_x_floor", "floor"}
     with pytest.raises(SystemExit) as stopped:
         evaluate_main(["--floor", "--real", f"data={DATA}"])
     assert stopped.value.code == 2 and capsys.readouterr().err == ("error: --floor scores real digits beside what is "

@@ -108,7 +108,13 @@ class QualityMeter(nn.Module):
             for digit, metric in enumerate(self.intra):
                 metric.update(features[asked == digit], real=False)
 
-    def reset_fake(self) -> None:
+    def reset_fake(self, conditional: bool | None = None) -> None:
+        """Forget the generated digits, keeping the real statistics; `conditional`: how the next ones are scored
+        (a meter built conditional, which holds each digit's real statistics, scores an unconditional set too)."""
+        if conditional is not None:
+            if conditional and not self.intra:
+                raise ValueError("a meter built unconditional holds no per-digit real statistics to score digits asked for")
+            self.conditional = conditional
         for metric in (self.fid, self.kid, *self.intra):
             metric.reset()  # reset_real_features=False: the real statistics stay
         for buffer in (self.predicted, self.confidence_sum, self.label_hits):
