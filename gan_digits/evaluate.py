@@ -3,9 +3,9 @@
 Prints a table, then one JSON line with every metric (see gan_digits/metrics/quality.py).
 `--real` (or `real=true`) scores n real training digits instead: the floor every model is compared
 against; `--floor` scores both, the floor beside, with FID and intra-class FID as multiples of the
-floor's (a few seconds more: the real test digits are read once for both). `backbone=inception` computes FID and KID on Inception-v3
-features instead of the project's classifier: the standard FID (needs torch-fidelity and its
-weights). Options also read as key=value: `n=2000 seed=1 data=../shared/data`.
+floor's (a few seconds more: the real test digits are read once for both). `backbone=inception`
+computes FID and KID on Inception-v3 features instead of the project's classifier: the standard FID
+(needs torch-fidelity and its weights). Options also read as key=value: `n=2000 seed=1 data=../shared/data`.
 """
 
 import json
@@ -71,7 +71,8 @@ def _digits_to_score(path: str | None, data: str, n: int, real: bool) -> tuple[G
     raise UserInputError("nothing to evaluate: give a checkpoint or an .npz, or --real")
 
 
-def _score(meter: QualityMeter, generator: Generator | None, digits: Digits | None, n: int, seed: int) -> dict[str, float]:
+def _score(meter: QualityMeter, generator: Generator | None, digits: Digits | None, n: int,
+           seed: int) -> dict[str, float]:
     """Every metric of the generator's first n digits from `seed`, or of `digits`, against the meter's real side."""
     if generator is not None:
         add_generated_digits(meter, generator, n, seed)
@@ -97,12 +98,13 @@ def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: 
     generator, digits = _digits_to_score(path, data, n, real)
     conditional = generator.num_classes is not None if generator else digits[1] is not None
     # The floor is scored per digit too: a meter built conditional keeps each digit's real statistics.
-    meter = build_meter(conditional or floor, kid_subset_size, distance_backbone(backbone, inception_weights, prefix=""))
+    distances = distance_backbone(backbone, inception_weights, prefix="")
+    meter = build_meter(conditional or floor, kid_subset_size, distances)
     add_real_test_digits(meter, data)
     meter.reset_fake(conditional)
     metrics = _score(meter, generator, digits, n, seed)
     if floor:
-        floor_n = n if digits is None else len(digits[0])
+        floor_n = n if digits is None else min(len(digits[0]), SPLIT_SIZES["train"])  # an npz: its length
         meter.reset_fake(conditional=True)
         floor_digits = _digits_to_score(None, data, floor_n, real=True)[1]
         metrics["floor"] = {**_score(meter, None, floor_digits, floor_n, seed), "n": floor_n}

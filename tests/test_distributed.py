@@ -121,8 +121,8 @@ def test_multirun_with_two_devices_spawns_one_run_dir_per_job(tmp_path):
     gradients their own way (nets/conv_grads.py, which bf16 takes on a CPU without AMX)."""
     sweep = tmp_path / "sweep"
     result = run_script(
-        "train.py", "-m", "accelerator=ddp_cpu", "model=cdcgan", *TINY_MODEL["cdcgan"], *TINY_CLI, "trainer.strategy=ddp",
-        "trainer.precision=32-true,bf16-mixed", f"hydra.sweep.dir={sweep}",
+        "train.py", "-m", "accelerator=ddp_cpu", "model=cdcgan", *TINY_MODEL["cdcgan"], *TINY_CLI,
+        "trainer.strategy=ddp", "trainer.precision=32-true,bf16-mixed", f"hydra.sweep.dir={sweep}",
         *_probe_args(f"{tmp_path}/probe_${{trainer.precision}}"), env=probe_env(),
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -113,7 +113,8 @@ class QualityMeter(nn.Module):
         (a meter built conditional, which holds each digit's real statistics, scores an unconditional set too)."""
         if conditional is not None:
             if conditional and not self.intra:
-                raise ValueError("a meter built unconditional holds no per-digit real statistics to score digits asked for")
+                raise ValueError("a meter built unconditional holds no per-digit real statistics to score "
+                                 "digits asked for")
             self.conditional = conditional
         for metric in (self.fid, self.kid, *self.intra):
             metric.reset()  # reset_real_features=False: the real statistics stay
