@@ -304,6 +304,10 @@ def test_bad_values_fail_before_any_work_in_one_line(tmp_path):
 
 
 def test_missing_data_offline_names_the_path(tmp_path):
-    result = run_script("train.py", f"data.root={tmp_path}", "data.download=false", f"hydra.run.dir={tmp_path / 'run'}")
-    assert result.returncode == 2
-    assert f"MNIST file missing: neither {tmp_path}/MNIST/raw/train-images-idx3-ubyte" in result.stderr
+    """In-process: test_bad_values_fail_before_any_work_in_one_line runs train.py on such an error (exit 2)."""
+    from gan_digits.data.idx import MNISTFileError
+    from gan_digits.training import train
+
+    cfg = compose_train("gan", [f"data.root={tmp_path}", "data.download=false"], output_dir=tmp_path / "run")
+    with pytest.raises(MNISTFileError, match=f"^MNIST file missing: neither {tmp_path}/MNIST/raw/train-images-idx3-ubyte "):
+        train(cfg)
