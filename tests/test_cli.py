@@ -1,5 +1,6 @@
 """train.py as a user runs it: outputs under the run dir, and bad input stopped before any work."""
 
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -309,5 +310,6 @@ def test_missing_data_offline_names_the_path(tmp_path):
     from gan_digits.training import train
 
     cfg = compose_train("gan", [f"data.root={tmp_path}", "data.download=false"], output_dir=tmp_path / "run")
-    with pytest.raises(MNISTFileError, match=f"^MNIST file missing: neither {tmp_path}/MNIST/raw/train-images-idx3-ubyte "):
+    missing = re.escape(f"MNIST file missing: neither {tmp_path}/MNIST/raw/train-images-idx3-ubyte nor its .gz exists")
+    with pytest.raises(MNISTFileError, match=f"^{missing}"):
         train(cfg)
