@@ -10,7 +10,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from gan_digits.checks import check_added_keys, check_filled, check_known_keys, check_overrides, report_user_errors
+from gan_digits.checks import report_user_errors
+from gan_digits.command_line import check_added_keys, check_filled, check_known_keys, check_overrides
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="sample")

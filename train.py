@@ -7,8 +7,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from gan_digits.checks import (check_added_keys, check_filled, check_known_keys, check_overrides, check_plugins,
-                               report_user_errors)
+from gan_digits.checks import report_user_errors
+from gan_digits.command_line import check_added_keys, check_filled, check_known_keys, check_overrides, check_plugins
 from gan_digits.run_dir import dropped_on_error
 
 CONF = Path(__file__).parent / "conf"

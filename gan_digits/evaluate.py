@@ -18,7 +18,8 @@ import torch
 
 from gan_digits.allocator import keep_freed_memory
 from gan_digits.checkpoint import build_generator, load_checkpoint
-from gan_digits.checks import KeyValueParser, UserInputError, check_int, key_value_argv, report_user_errors
+from gan_digits.checks import UserInputError, check_int, report_user_errors
+from gan_digits.command_line import KeyValueParser, key_value_argv
 from gan_digits.data import load_split
 from gan_digits.data.idx import SPLIT_SIZES
 from gan_digits.metrics import build_meter, distance_backbone

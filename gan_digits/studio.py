@@ -15,8 +15,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 from gan_digits.checkpoint import build_generator, load_checkpoint
-from gan_digits.checks import (ConfigError, KeyValueParser, UserInputError, check_int, key_value_argv,
-                               report_user_errors)
+from gan_digits.checks import ConfigError, UserInputError, check_int, report_user_errors
+from gan_digits.command_line import KeyValueParser, key_value_argv
 from gan_digits.modes import MODES, SEEDS
 from gan_digits.nets.contract import Generator
 from gan_digits.sampling import grid_image, save_png

@@ -152,7 +152,8 @@ def test_a_group_set_to_no_options_name_is_named_in_one_line():
 
 def test_an_option_needing_a_hydra_plugin_not_installed_names_the_extra(monkeypatch):
     # Hydra said "Could not find 'hydra/sweeper/optuna'" (the README's Optuna sweep without its pip step).
-    from gan_digits.checks import PLUGINS, ConfigError, check_plugins
+    from gan_digits.checks import ConfigError
+    from gan_digits.command_line import PLUGINS, check_plugins
 
     for plugin in PLUGINS:
         monkeypatch.setitem(PLUGINS, plugin, ("omegaconf", "any"))  # a module this environment has
@@ -183,7 +184,8 @@ def test_a_path_holding_an_equals_sign_is_named_with_the_fix_or_read_as_a_path(t
     """Lightning's own checkpoint names (epoch=0-step=4.ckpt: a ModelCheckpoint without a filename, as a plain
     Lightning project writes them): Hydra's grammar refused them ("mismatched input '='"), and evaluate took one
     for an option."""
-    from gan_digits.checks import ConfigError, check_overrides, key_value_argv
+    from gan_digits.checks import ConfigError
+    from gan_digits.command_line import check_overrides, key_value_argv
 
     with pytest.raises(ConfigError, match=r"""^ckpt=/r/epoch=0-step=4.ckpt is not allowed: Hydra takes a second = for """
                                           r"""a mistake, even in a path: write 'ckpt="/r/epoch=0-step=4.ckpt"'$"""):
@@ -232,7 +234,8 @@ def test_unknown_key_is_named_with_the_key_meant_before_importing_torch():
                 "metrics, paths, model, data, trainer, callbacks, logger)"),
 ])
 def test_a_key_no_config_has_is_named_with_the_key_meant(argv, message):
-    from gan_digits.checks import ConfigError, check_known_keys
+    from gan_digits.checks import ConfigError
+    from gan_digits.command_line import check_known_keys
 
     with pytest.raises(ConfigError) as caught:
         check_known_keys(argv, ROOT / "conf", "train")
@@ -267,7 +270,8 @@ def test_a_key_added_that_nothing_reads_is_named_before_importing_torch(tmp_path
                "ckpt_path, metrics, paths)"),
 ])
 def test_a_key_added_where_nothing_reads_it_is_named_with_what_is_there(tmp_path, override, message):
-    from gan_digits.checks import ConfigError, check_added_keys
+    from gan_digits.checks import ConfigError
+    from gan_digits.command_line import check_added_keys
 
     groups = ("model", "data", "trainer", "callbacks", "logger", "accelerator", "hparams_search", "launcher")
     fine = ["+model.loss.real_label=0.9", "+callbacks.extra={_target_:lightning.pytorch.callbacks.Timer}", "+paths={x:1}"]
@@ -284,7 +288,8 @@ def test_a_key_added_where_nothing_reads_it_is_named_with_what_is_there(tmp_path
 ])
 def test_a_section_others_read_from_set_to_null_is_named(override, message):
     """OmegaConf's traceback named where the interpolation failed, not what the user set."""
-    from gan_digits.checks import ConfigError, check_filled
+    from gan_digits.checks import ConfigError
+    from gan_digits.command_line import check_filled
 
     cfg = compose_train("gan", [override])
     HydraConfig.instance().set_config(cfg)

@@ -130,8 +130,8 @@ def test_gif_has_one_frame_per_grid(trained, tmp_path):
         make_gif(trained["dcgan"], tmp_path / "t.gif", ms_per_frame=-5)
     cut = tmp_path / "cut" / "samples"
     cut.mkdir(parents=True)
-    for grid in grids:
-        (cut / grid.name).write_bytes(grid.read_bytes()[:60 if grid == grids[-1] else None])  # the last one cut short
+    for png in grids:
+        (cut / png.name).write_bytes(png.read_bytes()[:60 if png == grids[-1] else None])  # the last one cut short
     with pytest.raises(UserInputError, match=rf"^cannot read the sample grid {cut / grids[-1].name}: image file is "
                                              r"truncated \(delete it to leave it out of the GIF\)$"):  # was OSError's traceback
         make_gif(cut.parent)
