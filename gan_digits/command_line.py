@@ -127,11 +127,13 @@ def _as_hydra_reads(argv: Sequence[str], config_name: str) -> tuple[str, list[st
     return given.get("name", config_name), overrides
 
 
-def _hint(plain: dict, key: str, skipped: Iterable[str] = (), then: str = "", unmatched: str = "") -> str:
+def _hint(plain: dict, key: str, skipped: Iterable[str] = (), then: str = "", unmatched: str = "",
+          cutoff: float = 0.7) -> str:
     """What a user who typed `key`, which the config lacks, may have meant: the key of that name elsewhere
     (`max_epochs`: trainer.max_epochs), else the nearest spelling beside it or anywhere (`trainer.max_epoch`),
     else `unmatched` or the keys beside it. `skipped`: top-level keys never offered (the config groups, chosen
-    otherwise); `then`: what was typed after `key` (`.max_epochs` after `traner`), kept where the key meant has it."""
+    otherwise); `then`: what was typed after `key` (`.max_epochs` after `traner`), kept where the key meant has it;
+    `cutoff`: how alike a spelling must be (difflib's ratio)."""
     section, _, name = key.rpartition(".")
     paths = [path for path in _key_paths(plain) if path not in (key, *skipped)]
     leaf = {path: path.rpartition(".")[2] for path in paths}
@@ -139,7 +141,7 @@ def _hint(plain: dict, key: str, skipped: Iterable[str] = (), then: str = "", un
     meant = [path for path in paths if leaf[path] == name]
     for among in (beside, paths):
         if not meant:
-            close = difflib.get_close_matches(name, {leaf[path] for path in among}, n=1, cutoff=0.7)
+            close = difflib.get_close_matches(name, {leaf[path] for path in among}, n=1, cutoff=cutoff)
             meant = [path for path in among if leaf[path] in close]
     if meant:
         return f"did you mean {' or '.join(path + then if path + then in paths else path for path in meant)}?"
@@ -235,7 +237,7 @@ def key_value_argv(argv: list[str] | None = None, flags: Sequence[str] = ()) -> 
     (Lightning's `epoch=0-step=4.ckpt`) stays a path: an existing file, or a key that is no option's name."""
     words = []
     for word in sys.argv[1:] if argv is None else argv:
-        if re.fullmatch(r"[A-Za-z_][\w-]*=.*", word, flags=re.DOTALL) and not Path(word).is_file():
+        if re.fullmatch(r"[A-Za-z_][\w.-]*=.*", word, flags=re.DOTALL) and not Path(word).is_file():
             key, value = word.split("=", 1)
             key = key.replace("_", "-")
             if key in flags:
@@ -261,8 +263,8 @@ class KeyValueParser(argparse.ArgumentParser):
                 takes = f"one {paths[0]} at most, then key=value settings" if paths else "key=value settings"
                 raise UserInputError(f"{key} is not allowed: expected {takes} of {', '.join(keys)}")
             key = key.replace("-", "_")
-            meant = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
-            hint = f"did you mean {meant[0]}?" if meant else f"the settings are {', '.join(keys)}"
+            # A lower cutoff than for config keys: settings are as short as n (nn: did you mean n?).
+            hint = _hint(dict.fromkeys(keys), key, unmatched=f"the settings are {', '.join(keys)}", cutoff=0.6)
             raise UserInputError(f"{key}={value} is not allowed: {self.prog} has no setting {key} ({hint})")
         if invalid := re.fullmatch(r"argument --([\w-]+): invalid (\w+) value: (.*)", message):
             key, kind, value = invalid.groups()

@@ -212,6 +212,9 @@ def test_evaluate_names_a_bad_word_as_typed(capsys):
                                                 "(did you mean n?)"),
                           (["--real", "real=maybe"], "real='maybe' is not allowed: expected one of true, false, 1, 0, "
                                                      "yes, no"),  # was taken for false
+                          (["--real", "data.root=x"], "data.root=x is not allowed: python -m gan_digits.evaluate has no "
+                                                      "setting data.root (the settings are n, seed, data, real, floor, "
+                                                      "kid_subset_size, backbone, inception_weights)"),  # was the path
                           (["a.ckpt", "b.ckpt"], "b.ckpt is not allowed: expected one path at most, then key=value "
                                                  "settings of n, seed, data, real, floor, kid_subset_size, backbone, "
                                                  "inception_weights")):
