@@ -233,11 +233,11 @@ def check_plugins(argv: Sequence[str], conf: Path) -> None:
 
 def key_value_argv(argv: list[str] | None = None, flags: Sequence[str] = ()) -> list[str]:
     """Command-line words for argparse, read the way the Hydra commands read theirs too:
-    `key=value` as `--key=value`, and `flag=true` as `--flag` for the boolean `flags`. A path holding `=`
-    (Lightning's `epoch=0-step=4.ckpt`) stays a path: an existing file, or a key that is no option's name."""
+    `key=value` as `--key=value`, and `flag=true` as `--flag` for the boolean `flags`. A word naming a file or
+    folder that exists stays a path (Lightning's `epoch=0-step=4.ckpt`)."""
     words = []
     for word in sys.argv[1:] if argv is None else argv:
-        if re.fullmatch(r"[A-Za-z_][\w.-]*=.*", word, flags=re.DOTALL) and not Path(word).is_file():
+        if re.fullmatch(r"[A-Za-z_][\w.-]*=.*", word, flags=re.DOTALL) and not Path(word).exists():
             key, value = word.split("=", 1)
             key = key.replace("_", "-")
             if key in flags:
@@ -257,15 +257,18 @@ class KeyValueParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         keys = [action.dest for action in self._actions if action.option_strings and action.dest != "help"]
         if unknown := re.fullmatch(r"unrecognized arguments: (\S+).*", message):
-            key, equals, value = unknown.group(1).lstrip("-").partition("=")
-            if not equals:
+            word = unknown.group(1)
+            key, equals, value = word.lstrip("-").partition("=")
+            if not (equals or word.startswith("-")):
                 paths = [action.dest for action in self._actions if not action.option_strings]
                 takes = f"one {paths[0]} at most, then key=value settings" if paths else "key=value settings"
                 raise UserInputError(f"{key} is not allowed: expected {takes} of {', '.join(keys)}")
             key = key.replace("-", "_")
             # A lower cutoff than for config keys: settings are as short as n (nn: did you mean n?).
-            hint = _hint(dict.fromkeys(keys), key, unmatched=f"the settings are {', '.join(keys)}", cutoff=0.6)
-            raise UserInputError(f"{key}={value} is not allowed: {self.prog} has no setting {key} ({hint})")
+            settings = f"the settings are {', '.join(keys)}" if keys else "it takes none"
+            hint = _hint(dict.fromkeys(keys), key, unmatched=settings, cutoff=0.6)
+            said = f"{key}={value}" if equals else key  # `--nn 3`: its value is the next word
+            raise UserInputError(f"{said} is not allowed: {self.prog} has no setting {key} ({hint})")
         if invalid := re.fullmatch(r"argument --([\w-]+): invalid (\w+) value: (.*)", message):
             key, kind, value = invalid.groups()
             expected = {"int": "an integer", "float": "a number"}.get(kind, kind)

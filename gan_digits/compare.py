@@ -8,10 +8,10 @@ are left out, so the table shows what differs. A job of a sweep that failed befo
 row too ("none logged"), so a sweep's table has every job. Prints a Markdown table (it pastes into notes).
 """
 
-import argparse
 from pathlib import Path
 
 from gan_digits.checks import report_user_errors
+from gan_digits.command_line import KeyValueParser, key_value_argv
 from gan_digits.plot import find_runs, read_scalars
 from gan_digits.run_summary import QUALITY, overrides, shown
 
@@ -55,9 +55,9 @@ def compare(paths: list[str | Path]) -> str:
 
 @report_user_errors
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m gan_digits.compare", description=__doc__.splitlines()[0])
+    parser = KeyValueParser(prog="python -m gan_digits.compare", description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", help="run dirs written by train.py, or sweep dirs holding them")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(key_value_argv(argv))
     print(compare(args.paths))
 
 

@@ -1,11 +1,11 @@
 """A run's fixed-noise grids as a GIF: `python -m gan_digits.gif <run dir> [--out F] [--ms 250] [--scale 1]`."""
 
-import argparse
 from pathlib import Path
 
 from PIL import Image
 
 from gan_digits.checks import UserInputError, check_int, check_output, report_user_errors
+from gan_digits.command_line import KeyValueParser, key_value_argv
 from gan_digits.sampling import enlarged
 
 
@@ -43,12 +43,12 @@ def make_gif(run_dir: str | Path, out: str | Path | None = None, ms_per_frame: i
 
 @report_user_errors
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m gan_digits.gif", description=__doc__.splitlines()[0])
+    parser = KeyValueParser(prog="python -m gan_digits.gif", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", help="a run dir (outputs/<date>/<time>) or its samples/ folder")
     parser.add_argument("--out", help="default: <run dir>/samples/training.gif")
     parser.add_argument("--ms", type=int, default=250, help="milliseconds per frame")
     parser.add_argument("--scale", type=int, default=1, help="each pixel drawn as a square this many pixels wide")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(key_value_argv(argv))
     print(make_gif(args.run_dir, args.out, args.ms, args.scale))
 
 

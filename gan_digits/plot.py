@@ -4,7 +4,6 @@
     python -m gan_digits.plot multirun/2026-11-23/20-00-00 --out sweep.png   # every run of a sweep (or .../*)
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from matplotlib.backend_bases import FigureCanvasBase  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
 from gan_digits.checks import UserInputError, check_output, report_user_errors  # noqa: E402
+from gan_digits.command_line import KeyValueParser, key_value_argv  # noqa: E402
 
 PANELS = {
     "losses": ("train/d_loss", "train/g_loss"),
@@ -100,10 +100,10 @@ def plot_runs(paths: list[str | Path], out: str | Path | None = None) -> Path:
 
 @report_user_errors
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m gan_digits.plot", description=__doc__.splitlines()[0])
+    parser = KeyValueParser(prog="python -m gan_digits.plot", description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", help="run dirs written by train.py (or their tb/ folders), or sweep dirs")
     parser.add_argument("--out", help="default: <run dir>/curves.png, or ./curves.png for several runs")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(key_value_argv(argv))
     print(plot_runs(args.paths, args.out))
 
 

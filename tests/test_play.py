@@ -1,6 +1,7 @@
 """Playing with a trained generator: sample modes, the training GIF, plots and the studio page."""
 
 import hashlib
+import importlib
 import re
 import shutil
 import socket
@@ -332,6 +333,35 @@ def test_studio_names_a_bad_word_as_typed(argv, message, capsys):
     with pytest.raises(SystemExit) as stopped:
         main(argv)
     assert stopped.value.code == 2 and capsys.readouterr().err == f"error: {message}\n"
+
+
+@pytest.mark.parametrize("command,argv,message", [
+    ("gif", ["run", "--sclae", "2"], "sclae is not allowed: python -m gan_digits.gif has no setting sclae (did you mean "
+                                     "scale?)"),
+    ("gif", ["run", "ms=fast"], "ms='fast' is not allowed: expected an integer"),
+    ("plot", ["run", "--ot", "c.png"], "ot is not allowed: python -m gan_digits.plot has no setting ot (did you mean out?)"),
+    ("compare", ["sweep", "out=table.md"], "out=table.md is not allowed: python -m gan_digits.compare has no setting out "
+                                           "(it takes none)"),
+])
+def test_gif_plot_and_compare_name_a_bad_word_as_typed(command, argv, message, capsys):
+    """argparse printed its usage, then `unrecognized arguments: --sclae 2`."""
+    main = importlib.import_module(f"gan_digits.{command}").main
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2 and capsys.readouterr().err == f"error: {message}\n"
+
+
+def test_gif_and_plot_take_their_settings_as_key_value_too(trained, tmp_path):
+    """As sample.py, evaluate and the studio do: `scale=2`, `out=...`."""
+    from gan_digits.gif import main as gif_main
+    from gan_digits.plot import main as plot_main
+
+    gif_main([str(trained["gan"]), "scale=2", "ms=100", f"out={tmp_path / 't.gif'}"])
+    with Image.open(tmp_path / "t.gif") as gif:
+        assert gif.info["duration"] == 100 and gif.size == tuple(2 * side for side in Image.open(
+            next((trained["gan"] / "samples").glob("step_*.png"))).size)
+    plot_main([str(trained["gan"]), f"out={tmp_path / 'c.png'}"])
+    assert (tmp_path / "c.png").stat().st_size > 0
 
 
 @pytest.fixture(scope="module")
