@@ -252,7 +252,11 @@ def key_value_argv(argv: list[str] | None = None, flags: Sequence[str] = ()) -> 
 class KeyValueParser(argparse.ArgumentParser):
     """argparse for the commands that take `key=value` words as the Hydra commands do (`key_value_argv`): a bad
     word fails as a UserInputError in one line, said as typed (`prot=8000`, where argparse said `--prot=8000`
-    under its usage), with the key meant."""
+    under its usage), with the key meant. No abbreviations (argparse took `epoch=2` for `epochs`): a key is
+    taken as spelt, as train.py takes its own."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, allow_abbrev=False, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         keys = [action.dest for action in self._actions if action.option_strings and action.dest != "help"]

@@ -1,5 +1,6 @@
 """The yardstick: the shipped classifier, FID/KID, modes, label accuracy, intra-class FID, evaluate."""
 
+import hashlib
 import json
 import re
 
@@ -220,6 +221,27 @@ def test_evaluate_names_a_bad_word_as_typed(capsys):
                                                  "inception_weights")):
         with pytest.raises(SystemExit) as stopped:
             evaluate_main(argv)
+        assert stopped.value.code == 2 and capsys.readouterr().err == f"error: {message}\n"
+
+
+def test_training_the_classifier_never_overwrites_the_shipped_weights_unless_named(tmp_path, monkeypatch, capsys):
+    """Its default out was the shipped classifier.pt, which every FID is computed with: a trial run replaced it."""
+    import gan_digits.metrics.train_classifier as train_classifier
+    from gan_digits.metrics.classifier import WEIGHTS
+
+    shipped = hashlib.sha256(WEIGHTS.read_bytes()).hexdigest()
+    images, labels = load_split(DATA, "test")
+    monkeypatch.setattr(train_classifier, "load_split", lambda root, split: (images[:256], labels[:256]))
+    monkeypatch.chdir(tmp_path)
+    train_classifier.main(["data=unused", "epochs=1"])
+    assert hashlib.sha256(WEIGHTS.read_bytes()).hexdigest() == shipped
+    assert torch.load(tmp_path / "classifier.pt", weights_only=True).keys() == load_classifier().state_dict().keys()
+    assert capsys.readouterr().out.splitlines()[-1] == "wrote classifier.pt"
+    for argv, message in ((["epochs=0"], "epochs=0 is not allowed: expected an integer >= 1"),
+                          (["--epoch", "2"], "epoch is not allowed: python -m gan_digits.metrics.train_classifier has "
+                                             "no setting epoch (did you mean epochs?)")):  # was taken for --epochs
+        with pytest.raises(SystemExit) as stopped:
+            train_classifier.main(argv)
         assert stopped.value.code == 2 and capsys.readouterr().err == f"error: {message}\n"
 
 
