@@ -36,7 +36,7 @@ def accuracy(model: DigitClassifier, images: torch.Tensor, labels: torch.Tensor)
 def main(argv: list[str] | None = None) -> None:
     parser = KeyValueParser(prog="python -m gan_digits.metrics.train_classifier", description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="data", help="folder holding MNIST/raw/")
-    parser.add_argument("--out", default="classifier.pt", help=f"the shipped weights: {WEIGHTS}")
+    parser.add_argument("--out", default="classifier.pt", help=f"where to write them (the shipped ones: {WEIGHTS})")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
