@@ -31,11 +31,11 @@ def _read_frame(path: Path) -> Image.Image:
 def make_gif(run_dir: str | Path, out: str | Path | None = None, ms_per_frame: int = 250, scale: int = 1) -> Path:
     """One frame per saved grid, enlarged `scale` times, looping; the last frame held four times as long.
     Returns the path."""
-    out = check_output(out, (".gif",), "--out") if out else None
-    check_int("--ms", ms_per_frame, 1)  # PIL's OverflowError below 0
+    out = check_output(out, (".gif",)) if out else None
+    check_int("ms", ms_per_frame, 1)  # PIL's OverflowError below 0
     frames = grids_of(run_dir)
     out = out or frames[0].parent / "training.gif"
-    images = [enlarged(_read_frame(frame), scale, "--scale") for frame in frames]
+    images = [enlarged(_read_frame(frame), scale) for frame in frames]
     durations = [ms_per_frame] * (len(images) - 1) + [4 * ms_per_frame]
     images[0].save(out, save_all=True, append_images=images[1:], duration=durations, loop=0)
     return out

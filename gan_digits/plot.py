@@ -70,7 +70,7 @@ def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
 
 
 def plot_runs(paths: list[str | Path], out: str | Path | None = None) -> Path:
-    out = check_output(out, FIGURE_SUFFIXES, "--out") if out else None
+    out = check_output(out, FIGURE_SUFFIXES) if out else None
     runs = {run: read_scalars(run) for run in find_runs(paths)}
     if silent := [str(run) for run, scalars in runs.items() if not scalars]:
         note = (f"no scalars logged in {', '.join(silent)}: train/* are written every trainer.log_every_n_steps "

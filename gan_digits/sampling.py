@@ -78,15 +78,15 @@ def grid_image(images: torch.Tensor, columns: int) -> torch.Tensor:
     return F.pad(grid, (0, PADDING, 0, PADDING), value=WHITE).unsqueeze(0)  # and the grid's right and bottom edge
 
 
-def enlarged(image: Image.Image, scale: int, key: str = "scale") -> Image.Image:
+def enlarged(image: Image.Image, scale: int) -> Image.Image:
     """`image` with each pixel a `scale` x `scale` square (no blur, as an image viewer's enlarging would add)."""
-    check_int(key, scale, *SCALES)
+    check_int("scale", scale, *SCALES)
     if scale == 1:
         return image
     width, height = image.width * scale, image.height * scale
     if max(width, height) > MAX_SIDE:
-        raise ConfigError(f"{key}={scale} is not allowed here: it makes a {width:,} x {height:,} px image, over "
-                          f"{MAX_SIDE:,} px a side ({key}={max(1, MAX_SIDE // max(image.size))} fits)")
+        raise ConfigError(f"scale={scale} is not allowed here: it makes a {width:,} x {height:,} px image, over "
+                          f"{MAX_SIDE:,} px a side (scale={max(1, MAX_SIDE // max(image.size))} fits)")
     return image.resize((width, height), Image.Resampling.NEAREST)
 
 
