@@ -258,6 +258,12 @@ class KeyValueParser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, allow_abbrev=False, **kwargs)
 
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> argparse.Namespace:
+        """`args` (default: the command line) read by `key_value_argv`, its flags the parser's `store_true` options."""
+        flags = [action.option_strings[0].lstrip("-") for action in self._actions
+                 if action.option_strings and action.nargs == 0 and action.const is True]
+        return super().parse_args(key_value_argv(None if args is None else list(args), flags), namespace)
+
     def error(self, message: str) -> NoReturn:
         keys = [action.dest for action in self._actions if action.option_strings and action.dest != "help"]
         if unknown := re.fullmatch(r"unrecognized arguments: (\S+).*", message):

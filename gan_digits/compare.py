@@ -11,7 +11,7 @@ row too ("none logged"), so a sweep's table has every job. Prints a Markdown tab
 from pathlib import Path
 
 from gan_digits.checks import report_user_errors
-from gan_digits.command_line import KeyValueParser, key_value_argv
+from gan_digits.command_line import KeyValueParser
 from gan_digits.plot import find_runs, read_scalars
 from gan_digits.run_summary import QUALITY, overrides, shown
 
@@ -57,7 +57,7 @@ def compare(paths: list[str | Path]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = KeyValueParser(prog="python -m gan_digits.compare", description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", help="run dirs written by train.py, or sweep dirs holding them")
-    args = parser.parse_args(key_value_argv(argv))
+    args = parser.parse_args(argv)
     print(compare(args.paths))
 
 

@@ -19,7 +19,7 @@ import torch
 from gan_digits.allocator import keep_freed_memory
 from gan_digits.checkpoint import build_generator, load_checkpoint
 from gan_digits.checks import UserInputError, check_int, report_user_errors
-from gan_digits.command_line import KeyValueParser, key_value_argv
+from gan_digits.command_line import KeyValueParser
 from gan_digits.data import load_split
 from gan_digits.data.idx import SPLIT_SIZES
 from gan_digits.metrics import build_meter, distance_backbone
@@ -124,7 +124,7 @@ def _parse(argv: list[str] | None) -> Namespace:
     parser.add_argument("--backbone", default="classifier", help="FID/KID features: classifier (the project's "
                         "own) or inception (the standard FID: needs torch-fidelity and the Inception weights)")
     parser.add_argument("--inception-weights", help="the Inception weights file, where it cannot be downloaded")
-    return parser.parse_args(key_value_argv(argv, flags=("real", "floor")))
+    return parser.parse_args(argv)
 
 
 def _cell(value: float | int) -> str:

@@ -5,7 +5,7 @@ from pathlib import Path
 from PIL import Image
 
 from gan_digits.checks import UserInputError, check_int, check_output, report_user_errors
-from gan_digits.command_line import KeyValueParser, key_value_argv
+from gan_digits.command_line import KeyValueParser
 from gan_digits.sampling import enlarged
 
 
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", help="default: <run dir>/samples/training.gif")
     parser.add_argument("--ms", type=int, default=250, help="milliseconds per frame")
     parser.add_argument("--scale", type=int, default=1, help="each pixel drawn as a square this many pixels wide")
-    args = parser.parse_args(key_value_argv(argv))
+    args = parser.parse_args(argv)
     print(make_gif(args.run_dir, args.out, args.ms, args.scale))
 
 

@@ -15,7 +15,7 @@ from matplotlib.backend_bases import FigureCanvasBase  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
 from gan_digits.checks import UserInputError, check_output, report_user_errors  # noqa: E402
-from gan_digits.command_line import KeyValueParser, key_value_argv  # noqa: E402
+from gan_digits.command_line import KeyValueParser  # noqa: E402
 
 PANELS = {
     "losses": ("train/d_loss", "train/g_loss"),
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = KeyValueParser(prog="python -m gan_digits.plot", description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", help="run dirs written by train.py (or their tb/ folders), or sweep dirs")
     parser.add_argument("--out", help="default: <run dir>/curves.png, or ./curves.png for several runs")
-    args = parser.parse_args(key_value_argv(argv))
+    args = parser.parse_args(argv)
     print(plot_runs(args.paths, args.out))
 
 

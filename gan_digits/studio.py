@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlparse
 
 from gan_digits.checkpoint import build_generator, load_checkpoint
 from gan_digits.checks import ConfigError, UserInputError, check_int, report_user_errors
-from gan_digits.command_line import KeyValueParser, key_value_argv
+from gan_digits.command_line import KeyValueParser
 from gan_digits.modes import MODES, SEEDS
 from gan_digits.nets.contract import Generator
 from gan_digits.sampling import grid_image, save_png
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ckpt", required=True, help="a checkpoint written by train.py")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--host", default="127.0.0.1")
-    args = parser.parse_args(key_value_argv(argv))
+    args = parser.parse_args(argv)
     server = make_server(build_generator(load_checkpoint(args.ckpt)), args.host, args.port)
     print(f"gan_digits studio: http://{args.host}:{server.server_address[1]}/  (Ctrl-C to stop)", flush=True)
     try:

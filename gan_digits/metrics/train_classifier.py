@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from gan_digits.checks import check_int, check_output, report_user_errors
-from gan_digits.command_line import KeyValueParser, key_value_argv
+from gan_digits.command_line import KeyValueParser
 from gan_digits.data import load_split
 from gan_digits.data.idx import SPLIT_SIZES
 from gan_digits.metrics.classifier import WEIGHTS, DigitClassifier
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(key_value_argv(argv))
+    args = parser.parse_args(argv)
     check_int("epochs", args.epochs, 1)  # before any work: the schedule needs a step
     check_int("batch_size", args.batch_size, 1, SPLIT_SIZES["train"])
     check_output(args.out, (".pt",))
