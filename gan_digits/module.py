@@ -25,7 +25,7 @@ GRID_COLUMNS = 8
 UNCONDITIONAL_GRID_ROWS = 8
 
 # The scalars of every logged step (train/<name>) and validation (val/<name>); d_real and d_fake are the
-# mean probability D gives real and generated digits (1 = sure it is real).
+# mean sigmoid of D's output on real and generated digits (with BCE, the probability that they are real).
 SCALARS = ("d_loss", "g_loss", "d_real", "d_fake")
 MODE_SEEKING = "train/mode_seeking"  # with model.diversity_weight: rises as same-digit fakes grow alike
 
