@@ -11,9 +11,8 @@ each) and 8-minute runs compare on equal work. Prints a markdown table.
 import argparse
 from pathlib import Path
 
+from hardware import RUNS
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def at_step(events: EventAccumulator, tag: str, step: int) -> float | None:
@@ -27,13 +26,13 @@ def at_step(events: EventAccumulator, tag: str, step: int) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--step", type=int, default=5154)
-    parser.add_argument("--runs", default=str(ROOT / "bench" / "runs"))
+    parser.add_argument("--runs", default=str(RUNS))
     args = parser.parse_args()
     if not Path(args.runs).is_dir():
         parser.error(f"--runs {args.runs} is not a folder: expected the folder bench/quality.py trains its runs in")
     print(f"| run | val/fid at step {args.step} | val/intra_fid | val/modes |")
     print("| --- | --- | --- | --- |")
-    for run in sorted(Path(args.runs).iterdir()):
+    for run in sorted(path for path in Path(args.runs).iterdir() if path.is_dir()):  # not the results files there
         events = EventAccumulator(str(run / "tb"))
         events.Reload()
         fid = at_step(events, "val/fid", args.step)

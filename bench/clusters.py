@@ -5,17 +5,16 @@
 Clusters the 55,000 training digits of the default split without labels, as training does
 (`fit_clusters`), then uses the labels only to score them: purity is the share of digits that are
 their cluster's most common digit (1.0: no cluster mixes digits). Prints a table and writes
-bench/results/clusters.json.
+bench/runs/clusters.json.
 """
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import torch
-from hardware import describe_cpu
+from hardware import RUNS, describe_cpu, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,7 +35,7 @@ def main() -> None:
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--clusters", type=int, nargs="*", default=[20, 30, 50, 100])
     parser.add_argument("--fine", type=int, default=1000, help="small clusters per manifold clustering")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "clusters.json"))
+    parser.add_argument("--out", default=str(RUNS / "clusters.json"))
     args = parser.parse_args()
 
     images, labels = load_split(args.data, "train")
@@ -55,7 +54,7 @@ def main() -> None:
         rows.append(row)
         print(f"| {k} | {row['pixel_purity']} | {row['manifold_purity']} | {row['pixel_fit_s']} / {row['manifold_fit_s']} |")
     result = {"hardware": describe_cpu(), "fine": args.fine, "rows": rows}
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    write_results(args.out, result)
 
 
 if __name__ == "__main__":

@@ -7,16 +7,14 @@ bf16 autocast, `torch.compile` (inductor) of G and D, and `channels_last` weight
 last two) on top of bf16: whichever is faster here would belong in the default path. Same networks,
 batch, data and step as speed.py; the first `--warmup` iterations (compilation included) are not
 timed; each lever's rate is the median of `--rounds` timings taken in turn with the others. Writes
-bench/results/cpu_levers.json.
+bench/runs/cpu_levers.json.
 """
 
 import argparse
-import json
 import statistics
-from pathlib import Path
 
 import torch
-from hardware import describe_cpu
+from hardware import RUNS, describe_cpu, write_results
 from speed import (MODELS, ROOT, TRAIN_IMAGES, bf16_autocast, compose_model, eager, memory_batches, plain_loop,
                    positive_int, timed_iterations)
 
@@ -58,7 +56,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=60, help="timed iterations (gan: 500 at least)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed iterations (compilation included)")
     parser.add_argument("--rounds", type=positive_int, default=3, help="the median of this many timings per lever")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "cpu_levers.json"))
+    parser.add_argument("--out", default=str(RUNS / "cpu_levers.json"))
     args = parser.parse_args()
 
     images, labels = load_split(args.data, "train")
@@ -84,9 +82,7 @@ def main() -> None:
         for name, row in results["models"][model].items():
             print(f"{model} {name}: {row['median']} it/s median of {row['iterations_per_s']}, "
                   f"{row['over_fp32_eager']}x eager fp32", flush=True)
-    out = Path(args.out)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_results(args.out, results)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,24 @@
-"""The machine a benchmark ran on, as its results file records it."""
+"""The machine a benchmark ran on, as its results file records it, and where that file goes."""
 
+import json
 import platform
 from pathlib import Path
 
 import torch
 
 from gan_digits.cpu_features import cpu_capabilities
+
+# A run's results file unless --out names one: bench/runs/ is not tracked, so a run on any machine leaves the
+# published results under bench/results/, which the docs cite, as they are (name a file there to add one).
+RUNS = Path(__file__).resolve().parent / "runs"
+
+
+def write_results(out: str | Path, results: dict) -> None:
+    """Writes a run's results as JSON to `out` (its folder made if need be) and says where."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
 
 # The instructions that set how fast a step runs here: its fp32 vector width, bf16 in hardware or
 # emulated (precision.py), AMX's matrix tiles (conv_grads.py); by torch's names, as a reader knows them.

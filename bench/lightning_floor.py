@@ -23,17 +23,15 @@ every step it timed, over all rounds), and (c) once more, timed by part:
                each the median and the mean of every batch over all rounds.
 (e)'s milliseconds per batch are what Lightning costs a step of any size, plus two things (d) pays
 too: fetching the batch and the two Adam steps' own bookkeeping (here on no gradients);
-(d) / ((d) + (e)) is the best (c)/(d) that Lightning leaves this model on this machine. Writes bench/results/lightning_floor.json.
+(d) / ((d) + (e)) is the best (c)/(d) that Lightning leaves this model on this machine. Writes bench/runs/lightning_floor.json.
 """
 
 import argparse
-import json
 import statistics
 import time
-from pathlib import Path
 
 import torch
-from hardware import describe_cpu
+from hardware import RUNS, describe_cpu, write_results
 from speed import (MODELS, PREPARE_FOR_PRECISION, ROOT, TRAIN_IMAGES, lightning_run, memory_batches,
                    model_at_precision, plain_loop, positive_int, timed_iterations)
 
@@ -129,7 +127,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=positive_int, default=3, help="every column this many times, in turn: the median")
     parser.add_argument("--precision", default=AUTO, choices=[AUTO, *sorted(PREPARE_FOR_PRECISION)],
                         help="the project's, for every column ((d) under the autocast Lightning uses)")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "lightning_floor.json"))
+    parser.add_argument("--out", default=str(RUNS / "lightning_floor.json"))
     args = parser.parse_args()
 
     cpu = torch.device("cpu")
@@ -183,9 +181,7 @@ def main() -> None:
               f"(g) the step with Lightning's calls / torch's: {row['g_step_ms_median']} ms, "
               f"Lightning's calls {row['g_lightning_calls_ms']} ms a step; (c) by part: {row['c_by_part_ms']}",
               flush=True)
-    out = Path(args.out)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_results(args.out, results)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@
 Each recipe trains `python train.py <overrides> trainer.max_time=<minutes>` in its own run dir
 under bench/runs/, then `gan_digits.evaluate` scores its last checkpoint on 10,000 digits (and the
 one it kept for its lowest val/fid, as `best_checkpoint`); `--real`
-scores 10,000 real training digits once: the floor. Results go to bench/results/quality.json and a
+scores 10,000 real training digits once: the floor. Results go to bench/runs/quality.json and a
 markdown table on stdout. Run it on an otherwise idle machine: the time budget is wall-clock.
 """
 
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import torch
-from hardware import describe_cpu
+from hardware import RUNS, describe_cpu, write_results
 
 from gan_digits.checks import report_user_errors
 from gan_digits.data import load_split
@@ -151,7 +151,7 @@ def main() -> None:
                         "recipes, e.g. two at a time with OMP_NUM_THREADS=1: equal work, whatever the machine's load)")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--only", nargs="*", choices=sorted(RECIPES), default=sorted(RECIPES))
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "quality.json"))
+    parser.add_argument("--out", default=str(RUNS / "quality.json"))
     args = parser.parse_args()
     for split in ("train", "test"):  # the files there and whole, before any training
         load_split(args.data, split)
@@ -166,7 +166,7 @@ def main() -> None:
     else:
         length = [f"trainer.max_time=00:{time.strftime('%H:%M:%S', time.gmtime(args.minutes * 60))}"]
     for name in args.only:
-        run_dir = ROOT / "bench" / "runs" / name
+        run_dir = RUNS / name
         shutil.rmtree(run_dir, ignore_errors=True)  # a rerun starts afresh (its TensorBoard curve too)
         start = time.perf_counter()
         subprocess.run(
@@ -191,8 +191,7 @@ def main() -> None:
             metrics["best_checkpoint"] = add_ratios(evaluate([str(best), "--n=10000"], args.data), results["floor"])
             metrics["best_checkpoint"]["file"] = best.name
         results.setdefault("runs", {})[name] = metrics
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=2))
+        write_results(out, results)
 
     floor = results["floor"]
     budget = f"{args.batches} batches" if args.batches else f"{args.minutes} min of training"

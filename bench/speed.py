@@ -23,14 +23,13 @@ four columns run in turn, `--rounds` times, and each reports its median (a share
 drifts by +-20% within minutes); (c)/(a) and (c)/(d) are also given round by round, whose spread
 shows how far that drift moves them. A GEMM and a convolution micro-benchmark give the achieved
 fp32 peak (measured at the start and after every round; the best counts); the step's FLOPs are
-counted with torch.utils.flop_counter. Prints a table and writes bench/results/speed.json.
+counted with torch.utils.flop_counter. Prints a table and writes bench/runs/speed.json.
 On a GPU (--device cuda) every column runs there; (b) and (c), the project's training, replay
 their step as a CUDA graph (model.cuda_graph, the default) while (a) and (d) stay eager.
 """
 
 import argparse
 import contextlib
-import json
 import multiprocessing
 import resource
 import statistics
@@ -52,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
-from hardware import describe_cpu  # noqa: E402
+from hardware import RUNS, describe_cpu, write_results  # noqa: E402
 from lightning import Callback  # noqa: E402
 
 from gan_digits.checks import report_user_errors  # noqa: E402
@@ -297,7 +296,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=sorted(ACCELERATOR))
     parser.add_argument("--precision", default=AUTO, choices=[AUTO, *sorted(PREPARE_FOR_PRECISION)],
                         help="the project's, for (b), (c) and (d) ((d) under the autocast Lightning uses); (a) is fp32")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "speed.json"))
+    parser.add_argument("--out", default=str(RUNS / "speed.json"))
     args = parser.parse_args()
 
     device = torch.device(args.device)
@@ -365,10 +364,7 @@ def main() -> None:
         row["fraction_of_peak_default"] = round(row["gflop_per_iteration"] * row["iterations_per_s"]["c_default"]
                                                 / max(peak.values()), 3)
         print(f"{model}: (c) at {row['fraction_of_peak_default']:.0%} of the fp32 peak")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(f"wrote {out}")
+    write_results(args.out, results)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
-"""The benchmarks' Lightning columns run again and again: `make bench` times every column several rounds."""
+"""The benchmarks: their Lightning columns run again and again (`make bench` times every column several rounds), and
+their results go where no published result is overwritten."""
 
+import json
 import logging
 import math
+import subprocess
 import sys
 import tempfile
 
@@ -9,7 +12,8 @@ import torch
 from conftest import DATA, ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
-import speed  # noqa: E402  (bench/ is scripts, not a package)
+import hardware  # noqa: E402  (bench/ is scripts, not a package)
+import speed  # noqa: E402
 
 
 def test_lightning_run_repeats_each_in_a_folder_of_its_own(tmp_path, monkeypatch, caplog):
@@ -23,3 +27,14 @@ def test_lightning_run_repeats_each_in_a_folder_of_its_own(tmp_path, monkeypatch
         assert start_up > 0 and rate > 0 and math.isfinite(rate)
     assert list(tmp_path.iterdir()) == []  # each run's checkpoints and events went with its folder
     assert "`Trainer.fit` stopped" in caplog.text and "litlogger" not in caplog.text  # Lightning's advert, every run
+
+
+def test_results_go_to_a_folder_git_leaves_alone_unless_out_names_one(tmp_path, capsys):
+    # `make bench` wrote over bench/results/speed.json, the published run the docs cite, on whatever machine ran it.
+    assert hardware.RUNS == ROOT / "bench" / "runs"
+    ignored = subprocess.run(["git", "check-ignore", "-q", "bench/runs/speed.json"], cwd=ROOT)
+    assert ignored.returncode == 0, "bench/runs/ must be ignored by git"
+    out = tmp_path / "new" / "speed.json"  # a folder that does not exist yet, as bench/runs/ on a fresh clone
+    hardware.write_results(out, {"models": {"gan": {"iterations_per_s": 1.5}}})
+    assert json.loads(out.read_text()) == {"models": {"gan": {"iterations_per_s": 1.5}}}
+    assert capsys.readouterr().out == f"wrote {out}\n"
