@@ -17,6 +17,7 @@ from lightning.pytorch.callbacks import EarlyStopping, Timer
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf
 
+from gan_digits.callbacks import QualityMetrics
 from gan_digits.checkpoint import load_checkpoint
 
 # The quality metrics worth a line (docs/metrics.md), in this order, when the run logged them.
@@ -139,6 +140,8 @@ def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, floa
     quality = ", ".join(f"{name} {metrics[name]:.4g}" for name in QUALITY if name in metrics)
     if quality:
         rows.append(("latest val", quality))
+    elif trainer.limit_val_batches != 0 and any(isinstance(c, QualityMetrics) for c in trainer.callbacks):
+        rows.append(("latest val", "none: the run ended before a validation scored it"))
     if (reason := early_stop(trainer, saved)) is not None:
         rows.append(("stopped early", reason))
     rows.append(("outputs", shown(run_dir)))

@@ -233,6 +233,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
             warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
         # Every bf16-mixed run (auto's pick on many CPUs): the summary's size estimate counts 4 bytes a weight.
         warnings.filterwarnings("ignore", message=r"Precision .* is not supported by the model summary")
+        # A run that ends before its first validation (max_steps or max_time within an epoch): Lightning asks whether
+        # the module logs the best checkpoint's metric. Every monitor was checked against what the run logs
+        # (check_monitors), and Lightning warns only before a validation has run: the summary says so instead.
+        warnings.filterwarnings("ignore", message=r"`ModelCheckpoint\(monitor=.*\)` could not find the monitored key")
         try:
             trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         except ValueError as err:  # Lightning checks it against the epoch's batches only once fit has begun

@@ -315,6 +315,13 @@ def test_early_stop_ends_the_run_once_val_fid_stalls_and_says_why(tmp_path):
     assert "stopped early" not in run_summary(trainer, tmp_path, {}, 0.0)
 
 
+
+def test_early_stop_leaves_a_run_cut_short_before_its_first_validation_to_finish(tmp_path):
+    """max_steps within the first epoch: Lightning's check at the epoch's end found no val/fid yet and raised,
+    and the run's training was lost (no last.ckpt)."""
+    _gan_run(tmp_path, "callbacks=early_stop", "trainer.max_steps=4")  # 2 of the epoch's 4 batches
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
+
 @pytest.fixture(scope="module")
 def inception_weights(tmp_path_factory):
     """A file of (random) Inception-v3 weights in torch-fidelity's layout: the real ones cannot be downloaded here."""

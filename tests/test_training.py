@@ -2,6 +2,7 @@
 
 import logging
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -306,3 +307,15 @@ def test_auto_accelerator_means_a_cuda_gpu_or_the_cpu(tmp_path, monkeypatch):
     name, accelerator = ("gpu", CUDAAccelerator) if torch.cuda.is_available() else ("cpu", CPUAccelerator)
     assert cfg.trainer.accelerator == name  # what the run's HPARAMS record
     assert isinstance(trainer.accelerator, accelerator)
+
+
+def test_a_run_that_ends_before_its_first_validation_says_so_without_lightnings_hint(tmp_path, caplog, recwarn):
+    """Lightning warned that the best checkpoint's val/fid was not found, asking whether the module calls
+    log('val/fid'), and the summary said nothing of it: the run had ended (max_steps) before any validation."""
+    from gan_digits.training import train
+
+    caplog.set_level(logging.INFO)
+    metrics = train(compose_train("gan", ["trainer.max_steps=4"], output_dir=tmp_path))  # 2 of an epoch's 4 batches
+    assert "val/fid" not in metrics and (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert not [w for w in recwarn if "could not find the monitored key" in str(w.message)]
+    assert re.search(r"\n  latest val: +none: the run ended before a validation scored it\n", caplog.text)
