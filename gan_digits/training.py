@@ -13,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import to_absolute_path
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, ProgressBar, TQDMProgressBar
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
@@ -100,7 +100,13 @@ def signature_said_as_config(key: str):
 def check_monitors(cfg: DictConfig, callbacks: dict[str, L.Callback], module: GANModule) -> None:
     """Each metric the run is told to watch is one it logs: a callback's monitor (the best checkpoint, early
     stopping), which Lightning would miss at the first epoch's end, stopping the run before saving that epoch;
-    and a sweeper's `optimized_metric`, which train.py would miss only once the run is over."""
+    and a sweeper's `optimized_metric`, which train.py would miss only once the run is over. Early stopping
+    needs validations too."""
+    if cfg.trainer.get("limit_val_batches") == 0:  # it would train to the end, never told a value to stop on
+        for key, callback in callbacks.items():
+            if isinstance(callback, EarlyStopping):
+                raise ConfigError(f"callbacks.{key} is not allowed with trainer.limit_val_batches=0: it stops on "
+                                  f"{callback.monitor}, which only a validation logs")
     quality = any(isinstance(c, QualityMetrics) for c in callbacks.values())
     logged = module.metric_names() | {"epoch"} | (QualityMetrics.metric_names(module.conditional) if quality else set())
     watched = {f"callbacks.{key}.monitor": getattr(callback, "monitor", None) for key, callback in callbacks.items()}

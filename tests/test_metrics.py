@@ -12,7 +12,7 @@ from torch import nn
 
 from conftest import DATA, compose_train, run_script
 from gan_digits.callbacks import QualityMetrics
-from gan_digits.checks import UserInputError, instantiate
+from gan_digits.checks import ConfigError, UserInputError, instantiate
 from gan_digits.data import load_split
 from gan_digits.evaluate import evaluate
 from gan_digits.evaluate import main as evaluate_main
@@ -316,11 +316,14 @@ def test_early_stop_ends_the_run_once_val_fid_stalls_and_says_why(tmp_path):
 
 
 
-def test_early_stop_leaves_a_run_cut_short_before_its_first_validation_to_finish(tmp_path):
+def test_early_stop_waits_for_a_validation_and_is_refused_without_any(tmp_path):
     """max_steps within the first epoch: Lightning's check at the epoch's end found no val/fid yet and raised,
-    and the run's training was lost (no last.ckpt)."""
+    and the run's training was lost (no last.ckpt). With validation off it could never stop."""
     _gan_run(tmp_path, "callbacks=early_stop", "trainer.max_steps=4")  # 2 of the epoch's 4 batches
     assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
+    with pytest.raises(ConfigError, match=r"^callbacks.early_stopping is not allowed with trainer.limit_val_batches=0: "
+                                          r"it stops on val/fid, which only a validation logs$"):
+        build(compose_train("gan", ["callbacks=early_stop", "trainer.limit_val_batches=0"], output_dir=tmp_path / "off"))
 
 @pytest.fixture(scope="module")
 def inception_weights(tmp_path_factory):
