@@ -87,7 +87,7 @@ def train_on_command(trainer: L.Trainer, run_dir: Path, saved: dict) -> str | No
     if not (run_dir / ".hydra").is_dir() or any(isinstance(c, Timer) for c in trainer.callbacks):
         return None
     if trainer.max_steps != -1 and saved.get("global_step", 0) >= trainer.max_steps:
-        key, value = "trainer.max_steps", 2 * trainer.max_steps
+        key, value = "trainer.max_steps", 2 * saved["global_step"]  # max_steps=1 trains one batch: 2 steps
     elif trainer.max_steps == -1 and 0 < trainer.max_epochs <= saved.get("epoch", -1) + 1:  # saved at each epoch's end
         key, value = "trainer.max_epochs", 2 * trainer.max_epochs
     else:

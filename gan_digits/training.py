@@ -169,8 +169,11 @@ def check_trainer(trainer: DictConfig) -> None:
                           "or null")
     if (every := trainer.get("check_val_every_n_epoch")) is not None:  # Lightning divides by it after an epoch
         check_int("trainer.check_val_every_n_epoch", every, 1, why="or null: validate every val_check_interval batches")
-    for bound in ("epochs", "steps"):  # Lightning stops at the max and says nothing of the min
+    for bound in ("epochs", "steps"):
         least, most = trainer.get(f"min_{bound}"), trainer.get(f"max_{bound}")
+        if most not in (None, -1):  # at 0 Lightning trains nothing; a negative one it refuses after auto's timing
+            check_int(f"trainer.max_{bound}", most, 1, why="or -1: no limit")
+        # Lightning stops at the max and says nothing of the min.
         if isinstance(least, int) and isinstance(most, int) and 0 <= most < least:
             raise ConfigError(f"trainer.min_{bound}={least} is not allowed: more than trainer.max_{bound}={most}, "
                               "which ends the run first")

@@ -316,6 +316,10 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("trainer.val_check_interval=1000", ConfigError, r"trainer config: `val_check_interval` \(1000\) must be less than or "
                                                           r"equal to the number of the training batches \(4\)\..*check_val_every_n_epoch=null\)$"),
         ("trainer.overfit_batches=2", ConfigError, r"trainer.overfit_batches=2 is not allowed: expected 0. To train on a few fixed digits use data.subset=<N>"),
+        # ... trained nothing, and said to train on with max_steps=0; or refused it after auto's timing:
+        ("trainer.max_steps=0", ConfigError, r"^trainer.max_steps=0 is not allowed: expected an integer >= 1 \(or -1: no limit\)$"),
+        ("trainer.max_epochs=0", ConfigError, r"^trainer.max_epochs=0 is not allowed: expected an integer >= 1 \(or -1: no limit\)$"),
+        ("trainer.max_epochs=-5", ConfigError, r"^trainer.max_epochs=-5 is not allowed: expected an integer >= 1"),
         # ... Lightning stopped at the max and said nothing:
         ("trainer.min_steps=100", ConfigError, r"^trainer.min_steps=100 is not allowed: more than trainer.max_steps=8, which ends "
                                                r"the run first$"),

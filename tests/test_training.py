@@ -151,17 +151,19 @@ def test_scheduler_steps_both_rates_once_per_epoch(tmp_path):
     assert [opt.param_groups[0]["lr"] for opt in module.optimizers()] == rates
 
 
-def test_a_run_ended_by_max_steps_is_trained_on_for_twice_the_steps(tmp_path):
+@pytest.mark.parametrize("max_steps, trained_on", [(8, 16), (1, 4)])  # 1 ends with its batch: 2 steps, twice 1 trains no more
+def test_a_run_ended_by_max_steps_is_trained_on_for_twice_the_steps(tmp_path, max_steps, trained_on):
     """Its summary named no command to train it on (only runs that ended by their epochs had one)."""
     from gan_digits.run_summary import run_summary
 
     (tmp_path / ".hydra").mkdir()
-    (tmp_path / ".hydra" / "overrides.yaml").write_text("- model=gan\n- trainer.max_steps=8\n")  # as train.py writes
-    datamodule, module, trainer = build(compose_train("gan", output_dir=tmp_path))  # max_steps=8: 4 of 4 batches
+    (tmp_path / ".hydra" / "overrides.yaml").write_text(f"- model=gan\n- trainer.max_steps={max_steps}\n")  # as train.py writes
+    cfg = compose_train("gan", [f"trainer.max_steps={max_steps}"], output_dir=tmp_path)  # 8: 4 of 4 batches
+    datamodule, module, trainer = build(cfg)
     trainer.fit(module, datamodule=datamodule)
     train_on = run_summary(trainer, tmp_path, {}, 0.0).splitlines()[-2]
     assert train_on.startswith("  train on:") and train_on.endswith(
-        f"train.py model=gan hydra.run.dir={tmp_path} ckpt_path=last trainer.max_steps=16")
+        f"train.py model=gan hydra.run.dir={tmp_path} ckpt_path=last trainer.max_steps={trained_on}")
 
 
 def test_fast_dev_run_trains_one_batch_and_says_so(tmp_path):
