@@ -8,18 +8,6 @@ import torch
 
 from gan_digits.cpu_features import cpu_capabilities
 
-# A run's results file unless --out names one: bench/runs/ is not tracked, so a run on any machine leaves the
-# published results under bench/results/, which the docs cite, as they are (name a file there to add one).
-RUNS = Path(__file__).resolve().parent / "runs"
-
-
-def write_results(out: str | Path, results: dict) -> None:
-    """Writes a run's results as JSON to `out` (its folder made if need be) and says where."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {out}")
-
 # The instructions that set how fast a step runs here: its fp32 vector width, bf16 in hardware or
 # emulated (precision.py), AMX's matrix tiles (conv_grads.py); by torch's names, as a reader knows them.
 SPEED_INSTRUCTIONS = {"avx2": "AVX2", "avx512_f": "AVX-512", "avx512_bf16": "AVX512-BF16", "amx_bf16": "AMX-BF16"}
@@ -50,3 +38,16 @@ def describe_cpu() -> str:
     """e.g. "AMD EPYC (family 26, model 2), AVX2/AVX-512/AVX512-BF16, 2 threads, torch 2.14.1+cu130"."""
     parts = [cpu_name(), speed_instructions(), f"{torch.get_num_threads()} threads", f"torch {torch.__version__}"]
     return ", ".join(part for part in parts if part)
+
+
+# A run's results file unless --out names one: bench/runs/ is not tracked, so a run on any machine leaves the
+# published results under bench/results/, which the docs cite, as they are (name a file there to add one).
+RUNS = Path(__file__).resolve().parent / "runs"
+
+
+def write_results(out: str | Path, results: dict) -> None:
+    """Writes a run's results as JSON to `out` (its folder made if need be) and says where."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
