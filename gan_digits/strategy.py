@@ -4,11 +4,12 @@ import os
 
 from lightning.fabric.plugins.environments import (LSFEnvironment, MPIEnvironment, SLURMEnvironment,
                                                    TorchElasticEnvironment)
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
 from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
 from omegaconf import DictConfig, OmegaConf
 
-from gan_digits.checks import ConfigError, check_int, sweep_job
+from gan_digits.checks import ConfigError, as_typed, check_int, sweep_job
 
 # Launchers that start every node's processes and tell them where node 0 is (Kubeflow's cannot be detected).
 CLUSTERS = (SLURMEnvironment, TorchElasticEnvironment, LSFEnvironment, MPIEnvironment)
@@ -24,11 +25,19 @@ def accelerator_kind(trainer_cfg: DictConfig) -> str:
 def device_count(trainer_cfg: DictConfig) -> int:
     """How many processes `trainer.accelerator` and `trainer.devices` ask for on this node.
 
-    Lightning's own parsers, so an impossible request (3 GPUs on a 1-GPU box) fails here, at once.
+    Lightning's own parsers, so an impossible request (3 GPUs on a 1-GPU box) fails here, at once, in one line.
     """
     accelerator, devices = accelerator_kind(trainer_cfg), OmegaConf.to_container(trainer_cfg, resolve=True)["devices"]
     if accelerator in ("gpu", "cuda"):
-        return CUDAAccelerator.auto_device_count() if devices == "auto" else len(CUDAAccelerator.parse_devices(devices) or [])
+        gpus = CUDAAccelerator.auto_device_count() if CUDAAccelerator.is_available() else 0
+        try:
+            if devices == "auto" and gpus:
+                return gpus
+            return len(CUDAAccelerator.parse_devices(-1 if devices == "auto" else devices) or [])
+        except MisconfigurationException as err:  # two lines: "You requested gpu: [0]\n But your machine only has: []"
+            cpu = "" if gpus else ": on the CPU, accelerator=cpu (accelerator=ddp_cpu trainer.devices=N for N processes)"
+            raise ConfigError(f"trainer.devices={as_typed(devices)} is not allowed here: trainer.accelerator={accelerator} "
+                              f"and this machine has {gpus} CUDA GPU{'' if gpus == 1 else 's'}{cpu}") from err
     if accelerator == "cpu":
         return 1 if devices == "auto" else CPUAccelerator.parse_devices(devices)
     return 1
@@ -54,10 +63,10 @@ def pick_strategy(trainer_cfg: DictConfig):
     `find_unused_parameters=True`. Under a Hydra multirun the ranks are spawned: DDP's default
     launcher re-runs the command line, which would re-run the whole sweep in every child.
     """
-    nodes = check_nodes(trainer_cfg)
+    nodes, devices = check_nodes(trainer_cfg), device_count(trainer_cfg)
     name = trainer_cfg.strategy
     if name == "auto":
-        if device_count(trainer_cfg) * nodes <= 1:
+        if devices * nodes <= 1:
             return name
         name = "ddp"
     entry = StrategyRegistry[name] if isinstance(name, str) and name in StrategyRegistry else {}  # `get` would build it

@@ -63,6 +63,21 @@ def test_lightnings_ddp_names_get_ddp_that_accepts_a_network_without_gradients(n
 
 
 @pytest.mark.parametrize("strategy", ["auto", "ddp"])
+def test_more_gpus_than_the_machine_has_are_refused_in_one_line(strategy):
+    """Lightning's two lines ("You requested gpu: [0, 1, ...]\n But your machine only has: []"), and only
+    for `strategy: auto`: a named strategy met them when the trainer was built."""
+    from omegaconf import OmegaConf
+
+    from gan_digits.checks import ConfigError
+    from gan_digits.strategy import pick_strategy
+
+    trainer_cfg = OmegaConf.create({"strategy": strategy, "accelerator": "gpu", "devices": 64, "num_nodes": 1})
+    with pytest.raises(ConfigError, match=r"^trainer.devices=64 is not allowed here: trainer.accelerator=gpu and this "
+                                          r"machine has \d+ CUDA GPUs?(: on the CPU, accelerator=cpu .*)?$"):
+        pick_strategy(trainer_cfg)
+
+
+@pytest.mark.parametrize("strategy", ["auto", "ddp"])
 def test_several_nodes_that_no_launcher_started_are_refused(strategy, monkeypatch):
     """Node 0 waited at 127.0.0.1 for nodes that never come, until torch's timeout (half an hour)."""
     from omegaconf import OmegaConf
