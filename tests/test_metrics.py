@@ -315,7 +315,6 @@ def test_early_stop_ends_the_run_once_val_fid_stalls_and_says_why(tmp_path):
     assert "stopped early" not in run_summary(trainer, tmp_path, {}, 0.0)
 
 
-
 def test_early_stop_waits_for_a_validation_and_is_refused_without_any(tmp_path):
     """max_steps within the first epoch: Lightning's check at the epoch's end found no val/fid yet and raised,
     and the run's training was lost (no last.ckpt). With validation off it could never stop."""
@@ -324,6 +323,7 @@ def test_early_stop_waits_for_a_validation_and_is_refused_without_any(tmp_path):
     with pytest.raises(ConfigError, match=r"^callbacks.early_stopping is not allowed with trainer.limit_val_batches=0: "
                                           r"it stops on val/fid, which only a validation logs$"):
         build(compose_train("gan", ["callbacks=early_stop", "trainer.limit_val_batches=0"], output_dir=tmp_path / "off"))
+
 
 @pytest.fixture(scope="module")
 def inception_weights(tmp_path_factory):

@@ -150,4 +150,3 @@ class MNISTDataModule(L.LightningDataModule):
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels = batch
         return to_model_range(images), labels
-
