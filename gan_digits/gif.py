@@ -15,7 +15,8 @@ def grids_of(run_dir: str | Path) -> list[Path]:
     folder = run_dir / "samples" if (run_dir / "samples").is_dir() else run_dir
     frames = sorted(folder.glob("step_*.png"))
     if not frames:
-        raise UserInputError(f"no sample grids in {folder}: expected the step_<N>.png files train.py writes there")
+        raise UserInputError(f"no sample grids in {folder}: expected a run dir of train.py, whose samples/ holds "
+                             "step_<N>.png (callbacks.sample_grid draws them), or that samples/ folder")
     return frames
 
 
