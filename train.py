@@ -8,13 +8,14 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from gan_digits.checks import report_user_errors
-from gan_digits.command_line import check_added_keys, check_filled, check_known_keys, check_overrides, check_plugins
+from gan_digits.command_line import (BASE_OPTIONS, check_added_keys, check_filled, check_known_keys, check_overrides,
+                                     check_plugins)
 from gan_digits.run_dir import dropped_on_error
 
 CONF = Path(__file__).parent / "conf"
 # Each config group's options (model's base is no model to choose), and the groups a run may leave out.
 GROUPS = {
-    group.name: sorted(p.stem for p in group.glob("*.yaml") if (group.name, p.stem) != ("model", "default"))
+    group.name: sorted(p.stem for p in group.glob("*.yaml") if p.stem != BASE_OPTIONS.get(group.name))
     for group in sorted(CONF.iterdir())
     if group.is_dir() and group.name != "hydra"
 }
