@@ -242,7 +242,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
         # Every bf16-mixed run (auto's pick on many CPUs): the summary's size estimate counts 4 bytes a weight.
         warnings.filterwarnings("ignore", message=r"Precision .* is not supported by the model summary")
-        # A run that ends before its first validation (max_steps or max_time within an epoch): Lightning asks whether
+        # A run that ends before its first validation (max_steps within the first epoch): Lightning asks whether
         # the module logs the best checkpoint's metric. Every monitor was checked against what the run logs
         # (check_monitors), and Lightning warns only before a validation has run: the summary says so instead.
         warnings.filterwarnings("ignore", message=r"`ModelCheckpoint\(monitor=.*\)` could not find the monitored key")

@@ -1,10 +1,11 @@
 """Lightning's EarlyStopping, except that it checks after each validation and a resumed run keeps the
 patience its config gives.
 
-Lightning checks at the training epoch's end when a validation comes every epoch, and an epoch cut short
-(`trainer.max_steps` or `max_time` within it) ends without one: before the first validation the run
-stopped with a RuntimeError (the metric is not there yet) and lost its training, and after one it counted
-the last validation's value again. Checking when each validation ends reads every value once.
+Lightning checks at the training epoch's end when a validation comes every epoch, and an epoch that
+`trainer.max_steps` cuts short ends without one (a stop by `max_time` validates first):
+before the first validation the run stopped with a RuntimeError (the metric is not there yet) and lost
+its training, and after one it counted the last validation's value again. Checking when each
+validation ends reads every value once.
 
 Lightning restores `patience` with the rest of the callback's state, so resuming a run that
 stopped early with more patience (`callbacks.early_stopping.patience=10`) would stop again after
