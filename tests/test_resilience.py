@@ -2,6 +2,7 @@
 
 import errno
 import logging
+import re
 import signal
 
 import pytest
@@ -105,6 +106,20 @@ def test_resume_equals_uninterrupted(tmp_path, stop_at, monkeypatch):
     best = {run: sorted(p.name for p in (tmp_path / run / "checkpoints").glob("epoch*.ckpt"))
             for run in ("whole", "half")}
     assert best["half"] == best["whole"] and len(best["whole"]) == 1
+
+
+def test_a_run_resumed_mid_epoch_counts_that_epoch_on_its_bar_without_lightnings_warning(tmp_path, capsys, recwarn):
+    """Lightning skips the hook that names the epoch and its length when a run resumes inside it: the bar read
+    `Training: 4/?` for the rest of it (callbacks/progress_bar.py); and it warned the resume was unreliable,
+    though the sampler goes on with the batches not yet trained (test_resume_equals_uninterrupted)."""
+    bar = ["trainer.enable_progress_bar=true", "callbacks.progress_bar.refresh_rate=1"]
+    train(compose_train("gan", [*bar, "trainer.max_steps=6"], output_dir=tmp_path))  # 3 of the epoch's 4 batches
+    capsys.readouterr()
+    train(compose_train("gan", [*bar, "trainer.max_steps=16", "ckpt_path=last"], output_dir=tmp_path))
+    shown = capsys.readouterr().out  # where Lightning's bar writes
+    assert re.search(r"Epoch 0: 100%\S* 4/4 ", shown) and re.search(r"Epoch 1: 100%\S* 4/4 ", shown), shown[-2000:]
+    assert not re.search(r"Training: \S* [1-9]\d*/\?", shown), shown[-2000:]
+    assert not [w for w in recwarn if "resuming from a checkpoint that ended before the epoch" in str(w.message)]
 
 
 def test_a_fresh_run_into_an_earlier_runs_folder_is_refused_and_a_requeued_job_resumes_it(tmp_path, monkeypatch):
