@@ -80,18 +80,27 @@ def overrides(run: Path) -> list[str]:
     return words + [str(item) for item in OmegaConf.load(task)]
 
 
+def reached_bound(trainer: L.Trainer, saved: dict) -> str | None:
+    """`max_steps` or `max_epochs`, the trainer's bound that the run's last checkpoint `saved` has reached, or
+    None (the run ended otherwise: `trainer.max_time`, a signal, early stopping)."""
+    if trainer.max_steps != -1 and saved.get("global_step", 0) >= trainer.max_steps:
+        return "max_steps"
+    if trainer.max_steps == -1 and 0 < trainer.max_epochs <= saved.get("epoch", -1) + 1:  # saved at each epoch's end
+        return "max_epochs"
+    return None
+
+
 def train_on_command(trainer: L.Trainer, run_dir: Path, saved: dict) -> str | None:
     """`train.py` with the run's own overrides, resuming its last.ckpt in its dir for twice the epochs, or twice
     the steps where `trainer.max_steps` ended it; None unless the run was started from the command line and ended
-    at that bound (not at `trainer.max_time`, a signal or early stopping)."""
+    at that bound."""
     if not (run_dir / ".hydra").is_dir() or any(isinstance(c, Timer) for c in trainer.callbacks):
         return None
-    if trainer.max_steps != -1 and saved.get("global_step", 0) >= trainer.max_steps:
-        key, value = "trainer.max_steps", 2 * saved["global_step"]  # max_steps=1 trains one batch: 2 steps
-    elif trainer.max_steps == -1 and 0 < trainer.max_epochs <= saved.get("epoch", -1) + 1:  # saved at each epoch's end
-        key, value = "trainer.max_epochs", 2 * trainer.max_epochs
-    else:
+    bound = reached_bound(trainer, saved)
+    if bound is None:
         return None
+    key = f"trainer.{bound}"  # max_steps=1 trains one batch, 2 steps: twice the steps trained
+    value = 2 * saved["global_step"] if bound == "max_steps" else 2 * trainer.max_epochs
     replaced = ("ckpt_path=", f"{key}=")
     kept = [item for item in overrides(run_dir) if not item.startswith(replaced)]
     resume = [f"hydra.run.dir={shown(run_dir)}", "ckpt_path=last", f"{key}={value}"]
@@ -129,18 +138,26 @@ def run_start(trainer: L.Trainer, run_dir: str | Path) -> str:
     return f"outputs: {shown(run_dir)}" + (f" (watch it train: {command})" if command else "")
 
 
-def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, float], seconds: float) -> str:
+def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, float], seconds: float,
+                resumed_at: int | None = None) -> str:
     """A few lines for the end of `train.py`: steps, final quality, best checkpoint, and the commands to sample
-    the run, measure its best checkpoint against the real-data floor, train it on and open TensorBoard."""
+    the run, measure its best checkpoint against the real-data floor, train it on and open TensorBoard.
+    `resumed_at`: the step of the checkpoint a resumed run started from."""
     run_dir = Path(run_dir)
     last = run_dir / "checkpoints" / "last.ckpt"
     saved = load_checkpoint(last) if last.is_file() else {}
+    # Where the run ended: its last checkpoint's step and epoch (spawned DDP ranks leave the main process's
+    # trainer at 0), else the trainer's, whose current_epoch has counted the epoch a checkpoint saved in.
+    ended = saved or {"global_step": trainer.global_step, "epoch": trainer.current_epoch - 1}
+    steps = ended["global_step"]  # two optimizer steps a batch
+    trained_nothing = steps == resumed_at  # resumed where its trainer.max_* already ends it
     minutes, secs = divmod(round(seconds), 60)
     rows = []
     quality = ", ".join(f"{name} {metrics[name]:.4g}" for name in QUALITY if name in metrics)
     if quality:
         rows.append(("latest val", quality))
-    elif trainer.limit_val_batches != 0 and any(isinstance(c, QualityMetrics) for c in trainer.callbacks):
+    elif (not trained_nothing and trainer.limit_val_batches != 0
+          and any(isinstance(c, QualityMetrics) for c in trainer.callbacks)):
         rows.append(("latest val", "none: the run ended before a validation scored it"))
     if (reason := early_stop(trainer, saved)) is not None:
         rows.append(("stopped early", reason))
@@ -148,10 +165,12 @@ def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, floa
     best = None
     for callback in trainer.checkpoint_callbacks:
         state = callback_state(callback, saved)
-        if callback.monitor and state["best_model_path"]:
-            rows.append((f"best {callback.monitor}",
-                         f"{shown(state['best_model_path'])} ({float(state['best_model_score']):.4g})"))
-            best = best or state["best_model_path"]
+        path, score = state["best_model_path"], state["best_model_score"]
+        if callback.monitor and path and Path(path).is_file():
+            # Resumed into another folder, Lightning keeps the best's path but not its score until a validation.
+            value = shown(path) + (f" ({float(score):.4g})" if score is not None else "")
+            rows.append((f"best {callback.monitor}", value))
+            best = best or path
     if saved:
         python = local_command("python")
         rows.append(("sample it", f"{python} {project_script('sample.py')} ckpt={shown(last)}"))
@@ -162,8 +181,10 @@ def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, floa
     if (command := tensorboard_command(trainer)) is not None:
         rows.append(("TensorBoard", command))
     width = max(len(label) for label, _ in rows) + 2
-    steps = saved.get("global_step", trainer.global_step)  # two optimizer steps a batch
     batches = steps // 2
     said = f"{batches:,} batch{'' if batches == 1 else 'es'}"
     head = f"done: step {steps:,} ({said}) after {minutes} min {secs} s of training"
+    if trained_nothing and (bound := reached_bound(trainer, ended)) is not None:
+        head = (f"done: nothing trained: the checkpoint is at step {steps:,} ({said}), where trainer.{bound}="
+                f"{getattr(trainer, bound)} ends the run: raise it to train on")
     return "\n".join([head] + [f"  {label + ':':<{width}}{value}" for label, value in rows])

@@ -29,9 +29,10 @@ from gan_digits.run_summary import run_start, run_summary
 from gan_digits.strategy import accelerator_kind, pick_strategy
 
 
-def resume_path(cfg: DictConfig) -> tuple[str | None, str | None]:
+def resume_path(cfg: DictConfig) -> tuple[str | None, str | None, int | None]:
     """The checkpoint `ckpt_path` names (`last`: this run dir's; a requeued SLURM job's own last.ckpt), checked
-    before any work, and the precision it trained at (None for no checkpoint, or one written before checkpoints said).
+    before any work, the precision it trained at (None for no checkpoint, or one written before checkpoints said)
+    and the step it holds (None for no checkpoint).
 
     Read safely and compared with the model being built, so a checkpoint of another model fails
     here with both models named, not as a shape mismatch deep in load_state_dict.
@@ -42,7 +43,7 @@ def resume_path(cfg: DictConfig) -> tuple[str | None, str | None]:
         rank_zero_info(f"requeued by SLURM: resuming {last}")
         ckpt_path = "last"
     if ckpt_path is None:
-        return None, None
+        return None, None, None
     if ckpt_path == "last":
         path = last
         if not path.is_file():
@@ -52,7 +53,8 @@ def resume_path(cfg: DictConfig) -> tuple[str | None, str | None]:
             )
     else:
         path = Path(to_absolute_path(check_path("ckpt_path", ckpt_path)))
-    payload = load_checkpoint(path)[FORMAT_KEY]
+    checkpoint = load_checkpoint(path)
+    payload = checkpoint[FORMAT_KEY]
     saved = payload["model"]
     wanted = OmegaConf.to_container(cfg.model, resolve=True)
     for net in ("generator", "discriminator"):
@@ -67,7 +69,7 @@ def resume_path(cfg: DictConfig) -> tuple[str | None, str | None]:
         if None not in kinds and kinds[0] != kinds[1]:
             raise CheckpointError(f"{path} was trained with model.{key}._target_={kinds[0]}, this run asks for "
                                   f"{kinds[1]}: a resumed run restores its state, which fits only the same kind")
-    return str(path), payload.get("precision")
+    return str(path), payload.get("precision"), checkpoint.get("global_step", 0)
 
 
 @contextmanager
@@ -233,7 +235,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         raise ConfigError("paths.output_dir must be set: it is Hydra's run dir under train.py, and train(cfg) from "
                           "Python has none (compose(\"train\", overrides=[..., \"paths.output_dir=runs/mine\"]))")
     check_path("paths.output_dir", cfg.paths.output_dir)
-    ckpt_path, trained_at = resume_path(cfg)
+    ckpt_path, trained_at, resumed_at = resume_path(cfg)
     datamodule, module, trainer = build(cfg, trained_at)
     rank_zero_info(run_start(trainer, cfg.paths.output_dir))
     started = time.monotonic()
@@ -273,7 +275,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         logger.log_hyperparams(params, {f"hparams/{name}": value for name, value in metrics.items()})
         logger.finalize("success")  # fit already finalized once: flush what came after
     if trainer.is_global_zero:  # the one rank that prints (it reads last.ckpt back)
-        rank_zero_info(run_summary(trainer, cfg.paths.output_dir, metrics, seconds))
+        rank_zero_info(run_summary(trainer, cfg.paths.output_dir, metrics, seconds, resumed_at))
     return metrics
 
 

@@ -154,6 +154,29 @@ def test_resume_with_another_models_checkpoint_names_both(tmp_path, trained):
         train(compose_train("dcgan", [f"ckpt_path={ckpt}"], output_dir=tmp_path))
 
 
+@pytest.mark.parametrize("max_steps, head", [
+    (8, r"done: nothing trained: the checkpoint is at step 8 \(4 batches\), where trainer.max_steps=8 ends the run: "
+        r"raise it to train on\n"),
+    (10, r"done: step 10 \(5 batches\) after 0 min \d+ s of training\n  latest val: +none: the run ended before")])
+def test_a_resume_into_another_folder_without_a_validation_ends_on_its_summary(tmp_path, trained, caplog, max_steps, head):
+    """Resumed into another folder, Lightning keeps the best checkpoint's path but not its score: the summary
+    crashed (float(None)) after the run had trained without a validation (10: one batch into the next epoch), or
+    had nothing to train (8), where it now says so."""
+    caplog.set_level(logging.INFO)
+    ckpt = trained["gan"] / "checkpoints" / "last.ckpt"
+    train(compose_train("gan", [f"ckpt_path={ckpt}", f"trainer.max_steps={max_steps}"], output_dir=tmp_path))
+    best = next((trained["gan"] / "checkpoints").glob("epoch*.ckpt"))
+    assert re.search(head, caplog.text) and f"\n  best val/fid: {best}\n" in caplog.text, caplog.text[-1500:]
+
+
+def test_a_resume_at_its_bound_says_nothing_was_trained(tmp_path, caplog):
+    train(compose_train("gan", output_dir=tmp_path))
+    caplog.set_level(logging.INFO)
+    train(compose_train("gan", ["ckpt_path=last"], output_dir=tmp_path))
+    assert re.search(r"done: nothing trained: the checkpoint is at step 8 \(4 batches\), where trainer.max_steps=8 "
+                     r"ends the run: raise it to train on\n  outputs:", caplog.text)  # no "latest val: none" row
+
+
 def test_resume_trains_with_the_configs_optimizer_and_scheduler_settings(tmp_path, caplog):
     """Lightning restores the optimizers' and schedulers' settings with their states: a changed rate was ignored."""
     schedule = "model.scheduler={_target_:torch.optim.lr_scheduler.ExponentialLR,_partial_:true,gamma:0.5}"
