@@ -245,6 +245,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
             # Lightning calls a resume mid-epoch unreliable unless the loader saves its own state: the sampler
             # goes on with the epoch's batches not yet trained (data/sampler.py), as the uninterrupted run would.
             warnings.filterwarnings("ignore", message=r"You're resuming from a checkpoint that ended before the epoch")
+            # Resumed into another folder, whose best checkpoint is its own (README: Runs that survive).
+            warnings.filterwarnings("ignore", message=r"The dirpath has changed from .* won't be reloaded")
         # Every bf16-mixed run (auto's pick on many CPUs): the summary's size estimate counts 4 bytes a weight.
         warnings.filterwarnings("ignore", message=r"Precision .* is not supported by the model summary")
         # A run that ends before its first validation (max_steps within the first epoch): Lightning asks whether

@@ -169,6 +169,16 @@ def test_a_resume_into_another_folder_without_a_validation_ends_on_its_summary(t
     assert re.search(head, caplog.text) and f"\n  best val/fid: {best}\n" in caplog.text, caplog.text[-1500:]
 
 
+def test_a_resume_into_another_folder_keeps_its_own_best_and_leaves_the_first_as_it_was(tmp_path, trained, recwarn):
+    """As the README says, without Lightning's warning that the best's score is not carried over."""
+    first = trained["gan"] / "checkpoints"
+    before = {p.name: p.stat().st_mtime_ns for p in first.iterdir()}
+    train(compose_train("gan", [f"ckpt_path={first / 'last.ckpt'}", "trainer.max_steps=16"], output_dir=tmp_path))
+    assert {p.name: p.stat().st_mtime_ns for p in first.iterdir()} == before
+    assert len(list((tmp_path / "checkpoints").glob("epoch01-fid*.ckpt"))) == 1  # its one validation, epoch 1
+    assert not [w for w in recwarn if "dirpath has changed" in str(w.message)]
+
+
 def test_a_resume_at_its_bound_says_nothing_was_trained(tmp_path, caplog):
     train(compose_train("gan", output_dir=tmp_path))
     caplog.set_level(logging.INFO)
