@@ -22,6 +22,9 @@ PANELS = {
     "D's mean output (1 = real)": ("train/d_real", "train/d_fake"),
     "FID (lower is better)": ("val/fid",),
 }
+# Why a panel is empty: a run shorter than trainer.log_every_n_steps batches, or without a validation.
+WHEN_LOGGED = {"train": "train/* are written every\ntrainer.log_every_n_steps batches",
+               "val": "val/fid comes with each validation\n(callbacks.quality)"}
 
 
 FIGURE_SUFFIXES = tuple(f".{kind}" for kind in FigureCanvasBase.get_supported_filetypes())  # what savefig writes
@@ -92,6 +95,9 @@ def plot_runs(paths: list[str | Path], out: str | Path | None = None) -> Path:
         ax.set_xlabel("optimizer step")
         if ax.lines:
             ax.legend(fontsize=7)
+        else:
+            why = WHEN_LOGGED[tags[0].split("/")[0]]
+            ax.text(0.5, 0.5, f"none logged:\n{why}", ha="center", va="center", transform=ax.transAxes, color="gray")
     figure.tight_layout()
     figure.savefig(out, dpi=100)
     plt.close(figure)

@@ -15,9 +15,9 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import DATA, run_script
+from conftest import DATA, compose_train, run_script
 from headless_page import HeadlessPage
-from gan_digits import modes
+from gan_digits import modes, plot
 from gan_digits import studio as studio_module
 from gan_digits.checkpoint import build_generator, load_checkpoint
 from gan_digits.checks import ConfigError, UserInputError
@@ -27,6 +27,7 @@ from gan_digits.modes import arithmetic, grid, interpolate, sample
 from gan_digits.plot import plot_runs, read_scalars
 from gan_digits.sampling import draw, enlarged
 from gan_digits.studio import make_server, render_png
+from gan_digits.training import train
 
 CELL = 30  # a 28-px digit plus the grid's 2-px padding
 
@@ -187,6 +188,17 @@ def test_compare_ranks_runs_by_best_fid_and_shows_what_differs(sweep):
     result = run_script("-m", "gan_digits.compare", str(sweep / "0" / "tb" / "missing"))
     assert result.returncode == 2 and result.stderr == \
         f"error: {sweep / '0' / 'tb' / 'missing'} does not exist: expected a run dir written by train.py or a sweep dir\n"
+
+
+def test_plot_says_in_an_empty_panel_why_it_is_empty(tmp_path, monkeypatch):
+    """A run of fewer batches than trainer.log_every_n_steps (the README's smoke run) drew two blank panels."""
+    train(compose_train("gan", ["trainer.log_every_n_steps=50"], output_dir=tmp_path))  # 4 batches, 1 validation
+    figures = []
+    monkeypatch.setattr(plot.plt, "close", figures.append)
+    plot_runs([tmp_path])
+    said = [[text.get_text() for text in ax.texts] for ax in figures[0].axes]
+    assert said == [["none logged:\ntrain/* are written every\ntrainer.log_every_n_steps batches"]] * 2 + [[]]
+    assert [line.get_label() for line in figures[0].axes[2].lines] == ["val/fid"]
 
 
 def test_plot_leaves_out_a_run_that_logged_nothing_and_names_it(sweep, tmp_path, capsys):
