@@ -159,6 +159,10 @@ def check_trainer(trainer: DictConfig) -> None:
         # leaves the torchvision path's batch sampler drawing new batches every epoch: neither overfits.
         raise ConfigError(f"trainer.overfit_batches={trainer.overfit_batches} is not allowed: expected 0. To train "
                           "on a few fixed digits use data.subset=<N> (e.g. data.subset=128: 2 batches of 64)")
+    if trainer.get("barebones"):  # Lightning then refuses, one at a time, six settings a run here keeps on
+        raise ConfigError("trainer.barebones=true is not allowed: it turns off what a run here is for (logging, "
+                          "checkpoints, val/fid, the progress bar). What Lightning's own loop costs a batch, beside a "
+                          "loop without it: python bench/lightning_floor.py")
     # Lightning refuses these under manual optimization, but only once fit has begun (a traceback).
     manual = "the adversarial step optimizes by hand (manual optimization), where Lightning does not"
     if clip := trainer.get("gradient_clip_val"):

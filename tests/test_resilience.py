@@ -363,6 +363,9 @@ def test_collapsed_discriminator_is_caught(tmp_path):
                                                             r"does not accumulate gradients: for a larger batch, raise data.batch_size"),
         ("trainer.val_check_interval=1000", ConfigError, r"trainer config: `val_check_interval` \(1000\) must be less than or "
                                                           r"equal to the number of the training batches \(4\)\..*check_val_every_n_epoch=null\)$"),
+        # ... Lightning refused, one at a time, six settings the config keeps on:
+        ("trainer.barebones=true", ConfigError, r"^trainer.barebones=true is not allowed: it turns off what a run here is "
+                                                r"for .* python bench/lightning_floor.py$"),
         ("trainer.overfit_batches=2", ConfigError, r"trainer.overfit_batches=2 is not allowed: expected 0. To train on a few fixed digits use data.subset=<N>"),
         # ... trained nothing, and said to train on with max_steps=0; or refused it after auto's timing:
         ("trainer.max_steps=0", ConfigError, r"^trainer.max_steps=0 is not allowed: expected an integer >= 1 \(or -1: no limit\)$"),
