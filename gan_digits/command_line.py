@@ -67,7 +67,8 @@ def check_known_keys(argv: Sequence[str], conf: Path, config_name: str) -> None:
     `Key 'max_epoch' is not in struct` and to add the key with `+`, which turns a typo into a key nothing reads
     (or Lightning's TypeError seconds later). And a group's option that no config folder has (`model=gann`),
     named with the options in one line (Hydra's message takes 13). Composes the config as Hydra will (~0.3 s),
-    a sweep's first job (Hydra composes every job before running one); other composition errors are left to Hydra."""
+    a sweep's first job (Hydra composes every job before running one) and a job for each other option of a config
+    group it sweeps; other composition errors are left to Hydra."""
     from hydra import compose, initialize_config_dir
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException
@@ -88,37 +89,49 @@ def check_known_keys(argv: Sequence[str], conf: Path, config_name: str) -> None:
         with initialize_config_dir(config_dir=str(conf.absolute()), version_base="1.3"):
             return compose(config_name, overrides=words)
 
-    try:
-        composed(words)
-        return
-    except MissingConfigException as err:
-        group, _, name = (err.missing_cfg_file or "").rpartition("/")
-        if not group or err.options is None:
-            return  # a primary config (--config-name): Hydra names it
-        options = [option for option in err.options if option != BASE_OPTIONS.get(group)]
-        meant = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
-        raise ConfigError(f"{group}={name} is not allowed: expected one of {', '.join(options)}"
-                          + (f" (did you mean {meant[0]}?)" if meant else "")) from None
-    except ConfigCompositionException as err:
-        cause = err.__cause__
-        if not isinstance(cause, (ConfigAttributeError, ConfigKeyError)) or "not in struct" not in str(cause):
-            return
-    missing = cause.full_key
-    for word, override, said in zip(words, overrides, typed):
-        key = override.key_or_group
-        if override.is_add() or override.is_force_add() or not (key == missing or key.startswith(f"{missing}.")):
-            continue
+    def unknown_key(missing: str, job: list[str], which: str) -> None:
+        """Raise the ConfigError naming the word that set `missing`, a key `job`'s config lacks, with the key meant
+        (`which`: the job, where it is not the sweep's first); return where only Hydra can tell."""
+        for word, override, said in zip(job, overrides, typed):
+            key = override.key_or_group
+            if override.is_add() or override.is_force_add() or not (key == missing or key.startswith(f"{missing}.")):
+                continue
+            try:
+                plain = OmegaConf.to_container(composed([other for other in job if other != word]))
+            except HydraException:
+                return
+            section, _, name = missing.rpartition(".")
+            where = f"{section} has no key {name}" if section else f"the config has no key {name}"
+            built = section and _built(plain.get(section.split(".")[0]))
+            unmatched = (f"a key the config files leave out is added with a +, for the class built there to take or "
+                         f"refuse: +{said}")
+            raise ConfigError(f"{said} is not allowed{which}: {where} "
+                              f"({_hint(plain, missing, then=key[len(missing):], unmatched=unmatched if built else '')})")
+
+    # The sweep's first job, then a job for each other option of a config group it sweeps (`-m model=gan,dcgan`).
+    jobs = [(words, "")] + [([*words[:index], choice, *words[index + 1:]], f" with {choice}")
+                            for index, override in enumerate(overrides)
+                            if override.is_sweep_override() and (conf / override.key_or_group).is_dir()
+                            for choice in (f"{override.get_key_element()}={value}"
+                                           for value in list(override.sweep_string_iterator())[1:])]
+    for job, which in jobs:
         try:
-            plain = OmegaConf.to_container(composed([other for other in words if other != word]))
-        except HydraException:
-            return
-        section, _, name = missing.rpartition(".")
-        where = f"{section} has no key {name}" if section else f"the config has no key {name}"
-        built = section and _built(plain.get(section.split(".")[0]))
-        unmatched = (f"a key the config files leave out is added with a +, for the class built there to take or "
-                     f"refuse: +{said}")
-        raise ConfigError(f"{said} is not allowed: {where} "
-                          f"({_hint(plain, missing, then=key[len(missing):], unmatched=unmatched if built else '')})")
+            composed(job)
+            continue
+        except MissingConfigException as err:
+            group, _, name = (err.missing_cfg_file or "").rpartition("/")
+            if not group or err.options is None:
+                return  # a primary config (--config-name): Hydra names it
+            options = [option for option in err.options if option != BASE_OPTIONS.get(group)]
+            meant = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+            raise ConfigError(f"{group}={name} is not allowed: expected one of {', '.join(options)}"
+                              + (f" (did you mean {meant[0]}?)" if meant else "")) from None
+        except ConfigCompositionException as err:
+            cause = err.__cause__
+            if not isinstance(cause, (ConfigAttributeError, ConfigKeyError)) or "not in struct" not in str(cause):
+                return
+        unknown_key(cause.full_key, job, which)
+        return
 
 
 def _as_hydra_reads(argv: Sequence[str], config_name: str) -> tuple[str, list[str]] | None:

@@ -240,6 +240,11 @@ def test_unknown_key_is_named_with_the_key_meant_before_importing_torch():
      "model.generatr.hidden=[8] is not allowed: model has no key generatr (did you mean model.generator.hidden?)"),
     (["-m", "model=gan,dcgan", "trainer.max_epoh=1,2"],  # a sweep: its first job, as Hydra composes every job
      "trainer.max_epoh=1,2 is not allowed: trainer has no key max_epoh (did you mean trainer.max_epochs?)"),
+    (["-m", "model=gan,dcgann", "trainer.max_epochs=1,2"],  # a group's option in a later job: Hydra's 13 lines
+     "model=dcgann is not allowed: expected one of cdcgan, cdcgan_tf, dcgan, dcgan_tf, gan (did you mean dcgan?)"),
+    (["-m", "model=gan,dcgan", "model.generator.hidden=[8]"],  # a key one of the models lacks: Hydra said to add it
+     "model.generator.hidden=[8] is not allowed with model=dcgan: model.generator has no key hidden (did you mean "
+     "model.discriminator.hidden?)"),
     (["trainer.accumulate_grad_batches=2"],  # a Trainer argument conf/ leaves out: Hydra's + is the way
      "trainer.accumulate_grad_batches=2 is not allowed: trainer has no key accumulate_grad_batches (a key the config "
      "files leave out is added with a +, for the class built there to take or refuse: +trainer.accumulate_grad_batches=2)"),
