@@ -10,6 +10,7 @@ import re
 import shlex
 import shutil
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import lightning as L
@@ -87,6 +88,16 @@ def reached_bound(trainer: L.Trainer, saved: dict) -> str | None:
         return "max_steps"
     if trainer.max_steps == -1 and 0 < trainer.max_epochs <= saved.get("epoch", -1) + 1:  # saved at each epoch's end
         return "max_epochs"
+    return None
+
+
+def run_end(trainer: L.Trainer, ended: dict) -> str | None:
+    """Which setting ended a run at the step and epoch `ended` holds, said as a user sets it; None for another end."""
+    if (bound := reached_bound(trainer, ended)) is not None:
+        return f"trainer.{bound}={getattr(trainer, bound)} ends the run"
+    for timer in (c for c in trainer.callbacks if isinstance(c, Timer)):
+        if timer.time_remaining("train") <= 0:  # the time trained before, which a resumed run's Timer restores
+            return f"trainer.max_time ends the run ({timedelta(seconds=round(timer.time_elapsed('train')))} trained already)"
     return None
 
 
@@ -184,7 +195,6 @@ def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, floa
     batches = steps // 2
     said = f"{batches:,} batch{'' if batches == 1 else 'es'}"
     head = f"done: step {steps:,} ({said}) after {minutes} min {secs} s of training"
-    if trained_nothing and (bound := reached_bound(trainer, ended)) is not None:
-        head = (f"done: nothing trained: the checkpoint is at step {steps:,} ({said}), where trainer.{bound}="
-                f"{getattr(trainer, bound)} ends the run: raise it to train on")
+    if trained_nothing and (end := run_end(trainer, ended)) is not None:
+        head = f"done: nothing trained: the checkpoint is at step {steps:,} ({said}), where {end}: raise it to train on"
     return "\n".join([head] + [f"  {label + ':':<{width}}{value}" for label, value in rows])

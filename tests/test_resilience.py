@@ -179,12 +179,15 @@ def test_a_resume_into_another_folder_keeps_its_own_best_and_leaves_the_first_as
     assert not [w for w in recwarn if "dirpath has changed" in str(w.message)]
 
 
-def test_a_resume_at_its_bound_says_nothing_was_trained(tmp_path, caplog):
-    train(compose_train("gan", output_dir=tmp_path))
+@pytest.mark.parametrize("bound, end", [("trainer.max_steps=8", r"trainer.max_steps=8 ends the run"),
+                                        ("trainer.max_time=00:00:00:00", r"trainer.max_time ends the run \(0:00:00 trained "
+                                                                         r"already\)")])
+def test_a_resume_at_its_bound_says_nothing_was_trained(tmp_path, caplog, bound, end):
+    train(compose_train("gan", output_dir=tmp_path))  # 8 steps
     caplog.set_level(logging.INFO)
-    train(compose_train("gan", ["ckpt_path=last"], output_dir=tmp_path))
-    assert re.search(r"done: nothing trained: the checkpoint is at step 8 \(4 batches\), where trainer.max_steps=8 "
-                     r"ends the run: raise it to train on\n  outputs:", caplog.text)  # no "latest val: none" row
+    train(compose_train("gan", ["ckpt_path=last", "trainer.max_steps=16", bound], output_dir=tmp_path))
+    assert re.search(rf"done: nothing trained: the checkpoint is at step 8 \(4 batches\), where {end}: raise it to "
+                     r"train on\n  outputs:", caplog.text)  # no "latest val: none" row
 
 
 def test_resume_trains_with_the_configs_optimizer_and_scheduler_settings(tmp_path, caplog):
