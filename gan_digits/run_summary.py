@@ -6,79 +6,19 @@ checkpoint come from the run's last checkpoint where it kept one: when DDP ran t
 processes (a `-m` sweep), Lightning hands the main process's trainer back neither.
 """
 
-import re
-import shlex
-import shutil
-import sys
 from datetime import timedelta
 from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.callbacks import EarlyStopping, Timer
 from lightning.pytorch.loggers import TensorBoardLogger
-from omegaconf import OmegaConf
 
 from gan_digits.callbacks import QualityMetrics
 from gan_digits.checkpoint import load_checkpoint
+from gan_digits.run_commands import local_command, project_script, resume_command, shown
 
 # The quality metrics worth a line (docs/metrics.md), in this order, when the run logged them.
 QUALITY = ("val/fid", "val/intra_fid", "val/label_acc", "val/modes")
-
-
-def started_in() -> Path:
-    """The folder the command was started in, which `hydra.job.chdir=true` leaves for the run dir."""
-    from hydra.core.hydra_config import HydraConfig
-
-    moved = HydraConfig.initialized() and HydraConfig.get().job.chdir
-    return Path(HydraConfig.get().runtime.cwd) if moved else Path.cwd()
-
-
-def shown(path: str | Path) -> str:
-    """`path` as typed from the folder the command was started in: relative below it, absolute elsewhere."""
-    path = Path(path).absolute()
-    try:
-        return str(path.relative_to(started_in()))
-    except ValueError:
-        return str(path)
-
-
-def local_command(name: str) -> str:
-    """`name` ("python": this interpreter; else the command beside it, such as tensorboard) as the user
-    can run it from here: the bare name when that is what the shell finds, else its path (`.venv/bin/python`
-    for a venv that is not activated, an absolute path from outside the project)."""
-    path = Path(sys.executable) if name == "python" else Path(sys.executable).parent / name
-    if not path.exists():
-        return name
-    found = shutil.which(path.name)
-    return path.name if found and Path(found).absolute() == path.absolute() else shown(path)
-
-
-def project_script(name: str) -> str:
-    """The project's `name` (sample.py, train.py) as typed from here: the bare name from the project's root."""
-    script = Path(__file__).resolve().parents[1] / name
-    return shown(script) if script.is_file() else name
-
-
-# Hydra's own overrides that say where a run's outputs go or how a sweep runs, not what its config is.
-WHERE_IT_RAN = re.compile(r"[~+]*hydra[./](run|mode|sweep|sweeper|launcher)\b")
-
-
-def overrides(run: Path) -> list[str]:
-    """The command line the run was started with (none for a run built in Python): another config
-    (`--config-name`, `--config-dir`), Hydra's overrides that shape the config (`hydra.searchpath=[...]`
-    for a model config kept outside conf/), then the run's own."""
-    hydra, task = Path(run) / ".hydra" / "hydra.yaml", Path(run) / ".hydra" / "overrides.yaml"
-    if not task.is_file():
-        return []
-    words = []
-    if hydra.is_file():
-        config = OmegaConf.load(hydra).hydra
-        if config.job.config_name not in ("train", None):
-            words += ["--config-name", config.job.config_name]
-        words += [arg for source in config.runtime.config_sources if source.provider == "command-line"
-                  for arg in ("--config-dir", source.path)]
-        words += [str(item) for item in config.overrides.hydra if not WHERE_IT_RAN.match(str(item))]
-    return words + [str(item) for item in OmegaConf.load(task)]
 
 
 def reached_bound(trainer: L.Trainer, saved: dict) -> str | None:
@@ -102,20 +42,13 @@ def run_end(trainer: L.Trainer, ended: dict) -> str | None:
 
 
 def train_on_command(trainer: L.Trainer, run_dir: Path, saved: dict) -> str | None:
-    """`train.py` with the run's own overrides, resuming its last.ckpt in its dir for twice the epochs, or twice
-    the steps where `trainer.max_steps` ended it; None unless the run was started from the command line and ended
-    at that bound."""
-    if not (run_dir / ".hydra").is_dir() or any(isinstance(c, Timer) for c in trainer.callbacks):
+    """The command that resumes the run for twice the epochs, or twice the steps where `trainer.max_steps` ended it;
+    None unless the run was started from the command line and ended at that bound."""
+    if any(isinstance(c, Timer) for c in trainer.callbacks) or (bound := reached_bound(trainer, saved)) is None:
         return None
-    bound = reached_bound(trainer, saved)
-    if bound is None:
-        return None
-    key = f"trainer.{bound}"  # max_steps=1 trains one batch, 2 steps: twice the steps trained
+    # max_steps=1 trains one batch, 2 steps: twice the steps trained
     value = 2 * saved["global_step"] if bound == "max_steps" else 2 * trainer.max_epochs
-    replaced = ("ckpt_path=", f"{key}=")
-    kept = [item for item in overrides(run_dir) if not item.startswith(replaced)]
-    resume = [f"hydra.run.dir={shown(run_dir)}", "ckpt_path=last", f"{key}={value}"]
-    return f"{local_command('python')} {shlex.join([project_script('train.py'), *kept, *resume])}"
+    return resume_command(run_dir, f"trainer.{bound}={value}")
 
 
 def callback_state(callback: L.Callback, saved: dict) -> dict:

@@ -11,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
 from conftest import DATA, ROOT, TINY_MODEL, compose_train, imported_modules, run_script
-from gan_digits.run_summary import local_command, shown
+from gan_digits.run_commands import local_command, shown
 
 TINY_CLI = [
     f"data.root={DATA}",

@@ -3,6 +3,7 @@
 import errno
 import logging
 import re
+import shlex
 import signal
 
 import pytest
@@ -35,11 +36,15 @@ def _weights(run_dir):
 def test_signal_saves_a_checkpoint_exits_nonzero_and_resume_finishes(tmp_path, signum):
     run = tmp_path / "run"
     args = ["train.py", "model=dcgan", *TINY_MODEL["dcgan"], *LONG, f"hydra.run.dir={run}"]
-    killed = run_script(*args, "+callbacks.kill._target_=rank_probe.SendSignal", "+callbacks.kill.at_batch=3",
-                        f"+callbacks.kill.signum={int(signum)}", env=probe_env())
+    kill = ["+callbacks.kill._target_=rank_probe.SendSignal", "+callbacks.kill.at_batch=3",
+            f"+callbacks.kill.signum={int(signum)}"]
+    killed = run_script(*args, *kill, env=probe_env())
     assert killed.returncode == 128 + signum, killed.stderr[-2000:]
-    # The signal came after batch 3's callbacks had run the check: batch 4 completes, then the save.
-    assert f"{signal.Signals(signum).name} received: saved {run}/checkpoints/last.ckpt at step 8" in killed.stderr
+    # The signal came after batch 3's callbacks had run the check: batch 4 completes, then the save. To resume, the
+    # run's own command in its dir: it said ckpt_path=<file>, which alone resumed the default model (cdcgan) and failed.
+    resume = shlex.join([*args[:-1], *kill, f"hydra.run.dir={run}", "ckpt_path=last"])
+    assert re.search(rf"{signal.Signals(signum).name} received: saved {run}/checkpoints/last.ckpt at step 8; resume it "
+                     rf"with: \S*python\S* {re.escape(resume)}\n", killed.stderr), killed.stderr[-2000:]
     assert _weights(run)["global_step"] == 8
     assert "`weights_only` was not set" not in killed.stderr  # Lightning's line when the save did not say
 

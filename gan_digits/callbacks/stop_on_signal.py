@@ -15,6 +15,8 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_info
 
+from gan_digits.run_commands import resume_command, shown
+
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGUSR1") if hasattr(signal, name))
 
 
@@ -51,8 +53,12 @@ class StopOnSignal(L.Callback):
         signum = self.received or signal.SIGTERM
         path = self.dirpath / "last.ckpt"
         trainer.save_checkpoint(path, weights_only=False)  # all of it, to resume from (and no log line asking)
-        rank_zero_info(f"{signal.Signals(signum).name} received: saved {path} at step {trainer.global_step}; "
-                       f"resume with ckpt_path={path}")
+        run_dir = Path(trainer.default_root_dir)  # paths.output_dir
+        # In its own dir with the overrides it was started with: ckpt_path=<file> alone resumes the default model.
+        own = path.absolute() == (run_dir / "checkpoints" / "last.ckpt").absolute()  # what ckpt_path=last reads
+        command = resume_command(run_dir) if own else None
+        rank_zero_info(f"{signal.Signals(signum).name} received: saved {shown(path)} at step {trainer.global_step}; "
+                       + (f"resume it with: {command}" if command else f"resume with ckpt_path={shown(path)}"))
         if signum == getattr(signal, "SIGUSR1", None) and self.requeue_on_slurm and "SLURM_JOB_ID" in os.environ:
             if trainer.is_global_zero:
                 subprocess.run(["scontrol", "requeue", os.environ["SLURM_JOB_ID"]], check=False)

@@ -1,0 +1,77 @@
+"""A run's commands as a user types them: paths from the folder the command was started in, the interpreter
+and tools as the shell finds them, and the overrides the run was started with."""
+
+import re
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+
+def started_in() -> Path:
+    """The folder the command was started in, which `hydra.job.chdir=true` leaves for the run dir."""
+    from hydra.core.hydra_config import HydraConfig
+
+    moved = HydraConfig.initialized() and HydraConfig.get().job.chdir
+    return Path(HydraConfig.get().runtime.cwd) if moved else Path.cwd()
+
+
+def shown(path: str | Path) -> str:
+    """`path` as typed from the folder the command was started in: relative below it, absolute elsewhere."""
+    path = Path(path).absolute()
+    try:
+        return str(path.relative_to(started_in()))
+    except ValueError:
+        return str(path)
+
+
+def local_command(name: str) -> str:
+    """`name` ("python": this interpreter; else the command beside it, such as tensorboard) as the user
+    can run it from here: the bare name when that is what the shell finds, else its path (`.venv/bin/python`
+    for a venv that is not activated, an absolute path from outside the project)."""
+    path = Path(sys.executable) if name == "python" else Path(sys.executable).parent / name
+    if not path.exists():
+        return name
+    found = shutil.which(path.name)
+    return path.name if found and Path(found).absolute() == path.absolute() else shown(path)
+
+
+def project_script(name: str) -> str:
+    """The project's `name` (sample.py, train.py) as typed from here: the bare name from the project's root."""
+    script = Path(__file__).resolve().parents[1] / name
+    return shown(script) if script.is_file() else name
+
+
+# Hydra's own overrides that say where a run's outputs go or how a sweep runs, not what its config is.
+WHERE_IT_RAN = re.compile(r"[~+]*hydra[./](run|mode|sweep|sweeper|launcher)\b")
+
+
+def overrides(run: Path) -> list[str]:
+    """The command line the run was started with (none for a run built in Python): another config
+    (`--config-name`, `--config-dir`), Hydra's overrides that shape the config (`hydra.searchpath=[...]`
+    for a model config kept outside conf/), then the run's own."""
+    hydra, task = Path(run) / ".hydra" / "hydra.yaml", Path(run) / ".hydra" / "overrides.yaml"
+    if not task.is_file():
+        return []
+    words = []
+    if hydra.is_file():
+        config = OmegaConf.load(hydra).hydra
+        if config.job.config_name not in ("train", None):
+            words += ["--config-name", config.job.config_name]
+        words += [arg for source in config.runtime.config_sources if source.provider == "command-line"
+                  for arg in ("--config-dir", source.path)]
+        words += [str(item) for item in config.overrides.hydra if not WHERE_IT_RAN.match(str(item))]
+    return words + [str(item) for item in OmegaConf.load(task)]
+
+
+def resume_command(run_dir: Path, *changes: str) -> str | None:
+    """`train.py` with the run's own overrides (but for those `changes` replace), resuming its last.ckpt in its dir;
+    None for a run not started from the command line (no .hydra/ to read them from)."""
+    if not (run_dir / ".hydra").is_dir():
+        return None
+    replaced = ("ckpt_path=", *(change.partition("=")[0] + "=" for change in changes))
+    kept = [item for item in overrides(run_dir) if not item.startswith(replaced)]
+    resume = [f"hydra.run.dir={shown(run_dir)}", "ckpt_path=last", *changes]
+    return f"{local_command('python')} {shlex.join([project_script('train.py'), *kept, *resume])}"
