@@ -40,16 +40,26 @@ def times_floor(metrics: dict[str, float], floor: dict[str, float]) -> dict[str,
 
 
 def load_npz(path: Path) -> Digits:
-    """uint8 images `(N, 1, 28, 28)` and the digits asked for (None when all labels are -1)."""
+    """uint8 images `(N, 1, 28, 28)` and the digits asked for (None when all labels are -1, or when the file has
+    none: an npz of another project's GAN may hold its images alone). Images may come as `(N, 28, 28)`, as
+    written by sample.py, `(N, 1, 28, 28)` or `(N, 784)`; labels as any integers."""
     try:
         data = np.load(path)
-        images, labels = data["images"], data["labels"]
+        images = data["images"]
+        labels = data["labels"] if "labels" in data.files else None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:  # BadZipFile: a truncated file
-        raise UserInputError(f"cannot read {path}: {err}; expected an npz with 'images' and 'labels'") from err
+        raise UserInputError(f"cannot read {path}: {err}; expected an npz with 'images' (and 'labels')") from err
+    if images.shape[1:] in ((1, 28, 28), (784,)):
+        images = images.reshape(-1, 28, 28)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise UserInputError(f"{path}: images are {images.dtype} {images.shape}, expected uint8 (N, 28, 28)")
-    if labels.dtype != np.int64 or labels.shape != (len(images),):
-        raise UserInputError(f"{path}: labels are {labels.dtype} {labels.shape}, expected int64 ({len(images)},)")
+        convert = " (floats in [0, 1]: np.round(images * 255).astype(np.uint8))" if images.dtype.kind == "f" else ""
+        raise UserInputError(f"{path}: images are {images.dtype} {images.shape}, expected uint8 (N, 28, 28), 0 for "
+                             f"the background and 255 for ink as in MNIST{convert}")
+    if labels is None:
+        return torch.from_numpy(images).unsqueeze(1), None
+    if labels.dtype.kind not in "iu" or labels.shape != (len(images),):
+        raise UserInputError(f"{path}: labels are {labels.dtype} {labels.shape}, expected integers ({len(images)},)")
+    labels = labels.astype(np.int64)
     if (labels == -1).all():
         return torch.from_numpy(images).unsqueeze(1), None
     if labels.min() < 0 or labels.max() > 9:

@@ -131,21 +131,22 @@ def test_too_few_samples_for_kid(extractor, test_split):
         _score(extractor, (images[:200], labels[:200]), (images[200:250], labels[200:250]))
 
 
-def _write_npz(path, images, labels):
-    np.savez(path, images=images, labels=labels)
+def _write_npz(path, **arrays):
+    np.savez(path, **arrays)
     return path
 
 
 def test_bad_npz_files_are_named(tmp_path):
     good_images = np.zeros((20, 28, 28), np.uint8)
     cases = [
-        (np.zeros((20, 28, 28), np.float32), np.full(20, -1), r"images are float32 \(20, 28, 28\), expected uint8"),
+        (np.zeros((20, 28, 28), np.float32), np.full(20, -1), r"images are float32 \(20, 28, 28\), expected uint8 \(N, 28, "
+                                                              r"28\), .* \(floats in \[0, 1\]: np.round\(images \* 255\)"),
         (np.zeros((20, 32, 32), np.uint8), np.full(20, -1), r"expected uint8 \(N, 28, 28\)"),
-        (good_images, np.full(19, -1), r"labels are int64 \(19,\), expected int64 \(20,\)"),
+        (good_images, np.full(19, -1), r"labels are int64 \(19,\), expected integers \(20,\)"),
         (good_images, np.array([-1] * 10 + [3] * 10), r"labels must all be -1 \(unconditional\) or all digits 0-9"),
     ]
     for i, (images, labels, message) in enumerate(cases):
-        path = _write_npz(tmp_path / f"bad{i}.npz", images, labels.astype(np.int64))
+        path = _write_npz(tmp_path / f"bad{i}.npz", images=images, labels=labels.astype(np.int64))
         with pytest.raises(UserInputError, match=message):
             evaluate(str(path), str(DATA), kid_subset_size=10)
     truncated = tmp_path / "truncated.npz"
@@ -164,6 +165,17 @@ def test_bad_npz_files_are_named(tmp_path):
         evaluate(str(path), str(DATA), real=True)  # scored the real digits, leaving the file unscored without a word
     with pytest.raises(UserInputError, match=r"nothing to evaluate: give a checkpoint or an .npz, or --real"):
         evaluate(None, str(DATA))
+
+
+def test_an_npz_of_another_gans_digits_is_scored_as_sample_pys_layout(tmp_path):
+    """Its images alone (they were refused without labels), flattened or with a channel, its labels any integers."""
+    images, labels = (t[:200].numpy() for t in load_split(DATA, "train"))
+    score = lambda **arrays: evaluate(str(_write_npz(tmp_path / "digits.npz", **arrays)), str(DATA), kid_subset_size=50)
+    unconditional = score(images=images, labels=np.full(200, -1))
+    assert score(images=images.reshape(200, 784)) == score(images=images[:, None]) == unconditional
+    conditional = score(images=images, labels=labels.astype(np.int64))
+    assert score(images=images[:, None], labels=labels.astype(np.int32)) == conditional
+    assert set(conditional) - set(unconditional) == {"label_acc", "intra_fid"}
 
 
 def test_evaluate_cli_prints_a_table_and_json(trained, tmp_path):
