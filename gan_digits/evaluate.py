@@ -52,7 +52,8 @@ def load_npz(path: Path) -> Digits:
     if images.shape[1:] in ((1, 28, 28), (784,)):
         images = images.reshape(-1, 28, 28)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
-        convert = " (floats in [0, 1]: np.round(images * 255).astype(np.uint8))" if images.dtype.kind == "f" else ""
+        convert = (" (floats in [0, 1]: np.round(images * 255).astype(np.uint8); a tanh's, in [-1, 1]: "
+                   "np.round((images + 1) * 127.5).astype(np.uint8))") if images.dtype.kind == "f" else ""
         raise UserInputError(f"{path}: images are {images.dtype} {images.shape}, expected uint8 (N, 28, 28), 0 for "
                              f"the background and 255 for ink as in MNIST{convert}")
     if labels is None:
