@@ -22,8 +22,8 @@ QUALITY = ("val/fid", "val/intra_fid", "val/label_acc", "val/modes")
 
 
 def reached_bound(trainer: L.Trainer, saved: dict) -> str | None:
-    """`max_steps` or `max_epochs`, the trainer's bound that the run's last checkpoint `saved` has reached, or
-    None (the run ended otherwise: `trainer.max_time`, a signal, early stopping)."""
+    """`max_steps` or `max_epochs`, the trainer's bound that the step and epoch `saved` holds have reached (the
+    run's last checkpoint's), or None (the run ended otherwise: `trainer.max_time`, a signal, early stopping)."""
     if trainer.max_steps != -1 and saved.get("global_step", 0) >= trainer.max_steps:
         return "max_steps"
     if trainer.max_steps == -1 and 0 < trainer.max_epochs <= saved.get("epoch", -1) + 1:  # saved at each epoch's end
@@ -37,7 +37,8 @@ def run_end(trainer: L.Trainer, ended: dict) -> str | None:
         return f"trainer.{bound}={getattr(trainer, bound)} ends the run"
     for timer in (c for c in trainer.callbacks if isinstance(c, Timer)):
         if timer.time_remaining("train") <= 0:  # the time trained before, which a resumed run's Timer restores
-            return f"trainer.max_time ends the run ({timedelta(seconds=round(timer.time_elapsed('train')))} trained already)"
+            trained = timedelta(seconds=round(timer.time_elapsed("train")))
+            return f"trainer.max_time ends the run ({trained} trained already)"
     return None
 
 
