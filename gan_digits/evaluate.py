@@ -125,7 +125,8 @@ def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: 
 
 def _parse(argv: list[str] | None) -> Namespace:
     parser = KeyValueParser(prog="python -m gan_digits.evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument("path", nargs="?", help="a checkpoint written by train.py, or an npz written by sample.py")
+    parser.add_argument("path", nargs="?",
+                        help="a checkpoint written by train.py, or an npz of digits: sample.py's or another GAN's (README)")
     parser.add_argument("--n", type=int, default=10_000, help="digits to generate (checkpoints and --real)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", default="data", help="folder holding MNIST/raw/ (the test split is the reference)")
