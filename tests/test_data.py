@@ -154,13 +154,14 @@ def test_download_is_a_boolean():
         MNISTDataModule(root=str(DATA), download="no")  # a string was taken for true
 
 
-def test_too_few_validation_digits_for_a_batch_are_named_before_training(tmp_path):
-    """Lightning asks for the validation batches at the first validation: without a sanity check (the tiny
-    run has none), that came after an epoch of training, and the message named the training digits."""
+@pytest.mark.parametrize("override, digits", [("data.val_size=16", "16 validation images"),
+                                             ("data.subset=16", "16 training images")])
+def test_too_few_digits_for_a_batch_are_named_before_anything_is_written(tmp_path, override, digits):
+    """Lightning asks for the batches in fit, once the run's logger has written its folder: the validation ones at
+    the first validation, which without a sanity check (the tiny run has none) came after an epoch of training."""
     from gan_digits.training import build
 
-    datamodule, module, trainer = build(compose_train("gan", ["data.val_size=16"], output_dir=tmp_path))
-    with pytest.raises(ConfigError, match=r"^data.batch_size=32 is larger than the 16 validation images each of the 1 "
-                                          r"device\(s\) gets: lower the batch size or raise data.val_size$"):
-        trainer.fit(module, datamodule=datamodule)
-    assert trainer.global_step == 0
+    with pytest.raises(ConfigError, match=rf"^data.batch_size=32 is larger than the {digits} each of the 1 device\(s\) "
+                                          rf"gets: lower the batch size or raise {override.split('=')[0]}$"):
+        build(compose_train("gan", [override], output_dir=tmp_path))
+    assert list(tmp_path.iterdir()) == []

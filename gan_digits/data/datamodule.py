@@ -132,11 +132,18 @@ class MNISTDataModule(L.LightningDataModule):
             sampler = DeviceBatchSampler(sampler, device)
         return DataLoader(dataset, sampler=sampler, batch_size=None, **common)  # the sampler yields whole batches
 
+    def check_batches_fit(self, trainer: L.Trainer) -> None:
+        """A ConfigError when a device's share of the training digits, or of the validation digits where the run
+        validates, holds no whole batch. train.py asks before fit, where nothing of the run is written yet."""
+        check_batch_fits(len(self.train_set), self.batch_size, trainer.world_size, TRAINING)
+        if trainer.limit_val_batches != 0:  # Lightning asks for the validation batches only at the first validation:
+            # an epoch of training later, where no sanity check runs (num_sanity_val_steps=0)
+            check_batch_fits(len(self.val_set), self.batch_size, trainer.world_size, VALIDATION)
+
     def train_dataloader(self) -> DataLoader:
         world_size = self.trainer.world_size if self.trainer else 1
-        if self.trainer and self.trainer.limit_val_batches != 0:  # Lightning asks for the validation batches only
-            # at the first validation: an epoch of training later, where no sanity check runs (num_sanity_val_steps=0)
-            check_batch_fits(len(self.val_set), self.batch_size, world_size, VALIDATION)
+        if self.trainer:
+            self.check_batches_fit(self.trainer)  # again: a download defers setup() until fit
         if world_size > 1:
             rank_zero_info(f"effective batch size {self.batch_size * world_size} "
                            f"({self.batch_size} per device x {world_size} devices)")
