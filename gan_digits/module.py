@@ -16,7 +16,7 @@ from gan_digits.checks import ConfigError, as_typed, check_choice, check_int, ch
 from gan_digits.cuda_graph import GraphedStep
 from gan_digits.data.idx import NUM_DIGITS
 from gan_digits.losses import BCELoss, check_loss, mode_seeking_loss, mode_seeking_pairs
-from gan_digits.nets.clusters import fit_clusters
+from gan_digits.nets.clusters import check_clusters_fit, fit_clusters
 from gan_digits.nets.contract import Discriminator, Generator
 from gan_digits.resumed_settings import carry_settings_into
 
@@ -218,12 +218,21 @@ class GANModule(L.LightningModule):
         # the same values. Seeded and deterministic, so every rank fits the same.
         if self.generator.clusters and self.trainer.ckpt_path is None:
             digits = self.trainer.datamodule.train_set
-            labels = digits.labels if self.conditional else None
-            centroids, members, sizes = fit_clusters(digits.images, self.generator.clusters, labels,
-                                                     self.generator.num_classes, self.discriminator.fine_clusters)
+            centroids, members, sizes = fit_clusters(digits.images, *self._cluster_settings(digits.labels))
             for generator in filter(None, (self.generator, self.generator_ema)):
                 generator.set_cluster_sizes(sizes)
             self.discriminator.set_clusters(centroids, members)
+
+    def _cluster_settings(self, labels: torch.Tensor) -> tuple:
+        """`fit_clusters`' arguments after the digits: k, the labels that group them (a conditional model's), the
+        number of groups and the fine centroids."""
+        return (self.generator.clusters, labels if self.conditional else None, self.generator.num_classes,
+                self.discriminator.fine_clusters)
+
+    def check_clusters_fit(self, labels: torch.Tensor) -> None:
+        """The clusters `on_fit_start` will fit, checked against the training digits' `labels` before fit."""
+        if self.generator.clusters:
+            check_clusters_fit(len(labels), *self._cluster_settings(labels))
 
     def _code_loss(self, code_logits: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor | float:
         """InfoGAN's term (with `latent_codes`): how badly D reads the code G drew each fake from."""

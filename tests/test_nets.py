@@ -233,6 +233,16 @@ def test_projection_head_scores_features_plus_the_labels_embedding(spectral_norm
     assert torch.allclose(head(h, y), expected, atol=1e-6)
 
 
+def test_too_few_digits_for_the_clusters_are_named_before_anything_is_written(tmp_path):
+    """The clusters are fitted in fit, once the run's logger has written its folder: the run left it behind."""
+    from gan_digits.training import build
+
+    with pytest.raises(ConfigError, match=r"^model.generator.clusters=3 is more than the \d training images of digit \d: "
+                                          r"lower it, or train on more digits \(data.subset\)$"):
+        build(compose_train("cdcgan", ["data.subset=24", "data.batch_size=8"], output_dir=tmp_path))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cluster_misconfigurations_are_named():
     from gan_digits.nets.clusters import fit_clusters
 

@@ -85,6 +85,18 @@ def manifold_clusters(points: torch.Tensor, k: int, fine: int, seed: int = 0) ->
     return centroids, sq_distances(embedding, kmeans(embedding, k, iters=50, seed=seed)).argmin(dim=1)
 
 
+def check_clusters_fit(count: int, k: int, labels: torch.Tensor | None = None, num_classes: int | None = None,
+                       fine: int | None = None) -> None:
+    """A ConfigError when a group that `fit_clusters` would cluster (all `count` training digits, or each digit's
+    in `labels`) holds fewer digits than its k clusters (or `fine` centroids)."""
+    sizes = [count] if labels is None else torch.bincount(labels, minlength=num_classes).tolist()
+    for digit, size in enumerate(sizes):
+        if size < (fine or k):
+            of = "training digits" if labels is None else f"training images of digit {digit}"
+            key = f"model.discriminator.fine_clusters={fine}" if fine else f"model.generator.clusters={k}"
+            raise ConfigError(f"{key} is more than the {size} {of}: lower it, or train on more digits (data.subset)")
+
+
 def fit_clusters(images: torch.Tensor, k: int, labels: torch.Tensor | None = None, num_classes: int | None = None,
                  fine: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Clusters of uint8 training digits `(N, 28, 28)`: k of all the digits (C = 1 group), or k of
@@ -92,13 +104,9 @@ def fit_clusters(images: torch.Tensor, k: int, labels: torch.Tensor | None = Non
     nets' [-1, 1] range, the cluster of each centroid `(C, F)` and the digits in each cluster `(C, k)`.
     Plain k-means (F = k, each centroid its own cluster), or with `fine` the manifold clusters above
     (F = fine centroids, k clusters of them)."""
+    check_clusters_fit(len(images), k, labels, num_classes, fine)
     points = images.flatten(1).float().div_(127.5).sub_(1.0)
     groups = [points] if labels is None else [points[labels == digit] for digit in range(num_classes)]
-    for digit, group in enumerate(groups):
-        if len(group) < (fine or k):
-            of = "training digits" if labels is None else f"training images of digit {digit}"
-            key = f"model.discriminator.fine_clusters={fine}" if fine else f"model.generator.clusters={k}"
-            raise ConfigError(f"{key} is more than the {len(group)} {of}: lower it, or train on more digits (data.subset)")
     if fine:
         centroids, members = map(torch.stack, zip(*(manifold_clusters(group, k, fine) for group in groups)))
     else:
