@@ -170,7 +170,10 @@ def test_bad_npz_files_are_named(tmp_path):
 def test_an_npz_of_another_gans_digits_is_scored_as_sample_pys_layout(tmp_path):
     """Its images alone (they were refused without labels), flattened or with a channel, its labels any integers."""
     images, labels = (t[:200].numpy() for t in load_split(DATA, "train"))
-    score = lambda **arrays: evaluate(str(_write_npz(tmp_path / "digits.npz", **arrays)), str(DATA), kid_subset_size=50)
+
+    def score(**arrays):
+        return evaluate(str(_write_npz(tmp_path / "digits.npz", **arrays)), str(DATA), kid_subset_size=50)
+
     unconditional = score(images=images, labels=np.full(200, -1))
     assert score(images=images.reshape(200, 784)) == score(images=images[:, None]) == unconditional
     conditional = score(images=images, labels=labels.astype(np.int64))
