@@ -219,7 +219,9 @@ def build(cfg: DictConfig, trained_at: str | None = None) -> tuple[L.LightningDa
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(no_cloud_tip)  # once, however many runs
     with said_as_config("trainer"):
         trainer = instantiate(cfg.trainer, strategy=strategy, callbacks=callbacks, logger=loggers or False)
-    if datamodule.train_set is not None:  # set up above (no download pending): in fit, after its logger wrote
+    # Too few digits for a batch or for the clusters, found in fit, came after the logger had written the run's
+    # folder: checked here, where nothing is written yet, once the digits are read (no download pending).
+    if datamodule.train_set is not None:
         datamodule.check_batches_fit(trainer)
         module.check_clusters_fit(datamodule.train_set.labels)
     return datamodule, module, trainer
