@@ -5,6 +5,7 @@
 """
 
 import sys
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -23,8 +24,8 @@ PANELS = {
     "FID (lower is better)": ("val/fid",),
 }
 # Why a panel is empty: a run shorter than trainer.log_every_n_steps batches, or without a validation.
-WHEN_LOGGED = {"train": "train/* are written every\ntrainer.log_every_n_steps batches",
-               "val": "val/fid comes with each validation\n(callbacks.quality)"}
+WHEN_LOGGED = {"train": "train/* are written every trainer.log_every_n_steps batches",
+               "val": "val/fid comes with each validation (callbacks.quality)"}
 
 
 FIGURE_SUFFIXES = tuple(f".{kind}" for kind in FigureCanvasBase.get_supported_filetypes())  # what savefig writes
@@ -76,8 +77,7 @@ def plot_runs(paths: list[str | Path], out: str | Path | None = None) -> Path:
     out = check_output(out, FIGURE_SUFFIXES) if out else None
     runs = {run: read_scalars(run) for run in find_runs(paths)}
     if silent := [str(run) for run, scalars in runs.items() if not scalars]:
-        note = (f"no scalars logged in {', '.join(silent)}: train/* are written every trainer.log_every_n_steps "
-                "batches, val/* at each validation")
+        note = f"no scalars logged in {', '.join(silent)}: {WHEN_LOGGED['train']}, val/* at each validation"
         if len(silent) == len(runs):
             raise UserInputError(note)
         print(f"{note}; plotting the others", file=sys.stderr)
@@ -96,7 +96,7 @@ def plot_runs(paths: list[str | Path], out: str | Path | None = None) -> Path:
         if ax.lines:
             ax.legend(fontsize=7)
         else:
-            why = WHEN_LOGGED[tags[0].split("/")[0]]
+            why = textwrap.fill(WHEN_LOGGED[tags[0].split("/")[0]], 34)  # a panel's width
             ax.text(0.5, 0.5, f"none logged:\n{why}", ha="center", va="center", transform=ax.transAxes, color="gray")
     figure.tight_layout()
     figure.savefig(out, dpi=100)
