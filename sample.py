@@ -18,10 +18,12 @@ from gan_digits.command_line import check_added_keys, check_filled, check_known_
 @report_user_errors
 def main(cfg: DictConfig) -> None:
     check_filled(cfg, "e.g. python sample.py ckpt=outputs/<date>/<time>/checkpoints/last.ckpt")
-    check_added_keys(cfg, HydraConfig.get().overrides.task)
-    from gan_digits.modes import sample  # once the config is composed: a mistyped key fails in a second
+    overrides = HydraConfig.get().overrides.task
+    check_added_keys(cfg, overrides)
+    from gan_digits.modes import check_settings_read, sample  # after composing: a mistyped key fails in a second
 
     params = OmegaConf.to_container(cfg, resolve=True)
+    check_settings_read(params, overrides)
     print(sample(**params))
 
 

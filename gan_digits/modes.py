@@ -5,15 +5,17 @@ seed `s` is always `randn(1, latent_dim)` from a generator seeded with `s`, so s
 same digit in every mode (the first digit of `mode=grid seed=s` too).
 """
 
+import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from gan_digits.checkpoint import build_generator, load_checkpoint
-from gan_digits.checks import ConfigError, check_choice, check_int, check_output, check_path
+from gan_digits.checks import ConfigError, as_typed, check_choice, check_int, check_output, check_path
 from gan_digits.data import load_split
 from gan_digits.data.idx import SPLIT_SIZES
 from gan_digits.data.pixels import to_model_range
@@ -55,21 +57,24 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
-def grid(generator: Generator, n: int = 64, seed: int = 0, digits: Sequence[int] | None = None, **_) -> Sheet:
-    """`n` digits from seed `seed`; a conditional model cycles through `digits` (default 0..9)."""
+def grid(generator: Generator, n: int = 64, seed: int = 0, digits: Sequence[int] | None = None,
+         columns: int | None = None, **_) -> Sheet:
+    """`n` digits from seed `seed`; a conditional model cycles through `digits` (default 0..9). `columns` wide,
+    by default about square (for a conditional model a multiple of the digits cycled: a digit per column)."""
     n = check_int("n", n, 1, MAX_DIGITS)
     labels = labels_for(generator, n, digits)
-    return Sheet(draw(generator, noise(seed, n, generator.latent_dim), labels), grid_columns(n, labels), labels)
+    columns = grid_columns(n, labels) if columns is None else check_int("columns", columns, 1, n)
+    return Sheet(draw(generator, noise(seed, n, generator.latent_dim), labels), columns, labels)
 
 
-def digit_rows(generator: Generator, digits: Sequence[int] | None = None, seed: int = 0, columns: int = COLUMNS,
+def digit_rows(generator: Generator, digits: Sequence[int] | None = None, seed: int = 0, columns: int | None = None,
                **_) -> Sheet:
-    """Conditional models: one row per digit in `digits` (default 0..9), `columns` variations each."""
+    """Conditional models: one row per digit in `digits` (default 0..9), `columns` variations each (default 8)."""
     if generator.num_classes is None:
         raise ConfigError("mode=digits needs a conditional model (such as cdcgan): this checkpoint's is unconditional")
     digits = list(range(generator.num_classes)) if digits is None else list(digits)
     labels_for(generator, 1, digits)  # checks every digit
-    columns = check_int("columns", columns, 1, MAX_DIGITS // len(digits))
+    columns = check_int("columns", COLUMNS if columns is None else columns, 1, MAX_DIGITS // len(digits))
     labels = torch.tensor(digits).repeat_interleave(columns)
     return Sheet(draw(generator, noise(seed, len(labels), generator.latent_dim), labels), columns, labels)
 
@@ -95,10 +100,10 @@ def arithmetic(generator: Generator, a: int = 0, b: int = 1, op: str = "add", di
 
 
 def compare(generator: Generator, real: tuple[torch.Tensor, torch.Tensor], n: int = 32, seed: int = 0,
-            digits: Sequence[int] | None = None, **_) -> Sheet:
-    """Real MNIST test digits (left) beside generated ones (right), in the same layout: for a
-    conditional model, each real digit is the one the generated digit beside it was asked to be."""
-    generated = grid(generator, n, seed, digits)
+            digits: Sequence[int] | None = None, columns: int | None = None, **_) -> Sheet:
+    """Real MNIST test digits (left) beside generated ones (right), in the same layout (`mode=grid`'s, `columns`
+    wide each): for a conditional model, each real digit is the one the generated digit beside it was asked to be."""
+    generated = grid(generator, n, seed, digits, columns)
     images, labels = real
     if generated.labels is None:
         picked = images[torch.arange(n) % len(images)]  # more than the 10,000 test digits: they come round again
@@ -121,6 +126,30 @@ def compare(generator: Generator, real: tuple[torch.Tensor, torch.Tensor], n: in
 
 
 MODES = {"grid": grid, "digits": digit_rows, "interpolate": interpolate, "arithmetic": arithmetic, "compare": compare}
+SAMPLE_MODES = (*MODES, "npz")  # sample.py's: npz writes mode=grid's digits into a .npz
+PNG_LAYOUT = ("columns", "scale")  # how a PNG lays its digits out: nothing to a .npz
+
+
+def settings_read(mode: str) -> list[str]:
+    """The settings of `sample()` that `mode` reads: where it writes, its function's parameters, the PNG's scale."""
+    drawn = inspect.signature(MODES["grid" if mode == "npz" else mode]).parameters
+    own = [name for name in drawn if name not in ("generator", "real", "_")]
+    read = ["ckpt", "mode", "out", *own, "scale", *(["data_root"] if mode == "compare" else [])]
+    return [key for key in read if not (mode == "npz" and key in PNG_LAYOUT)]
+
+
+def check_settings_read(settings: dict[str, Any], overrides: Iterable[str]) -> None:
+    """Every setting typed in `overrides` (`key=value`, as sample.py is given them) read by the mode of `settings`
+    (the composed config): `a=3 b=8` without `mode=interpolate` drew the default grid, `columns=10` a grid as wide
+    as ever, and said nothing."""
+    mode = check_choice("mode", settings["mode"], SAMPLE_MODES)
+    read = settings_read(mode)
+    for key in (override.split("=", 1)[0].lstrip("+~") for override in overrides):
+        if key in settings and key not in read:
+            *others, last = [other for other in SAMPLE_MODES if key in settings_read(other)]
+            readers = f"mode={', '.join(others)} and {last}" if others else f"mode={last}"
+            raise ConfigError(f"{key}={as_typed(settings[key])} is not allowed with mode={mode}, which does not read "
+                              f"it: {key} is for {readers} (mode={mode} reads {', '.join(read[2:])})")
 
 
 def sample(ckpt: str | Path, out: str | Path | None = None, mode: str = "grid", data_root: str | Path = "data",
@@ -131,15 +160,17 @@ def sample(ckpt: str | Path, out: str | Path | None = None, mode: str = "grid", 
     every other mode writes a PNG (default `<mode>.png`), enlarged `scale` times. `compare` reads real
     digits from `data_root`.
     """
-    check_choice("mode", mode, (*MODES, "npz"))
+    check_choice("mode", mode, SAMPLE_MODES)
     out = check_output(out or ("digits.npz" if mode == "npz" else f"{mode}.png"), OUTPUT_SUFFIXES)
     suffixes = {"npz": (".npz",), "grid": (".png", ".npz")}.get(mode, (".png",))
     if out.suffix not in suffixes:
         raise ConfigError(f"out={str(out)!r} does not fit mode={mode}: expected a file ending in {' or '.join(suffixes)}")
     check_int("scale", scale, *SCALES)
-    if scale != 1 and out.suffix == ".npz":
-        raise ConfigError(f"scale={scale} does not fit out={str(out)!r}: a .npz holds the 28x28 digits themselves "
-                          "(scale enlarges a PNG)")
+    if out.suffix == ".npz":
+        for key, value, default in (("scale", scale, 1), ("columns", params.get("columns"), None)):
+            if value != default:
+                raise ConfigError(f"{key}={as_typed(value)} does not fit out={str(out)!r}: a .npz holds the 28x28 "
+                                  f"digits themselves ({key} lays out a PNG)")
     if isinstance(params.get("digits"), (int, str)):
         params["digits"] = [params["digits"]]  # digits=3: one digit, as digits=[3] (digits=abc: one bad value)
     generator = build_generator(load_checkpoint(check_path("ckpt", ckpt)))

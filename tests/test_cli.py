@@ -195,6 +195,23 @@ def test_a_tilde_in_a_path_is_named_with_the_fix():
     assert result.stderr.strip().splitlines()[-1].endswith("""write 'ckpt="runs/~old/last.ckpt"'""")
 
 
+def test_a_sample_setting_its_mode_does_not_read_is_named_with_the_modes_that_do(tmp_path):
+    # `a=3 b=8` without mode=interpolate drew the default grid and said nothing of a and b.
+    sample = [str(ROOT / "sample.py"), f"ckpt={tmp_path / 'x.ckpt'}"]
+    result = run_script(*sample, "a=3", "b=8", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: a=3 is not allowed with mode=grid, which does not read it: a is for mode=interpolate and arithmetic "
+        "(mode=grid reads out, n, seed, digits, columns, scale)"]
+    result = run_script(*sample, "mode=interpolate", "seed=3", cwd=tmp_path)
+    assert result.stderr.strip().splitlines() == [
+        "error: seed=3 is not allowed with mode=interpolate, which does not read it: seed is for mode=grid, digits, "
+        "compare and npz (mode=interpolate reads out, a, b, steps, digits, scale)"]
+    result = run_script(*sample, "mode=interpolate", "a=3", "b=8", cwd=tmp_path)
+    assert result.stderr.strip().splitlines() == [f"error: checkpoint not found: {tmp_path / 'x.ckpt'}"]  # read: on
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_path_holding_an_equals_sign_is_named_with_the_fix_or_read_as_a_path(tmp_path, monkeypatch):
     """Lightning's own checkpoint names (epoch=0-step=4.ckpt: a ModelCheckpoint without a filename, as a plain
     Lightning project writes them): Hydra's grammar refused them ("mismatched input '='"), and evaluate took one

@@ -49,6 +49,8 @@ def _ckpt(trained, model):
         ("cdcgan", "arithmetic", {"a": 3, "b": 5}, _size(3, 1)),
         ("dcgan", "compare", {"n": 16, "data_root": DATA}, _size(2 * 4 + 1, 4)),
         ("cdcgan", "compare", {"n": 20, "data_root": DATA}, _size(2 * 10 + 1, 2)),
+        ("cdcgan", "grid", {"n": 20, "columns": 4}, _size(4, 5)),
+        ("gan", "compare", {"n": 6, "columns": 2, "data_root": DATA}, _size(2 * 2 + 1, 3)),
     ],
 )
 def test_each_mode_writes_a_png_of_the_expected_grid(trained, tmp_path, model, mode, params, size):
@@ -63,8 +65,10 @@ def test_scale_draws_each_pixel_as_a_square_and_keeps_within_bounds(trained, tmp
     np.testing.assert_array_equal(three, one.repeat(3, axis=0).repeat(3, axis=1))  # squares: no blur
     with pytest.raises(ConfigError, match=r"^scale=0 is not allowed: expected an integer from 1 to 16$"):
         sample(_ckpt(trained, "gan"), tmp_path / "x.png", scale=0)
-    with pytest.raises(ConfigError, match=r"^scale=2 does not fit out='.*x.npz': a .npz holds the 28x28 digits"):
-        sample(_ckpt(trained, "gan"), tmp_path / "x.npz", scale=2)
+    for key, value in (("scale", 2), ("columns", 4)):
+        with pytest.raises(ConfigError, match=rf"^{key}={value} does not fit out='.*x.npz': a .npz holds the 28x28 "
+                                              rf"digits themselves \({key} lays out a PNG\)$"):
+            sample(_ckpt(trained, "gan"), tmp_path / "x.npz", **{key: value})
     wide = Image.new("L", (2_000, 100))  # 60,000 digits make a 7,352-px grid
     with pytest.raises(ConfigError, match=r"^scale=9 is not allowed here: it makes a 18,000 x 900 px image, over "
                                           r"16,384 px a side \(scale=8 fits\)$"):

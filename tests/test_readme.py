@@ -20,7 +20,7 @@ from omegaconf import OmegaConf, open_dict
 
 from conftest import DATA, ROOT, TINY_MODEL, TINY_RUN
 from gan_digits.checks import instantiate
-from gan_digits.modes import sample
+from gan_digits.modes import check_settings_read, sample
 
 CODE_BLOCKS = re.findall(r"```(?:bash)?\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
 CHECKPOINT_PLACEHOLDERS = ("outputs/<date>/<time>/checkpoints/last.ckpt", "<cdcgan ckpt>", "<ckpt>")
@@ -70,7 +70,9 @@ def test_sample_examples_draw_from_a_checkpoint(command, trained, tmp_path, monk
         command = command.replace(placeholder, str(trained["cdcgan"] / "checkpoints" / "last.ckpt"))
     args = arguments(command.replace("../shared/data", str(DATA)))
     monkeypatch.chdir(tmp_path)  # where the examples' outputs land
-    out = sample(**OmegaConf.to_container(composed("sample", args), resolve=True))  # what sample.py does
+    settings = OmegaConf.to_container(composed("sample", args), resolve=True)
+    check_settings_read(settings, args)  # what sample.py does
+    out = sample(**settings)
     assert Path(out).parent == Path(".") and (tmp_path / out).stat().st_size > 0
 
 
