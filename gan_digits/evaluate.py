@@ -25,6 +25,7 @@ from gan_digits.data.idx import SPLIT_SIZES
 from gan_digits.metrics import build_meter, distance_backbone
 from gan_digits.metrics.quality import QualityMeter, check_kid_subset_size
 from gan_digits.metrics.scoring import BATCH, add_generated_digits, add_real_test_digits
+from gan_digits.modes import SEEDS
 from gan_digits.nets.contract import Generator
 
 
@@ -104,6 +105,7 @@ def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: 
     kid_subset_size = check_kid_subset_size("kid_subset_size", kid_subset_size, SPLIT_SIZES["test"])
     n = check_int("n", n, kid_subset_size, SPLIT_SIZES["train"],  # before any work; an npz's own length is checked by compute()
                   why=f"KID draws subsets of kid_subset_size={kid_subset_size} digits")
+    check_int("seed", seed, *SEEDS)  # sample.py's: torch's generator fails past 64 bits, after the real digits' features
     if floor and real:
         raise UserInputError("--floor scores real digits beside what is given, and --real is the floor itself: "
                              "give one of them")

@@ -161,6 +161,9 @@ def test_bad_npz_files_are_named(tmp_path):
     with pytest.raises(UserInputError, match=r"n=50 is not allowed: expected an integer from 1000 to 60000 \(KID draws "
                                              r"subsets of kid_subset_size=1000 digits\)"):
         evaluate(None, str(DATA), n=50, real=True)  # failed after scoring them
+    with pytest.raises(UserInputError, match=r"^seed=18446744073709551616 is not allowed: expected an integer from 0 "
+                                             r"to 2147483647$"):
+        evaluate(str(path), str(DATA), seed=2**64)  # torch's ValueError, a traceback after the real digits' features
     with pytest.raises(UserInputError, match=rf"--real scores real digits, and {path} was given too: give one of them"):
         evaluate(str(path), str(DATA), real=True)  # scored the real digits, leaving the file unscored without a word
     with pytest.raises(UserInputError, match=r"nothing to evaluate: give a checkpoint or an .npz, or --real"):
