@@ -2,6 +2,7 @@
 
     python -m gan_digits.compare multirun/2026-12-02/05-00-00        # every run of that sweep
     python -m gan_digits.compare outputs/2026-12-02/* outputs/2026-12-03/10-00-00
+    python -m gan_digits.compare outputs                              # every run below outputs/
 
 Each run's TensorBoard events and its `.hydra/overrides.yaml`; the overrides that every run shares
 are left out, so the table shows what differs. A job of a sweep that failed before training gets its
@@ -57,7 +58,8 @@ def compare(paths: list[str | Path]) -> str:
 @report_user_errors
 def main(argv: list[str] | None = None) -> None:
     parser = KeyValueParser(prog="python -m gan_digits.compare", description=__doc__.splitlines()[0])
-    parser.add_argument("paths", nargs="+", help="run dirs written by train.py, or sweep dirs holding them")
+    parser.add_argument("paths", nargs="+",
+                        help="run dirs written by train.py, or folders with some below them (a sweep dir, outputs/)")
     args = parser.parse_args(argv)
     print(compare(args.paths))
 

@@ -2,10 +2,12 @@
 
     python -m gan_digits.plot outputs/2026-11-23/19-34-00               # -> <run dir>/curves.png
     python -m gan_digits.plot multirun/2026-11-23/20-00-00 --out sweep.png   # every run of a sweep (or .../*)
+    python -m gan_digits.plot outputs --out all.png                          # every run below outputs/
 """
 
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -42,9 +44,21 @@ def job_order(run: Path) -> tuple[bool, int, str]:
     return not run.name.isdigit(), int(run.name) if run.name.isdigit() else 0, run.name
 
 
+def runs_below(folder: Path, run: Callable[[Path], bool], depth: int = 3) -> list[Path]:
+    """The runs among `folder`'s subfolders (in job order) and theirs, `depth` levels down: a sweep's jobs,
+    `outputs/`'s runs under their dates, `multirun/`'s under their dates and sweeps."""
+    found = []
+    for sub in sorted((path for path in folder.iterdir() if path.is_dir()), key=job_order):
+        if run(sub):
+            found.append(sub)
+        elif depth > 1:
+            found += runs_below(sub, run, depth - 1)
+    return found
+
+
 def find_runs(paths: list[str | Path], started: bool = False) -> list[Path]:
-    """The runs in `paths`, each a run dir or a sweep dir whose subfolders are runs (in job order). `started`:
-    also the runs Hydra started that logged nothing (a sweep's jobs that failed before training)."""
+    """The runs in `paths`, each a run dir or a folder with runs below it (`runs_below`). `started`: also the runs
+    Hydra started that logged nothing (a sweep's jobs that failed before training)."""
 
     def run(path: Path) -> bool:
         return is_run(path) or (started and (path / ".hydra").is_dir())
@@ -53,13 +67,13 @@ def find_runs(paths: list[str | Path], started: bool = False) -> list[Path]:
     for path in map(Path, paths):
         if run(path):
             runs.append(path)
-        elif path.is_dir() and (jobs := sorted(filter(run, path.iterdir()), key=job_order)):
-            runs += jobs
+        elif path.is_dir() and (below := runs_below(path, run)):
+            runs += below
         elif not path.exists():
             raise UserInputError(f"{path} does not exist: expected a run dir written by train.py or a sweep dir")
         elif path.name != SWEEP_FILE:
-            raise UserInputError(
-                f"{path} is not a run dir written by train.py (no tb/ events) nor a sweep dir holding some")
+            raise UserInputError(f"{path} is not a run dir written by train.py (no tb/ events) nor a folder with some "
+                                 "below it (a sweep dir, outputs/, multirun/)")
     if not runs:
         raise UserInputError(f"no run dirs among {' '.join(map(str, paths))}")
     return runs
@@ -107,7 +121,8 @@ def plot_runs(paths: list[str | Path], out: str | Path | None = None) -> Path:
 @report_user_errors
 def main(argv: list[str] | None = None) -> None:
     parser = KeyValueParser(prog="python -m gan_digits.plot", description=__doc__.splitlines()[0])
-    parser.add_argument("paths", nargs="+", help="run dirs written by train.py (or their tb/ folders), or sweep dirs")
+    parser.add_argument("paths", nargs="+", help="run dirs written by train.py (or their tb/ folders), or folders with "
+                        "some below them (a sweep dir, outputs/)")
     parser.add_argument("--out", help="default: <run dir>/curves.png, or ./curves.png for several runs")
     args = parser.parse_args(argv)
     print(plot_runs(args.paths, args.out))

@@ -24,7 +24,7 @@ from gan_digits.checks import ConfigError, UserInputError
 from gan_digits.compare import compare
 from gan_digits.gif import make_gif
 from gan_digits.modes import arithmetic, grid, interpolate, sample
-from gan_digits.plot import plot_runs, read_scalars
+from gan_digits.plot import find_runs, plot_runs, read_scalars
 from gan_digits.sampling import draw, enlarged
 from gan_digits.studio import make_server, render_png
 from gan_digits.training import train
@@ -171,6 +171,22 @@ def sweep(trained, tmp_path):
 def test_plot_takes_a_sweep_dir_or_its_glob(sweep, tmp_path):
     for paths in ([sweep], sorted(sweep.iterdir())):  # `multirun/<date>/<time>/*` matches multirun.yaml too
         assert Image.open(plot_runs(paths, tmp_path / "sweep.png")).size[0] > 800
+
+
+def test_plot_and_compare_find_the_runs_below_outputs_and_multirun(sweep, trained, tmp_path):
+    """`compare outputs` (runs under their dates) and `compare multirun` (under dates and sweeps) were refused."""
+    outputs = tmp_path / "outputs"
+    for day, model in (("2026-12-01", "dcgan"), ("2026-12-02", "gan")):
+        shutil.copytree(trained[model], outputs / day / "10-00-00")
+    (outputs / "2026-12-02" / "notes").mkdir()  # not a run: passed over
+    assert find_runs([outputs]) == [outputs / "2026-12-01" / "10-00-00", outputs / "2026-12-02" / "10-00-00"]
+    multirun = tmp_path / "multirun"
+    shutil.move(sweep, multirun / "2026-12-03" / "09-00-00")
+    assert find_runs([multirun]) == [multirun / "2026-12-03" / "09-00-00" / job for job in ("0", "1")]
+    (tmp_path / "empty" / "a" / "b").mkdir(parents=True)
+    with pytest.raises(UserInputError, match=r"empty is not a run dir written by train.py \(no tb/ events\) nor a "
+                                             r"folder with some below it \(a sweep dir, outputs/, multirun/\)$"):
+        find_runs([tmp_path / "empty"])
 
 
 def test_compare_ranks_runs_by_best_fid_and_shows_what_differs(sweep):
