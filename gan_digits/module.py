@@ -28,6 +28,7 @@ UNCONDITIONAL_GRID_ROWS = 8
 # mean sigmoid of D's output on real and generated digits (with BCE, the probability that they are real).
 SCALARS = ("d_loss", "g_loss", "d_real", "d_fake")
 MODE_SEEKING = "train/mode_seeking"  # with model.diversity_weight: rises as same-digit fakes grow alike
+LEARNING_RATES = ("train/g_lr", "train/d_lr")  # with model.scheduler: each optimizer's rate as it goes
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
@@ -307,6 +308,9 @@ class GANModule(L.LightningModule):
         # millisecond on CPU, a fifth of an MLP GAN's step, so log only when it will be written.
         if self.trainer._logger_connector.should_update_logs:
             self._log_scalars(self.last_train_scalars, on_step=True, batch_size=real.shape[0])
+            if self.scheduler is not None:
+                rates = [optimizer.param_groups[0]["lr"] for optimizer in self.optimizers()]
+                self.log_dict(dict(zip(LEARNING_RATES, rates)), on_step=True, on_epoch=False, batch_size=real.shape[0])
 
     def on_validation_model_eval(self) -> None:
         # G samples on its running statistics, as sample.py does. D keeps batch statistics, the only
@@ -336,7 +340,8 @@ class GANModule(L.LightningModule):
     def metric_names(self) -> set[str]:
         """What it logs, known before a run: the names the callbacks that monitor a metric may watch."""
         names = {f"{stage}/{name}" for stage in ("train", "val") for name in SCALARS} | {"step"}  # _log_scalars' x-axis
-        return names | ({MODE_SEEKING} if self.diversity_weight else set())
+        names |= {MODE_SEEKING} if self.diversity_weight else set()
+        return names | (set(LEARNING_RATES) if self.scheduler else set())
 
     def _log_scalars(self, metrics: dict[str, torch.Tensor], on_step: bool, batch_size: int) -> None:
         on_epoch = not on_step

@@ -149,6 +149,18 @@ def test_scheduler_steps_both_rates_once_per_epoch(tmp_path):
     assert trainer.current_epoch == 3
     rates = [factory.keywords["lr"] * 0.5**3 for factory in (module.g_optimizer, module.d_optimizer)]
     assert [opt.param_groups[0]["lr"] for opt in module.optimizers()] == rates
+    # TensorBoard shows each rate as it went: a batch logs its epoch's rate.
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    for tag, factory in (("train/g_lr", module.g_optimizer), ("train/d_lr", module.d_optimizer)):
+        epoch_rates = [(step, pytest.approx(factory.keywords["lr"] * 0.5 ** ((step - 1) // 8))) for step in range(2, 25, 2)]
+        assert [(e.step, e.value) for e in events.Scalars(tag)] == epoch_rates
+
+
+def test_a_run_without_a_schedule_logs_no_rates(trained):
+    events = EventAccumulator(str(trained["cdcgan"] / "tb"))
+    events.Reload()
+    assert not {"train/g_lr", "train/d_lr"} & set(events.Tags()["scalars"])
 
 
 @pytest.mark.parametrize("max_steps, trained_on", [(8, 16), (1, 4)])  # 1 ends with its batch: 2 steps, twice 1 trains no more
