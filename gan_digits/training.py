@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from gan_digits.callbacks import QualityMetrics
 from gan_digits.checkpoint import FORMAT_KEY, CheckpointError, foreign_target, load_checkpoint
 from gan_digits.checks import ConfigError, ReportedError, check_int, check_path, instantiate
+from gan_digits.declared_types import check_declared_types
 from gan_digits.module import GANModule
 from gan_digits.precision import AUTO_HINT, resolve_precision
 from gan_digits.process import PreparedProcess, prepare_process
@@ -123,6 +124,7 @@ def build_callbacks(cfg: DictConfig, module: GANModule) -> list[L.Callback]:
     """The `callbacks` group's callbacks, a bad setting named by its key (`callbacks.early_stopping config: ...`)."""
     callbacks = {}
     for name, callback in cfg.get("callbacks", {}).items():
+        check_declared_types(f"callbacks.{name}", callback)
         with said_as_config(f"callbacks.{name}"):
             callbacks[name] = instantiate(callback)
         if isinstance(callbacks[name], TQDMProgressBar):  # Lightning compares it with the step only at the first batch
@@ -173,6 +175,9 @@ def check_trainer(trainer: DictConfig) -> None:
     if (max_time := trainer.get("max_time")) is not None and not isinstance(max_time, str):  # Lightning checks strings
         raise ConfigError(f"trainer.max_time={max_time} is not allowed: expected DD:HH:MM:SS (00:00:08:00 for 8 minutes), "
                           "or null")
+    if (interval := trainer.get("val_check_interval")) == 0 and type(interval) is int:  # Lightning divides by it
+        check_int("trainer.val_check_interval", interval, 1,
+                  why="batches; or a share of an epoch from 0.0 to 1.0, a time DD:HH:MM:SS, or null: once an epoch")
     if (every := trainer.get("check_val_every_n_epoch")) is not None:  # Lightning divides by it after an epoch
         check_int("trainer.check_val_every_n_epoch", every, 1, why="or null: validate every val_check_interval batches")
     for bound in ("epochs", "steps"):
@@ -183,6 +188,7 @@ def check_trainer(trainer: DictConfig) -> None:
         if isinstance(least, int) and isinstance(most, int) and 0 <= most < least:
             raise ConfigError(f"trainer.min_{bound}={least} is not allowed: more than trainer.max_{bound}={most}, "
                               "which ends the run first")
+    check_declared_types("trainer", trainer, skip=("precision",))  # auto is this project's
 
 
 def build(cfg: DictConfig, trained_at: str | None = None) -> tuple[L.LightningDataModule, GANModule, L.Trainer]:
@@ -207,6 +213,8 @@ def build(cfg: DictConfig, trained_at: str | None = None) -> tuple[L.LightningDa
         module = instantiate(cfg.model)
     module.model_config = OmegaConf.to_container(cfg.model, resolve=True)
     callbacks = build_callbacks(cfg, module)
+    for name, logger in cfg.get("logger", {}).items():
+        check_declared_types(f"logger.{name}", logger)
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values()]
     # `auto` as this project runs and tests it: a CUDA GPU when there is one, else the CPU. Lightning's
     # own would take Apple's MPS (or a TPU), where nothing here has run: trainer.accelerator=mps asks for it.

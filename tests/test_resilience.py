@@ -307,8 +307,8 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("model.d_optimizer.lr=0", ConfigError, r"model.d_optimizer.lr=0 is not allowed"),
         ("model.generator.latent_dim=0", ConfigError, r"model.generator.latent_dim=0 is not allowed"),
         ("model.ema_decay=1.5", ConfigError, r"model.ema_decay=1.5 is not allowed: expected a number in \(0, 1\)"),
-        ("callbacks.progress_bar.refresh_rate=abc", ConfigError, r"^callbacks.progress_bar.refresh_rate='abc' is not "
-                                                                 r"allowed: expected an integer >= 0$"),  # a TypeError
+        ("callbacks.progress_bar.refresh_rate=-1", ConfigError, r"^callbacks.progress_bar.refresh_rate=-1 is not "
+                                                                r"allowed: expected an integer >= 0$"),  # no bar, silently
         ("+model.loss.real_label=abc", ConfigError, r"^model.loss.real_label='abc' is not allowed: expected a number in "
                                                     r"\(0.5, 1\]$"),  # was '<' not supported between 'float' and 'str'
         ("model.ema_decay=abc", ConfigError, r"^model.ema_decay='abc' is not allowed: expected a number in \(0, 1\), or "
@@ -391,6 +391,20 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("trainer.precision=16-true", ConfigError, r"trainer.precision=16-true is not allowed: expected auto, 32-true, bf16-mixed or 16-mixed"),
         ("trainer.precision=64", ConfigError, r"trainer.precision=64 is not allowed: expected auto, 32-true, bf16-mixed or 16-mixed"),
         ("data.root=/nonexistent", MNISTFileError, r"MNIST file missing: neither /nonexistent/MNIST/raw/train-images"),
+        # ... Lightning took a value of another type than it declares: torch's TypeError once fit had begun, a
+        # TypeError or ZeroDivisionError at the first batch or save, or a string taken for true:
+        ("trainer.detect_anomaly=0", ConfigError, r"^trainer.detect_anomaly=0 is not allowed: expected true or false$"),
+        ("trainer.log_every_n_steps=abc", ConfigError, r"^trainer.log_every_n_steps='abc' is not allowed: expected an integer "
+                                                       r"or null$"),
+        ("trainer.enable_progress_bar=no", ConfigError, r"^trainer.enable_progress_bar='no' is not allowed: expected true, "
+                                                        r"false or null$"),
+        ("trainer.deterministic=abc", ConfigError, r"^trainer.deterministic='abc' is not allowed: expected true, false, 'warn' "
+                                                   r"or null$"),
+        ("trainer.val_check_interval=0", ConfigError, r"^trainer.val_check_interval=0 is not allowed: expected an integer >= 1 "
+                                                      r"\(batches; or a share of an epoch from 0.0 to 1.0"),
+        ("callbacks.best_checkpoint.filename=-1", ConfigError, r"^callbacks.best_checkpoint.filename=-1 is not allowed: expected "
+                                                               r"a string or null$"),
+        ("logger.tensorboard.save_dir=null", ConfigError, r"^logger.tensorboard.save_dir=null is not allowed: expected a path$"),
     ],
 )
 def test_bad_values_fail_before_training(tmp_path, override, error, message):
