@@ -130,13 +130,14 @@ def test_an_option_in_a_config_folder_of_the_users_is_one_to_choose(tmp_path):
         check_known_keys(["--config-dir", str(tmp_path), "model=mien"], ROOT / "conf", "train")
 
 
-def test_the_models_base_config_is_named_before_importing_torch():
-    result = run_script("-X", "importtime", "train.py", "model=default")  # Hydra lists it among the models
+def test_the_models_base_config_is_named_before_importing_torch(tmp_path):
+    result = run_script("-X", "importtime", str(ROOT / "train.py"), "model=default", cwd=tmp_path)  # a model to Hydra
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         "error: model.discriminator, model.generator must be set: model=default is the base the models inherit: "
         "choose one of cdcgan, cdcgan_tf, dcgan, dcgan_tf, gan")  # was omegaconf's MissingMandatoryValue traceback
     assert "torch" not in imported_modules(result.stderr)
+    assert not list(tmp_path.rglob(".hydra"))  # the run's folder, made before the config was checked, is removed
 
 
 def test_help_says_what_each_command_does_and_takes():
