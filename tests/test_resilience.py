@@ -339,6 +339,8 @@ def test_collapsed_discriminator_is_caught(tmp_path):
                                                                     r"allowed: checkpoints rebuild their generator from "
                                                                     r"gan_digits classes only"),
         ("model.generator.width=0", ConfigError, r"model.generator.width=0 is not allowed: expected an integer >= 1"),
+        ("+model.discriminator.num_classes=-1", ConfigError, r"^model.discriminator.num_classes=-1 is not allowed: expected an "
+                                                            r"integer >= 2$"),  # was torch's RuntimeError in Hydra's 4 lines
         # The tiny run scores n=100 generated digits against real_limit=500 test digits, KID in subsets of 50:
         # these failed at the first epoch's end, before its checkpoint (the epoch was lost).
         ("callbacks.quality.n=40", ConfigError, r"callbacks.quality.n=40 is not allowed: expected an integer >= 50 "

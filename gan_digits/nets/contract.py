@@ -112,8 +112,8 @@ class Discriminator(nn.Module):
     def __init__(self, num_classes: int | None = None, spectral_norm: bool = False, latent_codes: int | None = None,
                  clusters: int | None = None, fine_clusters: int | None = None):
         super().__init__()
+        self.num_classes = None if num_classes is None else check_int("model.discriminator.num_classes", num_classes, 2)
         check_codes("model.discriminator", latent_codes, clusters, num_classes)
-        self.num_classes = num_classes
         self.spectral_norm = check_choice("model.discriminator.spectral_norm", spectral_norm, (True, False))
         self.latent_codes = latent_codes
         self.clusters = clusters
