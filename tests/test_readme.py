@@ -2,7 +2,7 @@
 
 Every `python train.py` example composes and builds its model (training is what the other tests do),
 every `python sample.py` example draws from a tiny checkpoint, every `python -m` module exists,
-and the Python example runs.
+each example of bad input prints the line shown, and the Python example runs.
 """
 
 import importlib.util
@@ -55,6 +55,7 @@ def test_the_readme_has_examples_of_each_command():
     """Guards the parsing below: a README whose examples it no longer finds would pass every test."""
     assert len(commands("python train.py")) >= 15 and len(commands("python sample.py")) >= 8
     assert len(commands("python -m")) >= 8
+    assert len(ERROR_EXAMPLES) >= 4
 
 
 @pytest.mark.parametrize("command", commands("python train.py"))
@@ -74,6 +75,33 @@ def test_sample_examples_draw_from_a_checkpoint(command, trained, tmp_path, monk
     check_settings_read(settings, args)  # what sample.py does
     out = sample(**settings)
     assert Path(out).parent == Path(".") and (tmp_path / out).stat().st_size > 0
+
+
+# The README's examples of bad input: `$ python <script> <arguments>`, then the `error: ...` line it prints.
+ERROR_EXAMPLES = re.findall(r"^\$ python (\w+)\.py (.*)\nerror: (.*)$", (ROOT / "README.md").read_text(), flags=re.M)
+
+
+@pytest.mark.parametrize("script,command,message", ERROR_EXAMPLES)
+def test_bad_input_examples_print_what_the_readme_shows(script, command, message, trained, tmp_path, monkeypatch):
+    """Each example's config as the command composes it, built (train.py) or sampled: the line the README shows."""
+    from gan_digits.checks import ConfigError
+    from gan_digits.training import build
+
+    args = arguments(command)
+    with pytest.raises(ConfigError) as caught:
+        if script == "train":  # built, never fitted: an example that no longer fails must not train for minutes
+            cfg = composed("train", [*args, f"data.root={DATA}"])
+            with open_dict(cfg):
+                cfg.paths.output_dir = str(tmp_path / "run")
+            build(cfg)
+        else:
+            ckpt = str(trained["cdcgan"] / "checkpoints" / "last.ckpt")
+            args = [f"ckpt={ckpt}" if arg.startswith("ckpt=") else arg for arg in args]
+            monkeypatch.chdir(tmp_path)
+            settings = OmegaConf.to_container(composed("sample", args), resolve=True)
+            check_settings_read(settings, args)
+            sample(**settings)
+    assert str(caught.value) == message
 
 
 @pytest.mark.parametrize("command", commands("python -m"))
