@@ -343,8 +343,11 @@ def test_collapsed_discriminator_is_caught(tmp_path):
                                                             r"integer >= 2$"),  # was torch's RuntimeError in Hydra's 4 lines
         # The tiny run scores n=100 generated digits against real_limit=500 test digits, KID in subsets of 50:
         # these failed at the first epoch's end, before its checkpoint (the epoch was lost).
-        ("callbacks.quality.n=40", ConfigError, r"callbacks.quality.n=40 is not allowed: expected an integer >= 50 "
-                                                r"\(KID draws subsets of kid_subset_size=50 generated digits"),
+        ("callbacks.quality.n=40", ConfigError, r"callbacks.quality.n=40 is not allowed: expected an integer from 50 to "
+                                                r"60000 \(KID draws subsets of kid_subset_size=50 generated digits"),
+        # ... drew a billion digits at the first validation, the run seemingly hung:
+        ("callbacks.quality.n=1000000000", ConfigError, r"callbacks.quality.n=1000000000 is not allowed: expected an integer "
+                                                        r"from 50 to 60000"),
         ("callbacks.quality.kid_subset_size=600", ConfigError, r"callbacks.quality.kid_subset_size=600 is not allowed: "
                                                                r"expected an integer from 2 to 500 \(KID draws subsets of that many of the 500 real"),
         # ... crashed at the first batch, or did nothing without a word:

@@ -33,7 +33,7 @@ class QualityMetrics(L.Callback):
             f"{key}.real_limit", real_limit, 100, why="intra-class FID needs several real digits of each class")
         real = min(self.real_limit or SPLIT_SIZES["test"], SPLIT_SIZES["test"])
         self.kid_subset_size = check_kid_subset_size(f"{key}.kid_subset_size", kid_subset_size, real)
-        self.n = check_int(f"{key}.n", n, max(self.kid_subset_size, 2 * NUM_DIGITS),
+        self.n = check_int(f"{key}.n", n, max(self.kid_subset_size, 2 * NUM_DIGITS), SPLIT_SIZES["train"],  # as evaluate
                            why=f"KID draws subsets of kid_subset_size={self.kid_subset_size} generated digits, "
                                "and intra-class FID needs 2 of each digit")
         self.backbone = distance_backbone(backbone, inception_weights)  # here: a missing Inception stops no run midway
