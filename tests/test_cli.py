@@ -131,7 +131,8 @@ def test_an_option_in_a_config_folder_of_the_users_is_one_to_choose(tmp_path):
 
 
 def test_the_models_base_config_is_named_before_importing_torch(tmp_path):
-    result = run_script("-X", "importtime", str(ROOT / "train.py"), "model=default", cwd=tmp_path)  # a model to Hydra
+    # Hydra lists the models' base among the models. Run in a folder of its own: the run's folder goes there.
+    result = run_script("-X", "importtime", str(ROOT / "train.py"), "model=default", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         "error: model.discriminator, model.generator must be set: model=default is the base the models inherit: "
