@@ -46,7 +46,7 @@ def one_digit(generator: Generator, digits: Sequence[int] | None, n: int) -> tor
     """Labels for the modes that draw one digit: `digits[0]` (default 0) for a conditional model."""
     if generator.num_classes is None:
         return labels_for(generator, n, digits)  # None, or the error for digits asked of an unconditional model
-    return labels_for(generator, n, list(digits)[:1] if digits else [0])
+    return labels_for(generator, n, [0] if digits is None else list(digits)[:1])  # [] is refused there
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -171,8 +171,8 @@ def sample(ckpt: str | Path, out: str | Path | None = None, mode: str = "grid", 
             if value != default:
                 raise ConfigError(f"{key}={as_typed(value)} does not fit out={str(out)!r}: a .npz holds the 28x28 "
                                   f"digits themselves ({key} lays out a PNG)")
-    if isinstance(params.get("digits"), (int, str)):
-        params["digits"] = [params["digits"]]  # digits=3: one digit, as digits=[3] (digits=abc: one bad value)
+    if params.get("digits") is not None and not isinstance(params["digits"], (list, tuple)):
+        params["digits"] = [params["digits"]]  # digits=3: one digit, as digits=[3] (digits=abc or 3.5: one bad value)
     generator = build_generator(load_checkpoint(check_path("ckpt", ckpt)))
     if mode == "compare":
         params["real"] = load_split(check_path("data_root", data_root), "test")

@@ -86,6 +86,8 @@ def test_same_seed_same_digits_other_seed_other_digits(trained, tmp_path):
         ("cdcgan", {"digits": [3, 10]}, r"digits=10 is not allowed: expected an integer from 0 to 9"),
         ("cdcgan", {"digits": [-1]}, r"digits=-1 is not allowed"),
         ("cdcgan", {"digits": "abc"}, r"^digits='abc' is not allowed: expected an integer from 0 to 9$"),  # said 'a'
+        ("cdcgan", {"digits": 3.5}, r"^digits=3.5 is not allowed: expected an integer from 0 to 9$"),  # a TypeError
+        ("cdcgan", {"mode": "interpolate", "digits": []}, r"^digits=\[\] is not allowed"),  # drew 0s
         ("dcgan", {"digits": [3]}, r"digits=\[3\] given, but this checkpoint's DCGANGenerator is unconditional"),
         ("dcgan", {"n": 0}, r"n=0 is not allowed: expected an integer from 1 to 60000"),
         ("dcgan", {"n": 10**8}, r"n=100000000 is not allowed: expected an integer from 1 to 60000"),  # was an allocation error
