@@ -34,9 +34,10 @@ def fits(value: Any, hint: Any) -> bool:
     if hint is Path:
         return isinstance(value, str)
     if origin in LISTS:
-        return isinstance(value, list) and all(fits(item, args[0]) for item in value if args)
+        return isinstance(value, list) and (not args or all(fits(item, args[0]) for item in value))
     if origin is dict:
-        return isinstance(value, dict) and all(fits(k, args[0]) and fits(v, args[1]) for k, v in value.items())
+        return isinstance(value, dict) and (not args or all(fits(k, args[0]) and fits(v, args[1])
+                                                            for k, v in value.items()))
     if isinstance(hint, type):
         return isinstance(value, hint) or (isinstance(value, dict) and "_target_" in value)
     return True  # Any, a Callable, a TypeVar: left to Lightning
