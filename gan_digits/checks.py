@@ -28,6 +28,12 @@ def as_typed(value: Any) -> str:
     return repr(value)
 
 
+def listed(words: Sequence[str], conjunction: str = "or") -> str:
+    """Words as a message lists them: `a`, `a or b`, `a, b or c`."""
+    *others, last = words
+    return f"{', '.join(others)} {conjunction} {last}" if others else last
+
+
 def check_int(key: str, value: Any, minimum: int, maximum: int | None = None, why: str = "") -> int:
     """`value` as an int in [minimum, maximum], or a ConfigError naming `key` (and `why`, when the bounds need one)."""
     in_range = isinstance(value, int) and not isinstance(value, bool) and value >= minimum

@@ -18,6 +18,11 @@ from gan_digits.checks import ConfigError, UserInputError, as_typed, check_choic
 BASE_OPTIONS = {"model": "default"}
 
 
+def override_key(override: str) -> str:
+    """The key an override as typed sets, adds or deletes: `+trainer.x=1`, `~a`, `a=3` -> trainer.x, a, a."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
 def check_filled(config: Any, why: str = "") -> None:
     """Every `???` of a composed config given a value, or a ConfigError naming them: before any work
     (Hydra leaves a missing value to fail deep inside instantiate, with a traceback)."""
@@ -50,7 +55,7 @@ def check_added_keys(config: Any, overrides: Sequence[str], groups: Iterable[str
     for override in overrides:
         if not override.startswith("+"):
             continue
-        key = override.lstrip("+").split("=", 1)[0]
+        key = override_key(override)
         section, _, name = key.rpartition(".")
         top = key.split(".")[0]
         if key in skipped or top == "hydra" or (section and _built(plain.get(top))):

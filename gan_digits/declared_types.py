@@ -15,7 +15,7 @@ from typing import Any, Literal, Union
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 
-from gan_digits.checks import ConfigError, as_typed
+from gan_digits.checks import ConfigError, as_typed, listed
 
 LISTS = (list, collections.abc.Iterable, collections.abc.Sequence)
 NAMES = {type(None): ["null"], bool: ["true", "false"], int: ["an integer"], float: ["a number"], str: ["a string"],
@@ -64,8 +64,7 @@ def described(hint: Any) -> str:
     words = dict.fromkeys(kinds(hint))  # in order, once each
     if "a path" in words:  # str | Path: a path is a string here
         words.pop("a string", None)
-    *others, last = words
-    return f"{', '.join(others)} or {last}" if others else last
+    return listed(list(words))
 
 
 def check_declared_types(key: str, node: Any, skip: tuple[str, ...] = ()) -> None:

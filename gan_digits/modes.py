@@ -15,7 +15,8 @@ from typing import Any
 import torch
 
 from gan_digits.checkpoint import build_generator, load_checkpoint
-from gan_digits.checks import ConfigError, as_typed, check_choice, check_int, check_output, check_path
+from gan_digits.checks import ConfigError, as_typed, check_choice, check_int, check_output, check_path, listed
+from gan_digits.command_line import override_key
 from gan_digits.data import load_split
 from gan_digits.data.idx import SPLIT_SIZES
 from gan_digits.data.pixels import to_model_range
@@ -26,7 +27,7 @@ COLUMNS = 8
 # One sheet's digits are drawn in memory at once: at most MNIST's size (~200 MB of float pixels), so a
 # mistyped count is refused in one line instead of failing to allocate.
 MAX_DIGITS = SPLIT_SIZES["train"]
-SEEDS = (0, 2**31 - 1)  # the seeds sample.py and the studio take
+SEEDS = (0, 2**31 - 1)  # the seeds sample.py, the studio and evaluate take
 
 
 @dataclass
@@ -144,10 +145,9 @@ def check_settings_read(settings: dict[str, Any], overrides: Iterable[str]) -> N
     as ever, and said nothing."""
     mode = check_choice("mode", settings["mode"], SAMPLE_MODES)
     read = settings_read(mode)
-    for key in (override.split("=", 1)[0].lstrip("+~") for override in overrides):
+    for key in map(override_key, overrides):
         if key in settings and key not in read:
-            *others, last = [other for other in SAMPLE_MODES if key in settings_read(other)]
-            readers = f"mode={', '.join(others)} and {last}" if others else f"mode={last}"
+            readers = "mode=" + listed([other for other in SAMPLE_MODES if key in settings_read(other)], "and")
             raise ConfigError(f"{key}={as_typed(settings[key])} is not allowed with mode={mode}, which does not read "
                               f"it: {key} is for {readers} (mode={mode} reads {', '.join(read[2:])})")
 

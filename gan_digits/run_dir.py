@@ -21,6 +21,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, read_write
 
 from gan_digits.checks import ConfigError, report_user_errors
+from gan_digits.command_line import override_key
 
 # What a run that trained leaves and another would overwrite, the most telling first (not its TensorBoard
 # events: a run that failed at start-up leaves a file of them, and its folder is the user's to reuse).
@@ -116,7 +117,7 @@ def keep_own_folder(config: DictConfig, mode: str) -> None:
     is claimed, or the run moves to the next free one; a folder the user named holds no earlier run, unless
     this run resumes one of its checkpoints."""
     key = f"hydra.{mode}.dir"
-    named = any(override.split("=", 1)[0].lstrip("+") == key for override in config.hydra.overrides.hydra)
+    named = any(override_key(override) == key for override in config.hydra.overrides.hydra)
     if "TORCHELASTIC_RUN_ID" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1 and not named:
         raise ConfigError(f"under torchrun each of the run's {os.environ['WORLD_SIZE']} processes would name its own "
                           f"folder by the second it started: name one for all of them, {key}=<folder>")

@@ -44,6 +44,13 @@ def composed(config_name: str, overrides: list[str], with_hydra: bool = False):
         return compose(config_name, overrides=overrides, return_hydra_config=with_hydra)
 
 
+def sampled(args: list[str]) -> Path:
+    """What `python sample.py <args>` does: compose, check the settings typed against the mode, draw."""
+    settings = OmegaConf.to_container(composed("sample", args), resolve=True)
+    check_settings_read(settings, args)
+    return sample(**settings)
+
+
 def one_job(args: list[str]) -> list[str]:
     """A `-m` sweep's first job: each swept `key=a,b` as `key=a`."""
     if "-m" not in args:
@@ -71,9 +78,7 @@ def test_sample_examples_draw_from_a_checkpoint(command, trained, tmp_path, monk
         command = command.replace(placeholder, str(trained["cdcgan"] / "checkpoints" / "last.ckpt"))
     args = arguments(command.replace("../shared/data", str(DATA)))
     monkeypatch.chdir(tmp_path)  # where the examples' outputs land
-    settings = OmegaConf.to_container(composed("sample", args), resolve=True)
-    check_settings_read(settings, args)  # what sample.py does
-    out = sample(**settings)
+    out = sampled(args)
     assert Path(out).parent == Path(".") and (tmp_path / out).stat().st_size > 0
 
 
@@ -98,9 +103,7 @@ def test_bad_input_examples_print_what_the_readme_shows(script, command, message
             ckpt = str(trained["cdcgan"] / "checkpoints" / "last.ckpt")
             args = [f"ckpt={ckpt}" if arg.startswith("ckpt=") else arg for arg in args]
             monkeypatch.chdir(tmp_path)
-            settings = OmegaConf.to_container(composed("sample", args), resolve=True)
-            check_settings_read(settings, args)
-            sample(**settings)
+            sampled(args)
     assert str(caught.value) == message
 
 
@@ -162,7 +165,7 @@ def test_your_own_networks_train_and_sample(tmp_path, monkeypatch, conditional):
     assert train(cfg)["val/fid"] > 0
     monkeypatch.chdir(tmp_path)
     args = [f"ckpt={tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}", "out=tiny.npz", "n=20"]
-    out = sample(**OmegaConf.to_container(composed("sample", args), resolve=True))
+    out = sampled(args)
     drawn = np.load(tmp_path / out)
     assert drawn["images"].shape == (20, 28, 28) and drawn["images"].dtype == np.uint8
     assert drawn["labels"].tolist() == (list(range(10)) * 2 if conditional else [-1] * 20)
