@@ -18,12 +18,12 @@ import torch
 
 from gan_digits.allocator import keep_freed_memory
 from gan_digits.checkpoint import build_generator, load_checkpoint
-from gan_digits.checks import UserInputError, check_int, report_user_errors
+from gan_digits.checks import UserInputError, check_choice, check_int, report_user_errors
 from gan_digits.command_line import KeyValueParser
 from gan_digits.data import load_split
 from gan_digits.data.idx import SPLIT_SIZES
 from gan_digits.metrics import build_meter, distance_backbone
-from gan_digits.metrics.quality import QualityMeter, check_kid_subset_size
+from gan_digits.metrics.quality import BACKBONES, QualityMeter, check_kid_subset_size
 from gan_digits.metrics.scoring import BATCH, add_generated_digits, add_real_test_digits
 from gan_digits.modes import SEEDS
 from gan_digits.nets.contract import Generator
@@ -106,6 +106,10 @@ def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: 
     n = check_int("n", n, kid_subset_size, SPLIT_SIZES["train"],  # before any work; an npz's own length is checked by compute()
                   why=f"KID draws subsets of kid_subset_size={kid_subset_size} digits")
     check_int("seed", seed, *SEEDS)  # sample.py's: torch's generator fails past 64 bits, after the real digits' features
+    check_choice("backbone", backbone, BACKBONES)
+    if inception_weights is not None and backbone != "inception":  # typed, so meant: as sample.py refuses a setting
+        raise UserInputError(f"inception_weights={inception_weights} is not allowed with backbone={backbone}, which "
+                             f"does not read it: it is for backbone=inception")
     if floor and real:
         raise UserInputError("--floor scores real digits beside what is given, and --real is the floor itself: "
                              "give one of them")

@@ -164,6 +164,9 @@ def test_bad_npz_files_are_named(tmp_path):
     with pytest.raises(UserInputError, match=r"^seed=18446744073709551616 is not allowed: expected an integer from 0 "
                                              r"to 2147483647$"):
         evaluate(str(path), str(DATA), seed=2**64)  # torch's ValueError, a traceback after the real digits' features
+    with pytest.raises(UserInputError, match=r"^inception_weights=w.pth is not allowed with backbone=classifier, which "
+                                             r"does not read it: it is for backbone=inception$"):
+        evaluate(str(path), str(DATA), inception_weights="w.pth")  # scored on the classifier's features without a word
     with pytest.raises(UserInputError, match=rf"--real scores real digits, and {path} was given too: give one of them"):
         evaluate(str(path), str(DATA), real=True)  # scored the real digits, leaving the file unscored without a word
     with pytest.raises(UserInputError, match=r"nothing to evaluate: give a checkpoint or an .npz, or --real"):
@@ -396,3 +399,9 @@ def test_inception_backbone_without_its_pieces_says_what_to_do(monkeypatch, tmp_
     with pytest.raises(UserInputError, match=rf"^backbone=inception: cannot read the Inception weights \(inception_weights="
                                              rf"{corrupt}\): .* pass inception_weights=<file>, or use backbone=classifier$"):
         distance_backbone("inception", str(corrupt), prefix="")
+    for i, held in enumerate(({"fc.weight": torch.zeros(2)}, torch.zeros(3))):  # another network's tensors; no mapping
+        torch.save(held, tmp_path / f"other{i}.pth")  # were load_state_dict's errors: a 500-line list of the keys, a TypeError
+        with pytest.raises(UserInputError, match=rf"^backbone=inception: cannot read the Inception weights \(inception_weights="
+                                                 rf"{tmp_path / f'other{i}.pth'}\): it does not hold Inception-v3's tensors, "
+                                                 rf"which weights-inception-2015-12-05-6726825d.pth does\. Download that file"):
+            distance_backbone("inception", str(tmp_path / f"other{i}.pth"), prefix="")

@@ -17,6 +17,7 @@ from torch import nn
 from gan_digits.checks import UserInputError
 
 WEIGHTS_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
+WEIGHTS_FILE = Path(urlparse(WEIGHTS_URL).path).name
 FEATURES = 2048
 
 
@@ -30,18 +31,22 @@ def _safe_weights_file(path: str | None, prefix: str = "metrics.") -> str:
     try:
         if path is None:
             torch.hub.load_state_dict_from_url(WEIGHTS_URL, map_location="cpu", weights_only=True, progress=False)
-            path = str(Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(WEIGHTS_URL).path).name)
+            path = str(Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE)
         else:
             torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # no network, a missing, truncated or unsafe file: all say the same fix
-        where = f"{prefix}inception_weights={path}" if path else f"the download from {WEIGHTS_URL}"
         # The first sentence: torch's message runs over lines, and goes on to advise loading unsafely.
-        reason = re.split(r"(?<=\.)\s", str(err).strip(), maxsplit=1)[0].rstrip(".")
-        raise UserInputError(
-            f"{prefix}backbone=inception: cannot read the Inception weights ({where}): {reason}. Download that file "
-            f"where there is network and pass {prefix}inception_weights=<file>, or use {prefix}backbone=classifier"
-        ) from err
+        raise _unreadable(path, re.split(r"(?<=\.)\s", str(err).strip(), maxsplit=1)[0].rstrip("."), prefix) from err
     return path
+
+
+def _unreadable(path: str | None, reason: str, prefix: str) -> UserInputError:
+    """The one error for weights that cannot serve, with the fix: the file, or the project's own backbone."""
+    where = f"{prefix}inception_weights={path}" if path else f"the download from {WEIGHTS_URL}"
+    return UserInputError(
+        f"{prefix}backbone=inception: cannot read the Inception weights ({where}): {reason}. Download that file "
+        f"where there is network and pass {prefix}inception_weights=<file>, or use {prefix}backbone=classifier"
+    )
 
 
 class InceptionFeatures(nn.Module):
@@ -58,7 +63,11 @@ class InceptionFeatures(nn.Module):
             )
         from torchmetrics.image.fid import NoTrainInceptionV3
 
-        self.net = NoTrainInceptionV3("inception-v3-compat", [str(FEATURES)], _safe_weights_file(weights, prefix))
+        path = _safe_weights_file(weights, prefix)
+        try:
+            self.net = NoTrainInceptionV3("inception-v3-compat", [str(FEATURES)], path)
+        except (RuntimeError, TypeError) as err:  # another network's tensors (train.py's checkpoint), or no mapping
+            raise _unreadable(path, f"it does not hold Inception-v3's tensors, which {WEIGHTS_FILE} does", prefix) from err
         self.requires_grad_(False)
 
     def train(self, mode: bool = True) -> "InceptionFeatures":
