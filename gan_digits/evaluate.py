@@ -118,7 +118,7 @@ def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: 
     # The floor is scored per digit too: a meter built conditional keeps each digit's real statistics.
     distances = distance_backbone(backbone, inception_weights, prefix="")
     meter = build_meter(conditional or floor, kid_subset_size, distances)
-    add_real_test_digits(meter, data)
+    add_real_test_digits(meter, *load_split(data, "test"))
     meter.reset_fake(conditional)
     metrics = _score(meter, generator, digits, n, seed)
     if floor:

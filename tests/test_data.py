@@ -165,3 +165,24 @@ def test_too_few_digits_for_a_batch_are_named_before_anything_is_written(tmp_pat
                                           rf"gets: lower the batch size or raise {override.split('=')[0]}$"):
         build(compose_train("gan", [override], output_dir=tmp_path))
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("missing", r"MNIST file missing: neither .*t10k-images-idx3-ubyte nor its .gz exists"),
+    ("truncated", r"cannot read MNIST file .*t10k-labels-idx1-ubyte.gz: .*truncated or corrupt"),
+])
+def test_a_bad_test_split_is_named_before_anything_is_written(tmp_path, damage, message):
+    """The metrics' real digits were first read at the first validation: an epoch of training, then the error and a
+    run folder with its logs."""
+    from gan_digits.training import train
+
+    raw = _copy_raw(tmp_path / "data")
+    if damage == "missing":
+        (raw / "t10k-images-idx3-ubyte.gz").unlink()
+    else:
+        labels = raw / "t10k-labels-idx1-ubyte.gz"
+        labels.write_bytes(labels.read_bytes()[:-100])
+    run = tmp_path / "run"
+    with pytest.raises(MNISTFileError, match=message):
+        train(compose_train("gan", [f"data.root={tmp_path / 'data'}", "data.download=false"], output_dir=run))
+    assert not run.exists() or list(run.iterdir()) == []

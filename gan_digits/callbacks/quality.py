@@ -55,7 +55,8 @@ class QualityMetrics(L.Callback):
         meter = self.meter.to(pl_module.device)
         rank, world_size = trainer.global_rank, trainer.world_size
         if meter.fid.real_features_num_samples == 0:
-            add_real_test_digits(meter, trainer.datamodule.root, rank, world_size, self.real_limit)
+            test = trainer.datamodule.test_set
+            add_real_test_digits(meter, test.images, test.labels, rank, world_size, self.real_limit)
         add_generated_digits(meter, pl_module.sampler, -(-self.n // world_size), self.seed + rank)  # n at least, in all
         metrics = meter.compute()
         meter.reset_fake()

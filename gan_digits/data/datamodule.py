@@ -49,7 +49,8 @@ class PerSampleMNIST(MNIST):
 
 
 class MNISTDataModule(L.LightningDataModule):
-    """Training digits minus a seeded hold-out for validation; the test split is kept for metrics.
+    """Training digits minus a seeded hold-out for validation; the test split is kept for metrics, read with
+    the rest before training (a corrupt or missing test file surfaced at the first validation, an epoch in).
 
     Batches leave the loader as uint8 and are scaled to [-1, 1] after they reach the device, so the
     host moves a quarter of the bytes.
@@ -77,6 +78,7 @@ class MNISTDataModule(L.LightningDataModule):
         self.loader = check_choice("data.loader", loader, LOADERS)
         self.train_set: TensorBatches | None = None
         self.val_set: TensorBatches | None = None
+        self.test_set: TensorBatches | None = None
 
     def _files_present(self) -> bool:
         return all(find_idx(self.root, stem) for stems in SPLIT_FILES.values() for stem in stems)
@@ -110,6 +112,7 @@ class MNISTDataModule(L.LightningDataModule):
             train_idx = train_idx[: self.subset]
         self.train_set = TensorBatches(images[train_idx], labels[train_idx])
         self.val_set = TensorBatches(images[val_idx], labels[val_idx])
+        self.test_set = TensorBatches(*load_split(self.root, "test"))
 
     def _loader(self, dataset: TensorBatches, seed: int, split: tuple[str, str], done=lambda: 0) -> DataLoader:
         trainer = self.trainer

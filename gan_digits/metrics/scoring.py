@@ -2,7 +2,6 @@
 
 import torch
 
-from gan_digits.data import load_split
 from gan_digits.data.pixels import to_uint8
 from gan_digits.metrics.quality import QualityMeter
 from gan_digits.nets.contract import Generator
@@ -11,9 +10,10 @@ from gan_digits.sampling import draw
 BATCH = 500
 
 
-def add_real_test_digits(meter: QualityMeter, root, rank: int = 0, world_size: int = 1, limit: int | None = None) -> None:
-    """The MNIST test split (or its first `limit` digits) as the real side; each rank adds its stride."""
-    images, labels = load_split(root, "test")
+def add_real_test_digits(meter: QualityMeter, images: torch.Tensor, labels: torch.Tensor, rank: int = 0,
+                         world_size: int = 1, limit: int | None = None) -> None:
+    """The MNIST test split (`load_split(root, "test")`, or its first `limit` digits) as the real side; each
+    rank adds its stride."""
     images, labels = images[:limit][rank::world_size], labels[:limit][rank::world_size]
     device = meter.predicted.device
     for i in range(0, len(images), BATCH):
