@@ -3,6 +3,7 @@
 import copy
 import functools
 import inspect
+import math
 from collections.abc import Callable
 
 import lightning as L
@@ -81,13 +82,31 @@ def check_optimizer(key: str, optimizer: OptimizerFactory) -> OptimizerFactory:
     return optimizer
 
 
+def first_step_fails(scheduler: torch.optim.lr_scheduler.LRScheduler) -> str | None:
+    """Why a schedule built on the probe (lr 1) fails its first step, which a run takes at its first epoch's end: a
+    setting of the wrong type (`step_size: abc`) fails only there, a traceback an epoch in, and a factor below zero
+    (`gamma: -1`) would train uphill without a word. None when it steps to a rate >= 0."""
+    scheduler.optimizer.step()  # as training does first: torch warns of a schedule stepped before its optimizer
+    try:
+        scheduler.step()
+    except Exception as err:
+        return f"at its first step: {str(err).splitlines()[0]}"
+    factor = scheduler.get_last_lr()[0]
+    if not (math.isfinite(factor) and factor >= 0):
+        return f"after its first step the learning rate is {factor:g} times the optimizer's: expected >= 0"
+    return None
+
+
 def check_scheduler(scheduler: SchedulerFactory | None) -> SchedulerFactory | None:
-    """`scheduler` if it builds a learning-rate scheduler (on a throwaway optimizer), or a ConfigError naming it."""
+    """`scheduler` if it builds a learning-rate scheduler (on a throwaway optimizer) and steps, or a ConfigError
+    naming it."""
     if scheduler is None:
         return None
     built = built_on_probe(scheduler, torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0))
     if isinstance(built, torch.optim.lr_scheduler.ReduceLROnPlateau):
         built = "it steps on a metric; the schedulers here step after every epoch on their own"
+    elif isinstance(built, torch.optim.lr_scheduler.LRScheduler) and (failed := first_step_fails(built)):
+        built = failed
     if not isinstance(built, torch.optim.lr_scheduler.LRScheduler):
         raise ConfigError(f"model.scheduler={described(scheduler)} is not allowed ({built}): expected null or a torch "
                           "scheduler, e.g. {_target_: torch.optim.lr_scheduler.ExponentialLR, _partial_: true, gamma: 0.7}")

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_digits.callbacks import QualityMetrics
 from gan_digits.checkpoint import FORMAT_KEY, CheckpointError, foreign_target, load_checkpoint
-from gan_digits.checks import ConfigError, ReportedError, check_int, check_path, instantiate
+from gan_digits.checks import ConfigError, ReportedError, as_typed, check_int, check_path, instantiate
 from gan_digits.declared_types import check_declared_types
 from gan_digits.module import GANModule
 from gan_digits.precision import AUTO_HINT, resolve_precision
@@ -114,10 +114,15 @@ def check_monitors(cfg: DictConfig, callbacks: dict[str, L.Callback], module: GA
     logged = module.metric_names() | {"epoch"} | (QualityMetrics.metric_names(module.conditional) if quality else set())
     watched = {f"callbacks.{key}.monitor": getattr(callback, "monitor", None) for key, callback in callbacks.items()}
     watched["optimized_metric"] = cfg.get("optimized_metric")
+    hint = "" if quality else " (val/fid and the other quality metrics come from callbacks.quality)"
     for key, name in watched.items():
         if name is not None and name not in logged:
-            hint = "" if quality else " (val/fid and the other quality metrics come from callbacks.quality)"
             raise ConfigError(f"{key}={name} is not allowed: this run logs {', '.join(sorted(logged))}{hint}")
+    for key, callback in callbacks.items():  # a checkpoint's file name: Lightning writes 0 for a metric not logged
+        for name in re.findall(r"\{(.*?)[:}]", getattr(callback, "filename", None) or ""):  # its fields, as it reads them
+            if name not in logged:
+                raise ConfigError(f"callbacks.{key}.filename={as_typed(callback.filename)} is not allowed: it names {name}, "
+                                  f"which this run does not log (it logs {', '.join(sorted(logged))}){hint}")
 
 
 def build_callbacks(cfg: DictConfig, module: GANModule) -> list[L.Callback]:

@@ -132,7 +132,13 @@ def test_bad_module_settings_are_named_at_start_up():
                        ("{_target_:torch.optim.lr_scheduler.StepLR,_partial_:true,gamma:0.5}",
                         r"torch.optim.lr_scheduler.StepLR\(gamma=0.5\) .*missing 1 required positional argument: 'step_size'"),
                        ("{_target_:torch.optim.lr_scheduler.ReduceLROnPlateau,_partial_:true}",  # failed at the 1st epoch's end
-                        r"torch.optim.lr_scheduler.ReduceLROnPlateau\(\) .*it steps on a metric")):
+                        r"torch.optim.lr_scheduler.ReduceLROnPlateau\(\) .*it steps on a metric"),
+                       # ... a traceback at the first epoch's end, and a rate below zero, taken (training uphill):
+                       ("{_target_:torch.optim.lr_scheduler.StepLR,_partial_:true,step_size:abc}",
+                        r"StepLR\(step_size='abc'\) is not allowed \(at its first step: unsupported operand type\(s\) for %"),
+                       ("{_target_:torch.optim.lr_scheduler.ExponentialLR,_partial_:true,gamma:-0.5}",
+                        r"ExponentialLR\(gamma=-0.5\) is not allowed \(after its first step the learning rate is -0.5 "
+                        r"times the optimizer's: expected >= 0\)")):
         with pytest.raises(ConfigError, match=rf"model.scheduler=.*{why}.*: expected null or a torch scheduler"):
             instantiate_checked(compose_train("cdcgan", [f"model.scheduler={value}"]).model)
     with pytest.raises(ConfigError, match=r"model.cuda_graph='maybe' is not allowed: expected one of true, false"):
