@@ -214,6 +214,8 @@ def build(cfg: DictConfig, trained_at: str | None = None) -> tuple[L.LightningDa
         datamodule = instantiate(cfg.data, root=to_absolute_path(check_path("data.root", cfg.data.root)))
     if not datamodule.needs_download():
         datamodule.setup("fit")
+    for name in ("g_optimizer", "d_optimizer", "scheduler"):  # torch's, built by the module: their declared types
+        check_declared_types(f"model.{name}", cfg.model.get(name))
     with signature_said_as_config("model"):
         module = instantiate(cfg.model)
     module.model_config = OmegaConf.to_container(cfg.model, resolve=True)

@@ -330,7 +330,15 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("+data.foo=1", ConfigError, r"^data config: MNISTDataModule.__init__\(\) got an unexpected keyword argument 'foo'$"),
         ("model.g_optimizer._partial_=false", ConfigError, r"^model.g_optimizer config: Adam.__init__\(\) missing 1 required "
                                                            r"positional argument: 'params'$"),
-        ("model.g_optimizer.betas=[0.5]", ConfigError, r"model.g_optimizer is not allowed \(list index out of range\): expected a torch optimizer"),
+        ("model.g_optimizer.betas=[0.5]", ConfigError, r"^model.g_optimizer.betas=\[0.5\] is not allowed: expected a list of 2 "
+                                                       r"\(each a number\)$"),  # was torch's "list index out of range"
+        # ... torch's optimizers and schedulers took a value of another type than they declare: a traceback at the first
+        # step or the first epoch's end, a string taken for true, a third beta ignored:
+        ("+model.g_optimizer.maximize=yes", ConfigError, r"^model.g_optimizer.maximize='yes' is not allowed: expected true or false$"),
+        ("model.d_optimizer.fused=abc", ConfigError, r"^model.d_optimizer.fused='abc' is not allowed: expected true, false or null$"),
+        ("model.g_optimizer.betas=[0.5,0.9,0.1]", ConfigError, r"^model.g_optimizer.betas=\[0.5, 0.9, 0.1\] is not allowed"),
+        ("model.scheduler={_target_:torch.optim.lr_scheduler.StepLR,_partial_:true,step_size:abc}", ConfigError,
+         r"^model.scheduler.step_size='abc' is not allowed: expected an integer$"),
         ("model.loss._target_=torch.nn.MSELoss", ConfigError, r"model.loss._target_=torch.nn.modules.loss.MSELoss is not allowed: expected "
                                                               r"gan_digits.losses.BCELoss, HingeLoss, LeastSquaresLoss or another class"),
         ("model.fixed_noise_seed=abc", ConfigError, r"model.fixed_noise_seed='abc' is not allowed: expected an integer >= 0"),
