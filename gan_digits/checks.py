@@ -3,6 +3,7 @@ the entry points. What a command line asks for is checked in command_line.py."""
 
 import errno
 import functools
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -139,12 +140,16 @@ def report_user_errors(entry_point: Callable[..., Any]) -> Callable[..., Any]:
     """Decorate a command's task function (under `@hydra.main`, which would print a traceback): a
     ReportedError (or a full disk) prints `error: ...` and exits 2 for bad input, 1 otherwise;
     anything else raises. In a job of a sweep it fails that job alone: Hydra runs the sweep's other
-    jobs, then ends (exit 1) with the first failed job's line."""
+    jobs, then ends (exit 1) with the first failed job's line. A Ctrl-C prints `interrupted` and exits
+    130, as a shell reports SIGINT (it was a traceback of wherever evaluate or sample.py had got to)."""
 
     @functools.wraps(entry_point)
     def wrapped(*args, **kwargs):
         try:
             return entry_point(*args, **kwargs)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            sys.exit(128 + signal.SIGINT)
         except Exception as err:
             cause = reported_cause(err) or disk_full(err)
             if cause is None:

@@ -245,6 +245,16 @@ def test_evaluate_names_a_bad_word_as_typed(capsys):
         assert stopped.value.code == 2 and capsys.readouterr().err == f"error: {message}\n"
 
 
+def test_ctrl_c_in_evaluate_ends_in_one_line(monkeypatch, capsys):
+    def scoring(*args):
+        raise KeyboardInterrupt  # as a Ctrl-C arrives, midway through the digits' features
+
+    monkeypatch.setattr("gan_digits.evaluate.evaluate", scoring)
+    with pytest.raises(SystemExit) as stopped:
+        evaluate_main(["--real", f"data={DATA}"])
+    assert stopped.value.code == 130 and capsys.readouterr().err == "interrupted\n"  # was a KeyboardInterrupt traceback
+
+
 def test_training_the_classifier_never_overwrites_the_shipped_weights_unless_named(tmp_path, monkeypatch, capsys):
     """Its default out was the shipped classifier.pt, which every FID is computed with: a trial run replaced it."""
     import gan_digits.metrics.train_classifier as train_classifier
