@@ -5,6 +5,7 @@ import errno
 import functools
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -82,12 +83,21 @@ def check_path(key: str, value: Any) -> str | Path:
 
 
 def check_output(out: str | Path, suffixes: Sequence[str], key: str = "out") -> Path:
-    """An output file in an existing folder with one of `suffixes`, or a ConfigError naming `key`: before any work."""
+    """An output file in an existing folder this process can write in, with one of `suffixes`, or a ConfigError
+    naming `key`: before any work (a read-only folder was an OSError traceback once the file was drawn)."""
     out = Path(check_path(key, out))
     if out.suffix not in suffixes:
         raise ConfigError(f"{key}={str(out)!r} is not allowed: expected a file ending in one of {', '.join(suffixes)}")
     if not out.parent.is_dir():
         raise ConfigError(f"{key}={str(out)!r} is not allowed: its folder {out.parent} does not exist")
+    if out.is_dir():
+        raise ConfigError(f"{key}={str(out)!r} is not allowed: it is a folder")
+    try:
+        with tempfile.NamedTemporaryFile(dir=out.parent):  # what writing there takes, and gone again
+            pass
+    except OSError as err:
+        raise ConfigError(f"{key}={str(out)!r} is not allowed: its folder {out.parent} cannot be written "
+                          f"({err.strerror})") from err
     return out
 
 

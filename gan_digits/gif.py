@@ -35,7 +35,7 @@ def make_gif(run_dir: str | Path, out: str | Path | None = None, ms_per_frame: i
     out = check_output(out, (".gif",)) if out else None
     check_int("ms", ms_per_frame, 1)  # PIL's OverflowError below 0
     frames = grids_of(run_dir)
-    out = out or frames[0].parent / "training.gif"
+    out = out or check_output(frames[0].parent / "training.gif", (".gif",))  # a read-only run
     images = [enlarged(_read_frame(frame), scale) for frame in frames]
     durations = [ms_per_frame] * (len(images) - 1) + [4 * ms_per_frame]
     images[0].save(out, save_all=True, append_images=images[1:], duration=durations, loop=0)

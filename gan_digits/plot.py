@@ -96,7 +96,7 @@ def plot_runs(paths: list[str | Path], out: str | Path | None = None) -> Path:
             raise UserInputError(note)
         print(f"{note}; plotting the others", file=sys.stderr)
         runs = {run: scalars for run, scalars in runs.items() if scalars}
-    out = out or (next(iter(runs)) / "curves.png" if len(runs) == 1 else Path("curves.png"))
+    out = out or check_output(next(iter(runs)) / "curves.png" if len(runs) == 1 else Path("curves.png"), FIGURE_SUFFIXES)
     figure, axes = plt.subplots(1, len(PANELS), figsize=(5 * len(PANELS), 3.6))
     for ax, (title, tags) in zip(axes, PANELS.items()):
         for run_dir, scalars in runs.items():

@@ -1,7 +1,9 @@
 """Playing with a trained generator: sample modes, the training GIF, plots and the studio page."""
 
+import errno
 import hashlib
 import importlib
+import os
 import re
 import shutil
 import socket
@@ -95,6 +97,8 @@ def test_npz_mode_and_default_names(trained, tmp_path, monkeypatch):
     assert sample(_ckpt(trained, "gan"), mode="interpolate").name == "interpolate.png"
     with pytest.raises(ConfigError, match=r"out='x.npz' does not fit mode=compare: expected a file ending in .png"):
         sample(_ckpt(trained, "gan"), "x.npz", mode="compare")
+    with pytest.raises(ConfigError, match=r"^out='/proc/x.png' is not allowed: its folder /proc cannot be written \("):
+        sample(_ckpt(trained, "gan"), "/proc/x.png")  # was PIL's FileNotFoundError once the digits were drawn
     with pytest.raises(ConfigError, match=r"mode='movie' is not allowed: expected one of grid, digits"):
         sample(_ckpt(trained, "gan"), mode="movie")
     with pytest.raises(ConfigError, match="mode=digits needs a conditional model"):
@@ -119,6 +123,11 @@ def test_arithmetic_sub_of_a_seed_with_itself_is_the_zero_noise_sample(trained):
     assert (images[2] - images[0]).abs().max() > 1e-3  # the zero-noise digit is another one
 
 
+def read_only(*args, **kwargs):
+    """tempfile.NamedTemporaryFile in a folder mounted read-only."""
+    raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+
 def test_gif_has_one_frame_per_grid(trained, tmp_path):
     grids = sorted((trained["dcgan"] / "samples").glob("step_*.png"))
     out = make_gif(trained["dcgan"], tmp_path / "t.gif")
@@ -133,6 +142,18 @@ def test_gif_has_one_frame_per_grid(trained, tmp_path):
         make_gif(trained["dcgan"], tmp_path / "nowhere" / "t.gif")  # was a FileNotFoundError once the frames were read
     with pytest.raises(ConfigError, match=r"^out='.*t.png' is not allowed: expected a file ending in one of .gif$"):
         make_gif(trained["dcgan"], tmp_path / "t.png")
+    # A folder no file can be written in (procfs), a folder where the file should be, and the default out of a run
+    # that cannot be written (read-only, as root cannot make one here): were OSError tracebacks once the frames were read.
+    with pytest.raises(ConfigError, match=r"^out='/proc/t.gif' is not allowed: its folder /proc cannot be written \("):
+        make_gif(trained["dcgan"], "/proc/t.gif")
+    (tmp_path / "dir.gif").mkdir()
+    with pytest.raises(ConfigError, match=r"^out='.*dir.gif' is not allowed: it is a folder$"):
+        make_gif(trained["dcgan"], tmp_path / "dir.gif")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("gan_digits.checks.tempfile.NamedTemporaryFile", read_only)
+        with pytest.raises(ConfigError, match=rf"^out='{trained['dcgan']}/samples/training.gif' is not allowed: its folder "
+                                              r".*samples cannot be written \(Read-only file system\)$"):
+            make_gif(trained["dcgan"])
     with pytest.raises(ConfigError, match=r"^ms=-5 is not allowed: expected an integer >= 1$"):  # was PIL's OverflowError
         make_gif(trained["dcgan"], tmp_path / "t.gif", ms_per_frame=-5)
     cut = tmp_path / "cut" / "samples"
@@ -154,6 +175,8 @@ def test_plot_reads_real_runs_and_overlays_several(trained, tmp_path):
         plot_runs([trained["gan"]], tmp_path / "nowhere" / "c.png")  # was a FileNotFoundError from savefig
     with pytest.raises(ConfigError, match=r"^out='.*c.doc' is not allowed: expected a file ending in one of .*\.png"):
         plot_runs([trained["gan"]], tmp_path / "c.doc")
+    with pytest.raises(ConfigError, match=r"^out='/proc/c.png' is not allowed: its folder /proc cannot be written \("):
+        plot_runs([trained["gan"]], "/proc/c.png")  # was savefig's traceback
 
 
 @pytest.fixture
