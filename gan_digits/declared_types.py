@@ -14,8 +14,8 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from hydra.utils import get_class
 import torch
+from hydra.utils import get_class
 from omegaconf import OmegaConf
 
 from gan_digits.checks import ConfigError, as_typed, listed

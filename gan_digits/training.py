@@ -119,7 +119,9 @@ def check_monitors(cfg: DictConfig, callbacks: dict[str, L.Callback], module: GA
         if name is not None and name not in logged:
             raise ConfigError(f"{key}={name} is not allowed: this run logs {', '.join(sorted(logged))}{hint}")
     for key, callback in callbacks.items():  # a checkpoint's file name: Lightning writes 0 for a metric not logged
-        for name in re.findall(r"\{(.*?)[:}]", getattr(callback, "filename", None) or ""):  # its fields, as it reads them
+        if not isinstance(callback, ModelCheckpoint):
+            continue
+        for name in re.findall(r"\{(.*?)[:}]", callback.filename or ""):  # its fields, as Lightning reads them
             if name not in logged:
                 raise ConfigError(f"callbacks.{key}.filename={as_typed(callback.filename)} is not allowed: it names {name}, "
                                   f"which this run does not log (it logs {', '.join(sorted(logged))}){hint}")
