@@ -197,11 +197,12 @@ def check_overrides(argv: Sequence[str], groups: dict[str, Sequence[str]] | None
     """Command-line overrides that Hydra would stop on with a traceback or a grammar lesson, named in one line
     as a ConfigError before Hydra reads them: a `~` in a value (`data.root=~/mnist`: the shell leaves it, Hydra
     reads it as an operator) or a second `=` (`ckpt=.../epoch=0-step=4.ckpt`), and a config group set to what is
-    no option's name (`logger=null`, `model=1`).
+    no option's name (`logger=null`, `model=1`); and Hydra's flags as check_hydra_flags reads them.
     `groups` maps each group to its options; `optional` are the groups a run may leave out (`~group`)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
+    check_hydra_flags(argv)
     parser = OverridesParser.create()
     groups = groups or {}
     for word in argv:
@@ -226,6 +227,24 @@ def check_overrides(argv: Sequence[str], groups: dict[str, Sequence[str]] | None
             leave_out = f", or ~{group} to run without it" if group in optional else ""
             raise ConfigError(f"{word} is not allowed: {group} is a config group: expected one of "
                               f"{', '.join(groups[group])}{leave_out}")
+
+
+def check_hydra_flags(argv: Sequence[str]) -> None:
+    """Hydra's own flags, read by Hydra's parser, in the combinations Hydra refuses with a ValueError traceback: two
+    of its modes at once (`-m model=gan,dcgan --cfg job`, to see a sweep's config) and `--resolve` without `--cfg`."""
+    from hydra._internal.utils import get_args_parser  # Hydra's parser: its flags as it reads them
+
+    args = get_args_parser().parse_known_args(list(argv))[0]
+    modes = [flag for flag, given in (("--run", args.run), ("--multirun", args.multirun), ("--cfg", args.cfg),
+                                      ("--info", args.info), ("--shell-completion", args.shell_completion))
+             if given not in (None, False)]
+    if len(modes) > 1:
+        sweep = " (to see a sweep job's config: its values, without -m, and --cfg job)" if "--multirun" in modes else ""
+        raise ConfigError(f"{' with '.join(modes)} is not allowed: Hydra does one of --run, --multirun (-m), --cfg (-c), "
+                          f"--info (-i) and --shell-completion at a time{sweep}")
+    if args.resolve and args.cfg is None and not args.help:
+        raise ConfigError("--resolve is not allowed without --cfg: it resolves the config that --cfg prints "
+                          "(--cfg job --resolve)")
 
 
 # Hydra plugins an option under conf/ may switch to (`override /hydra/sweeper: optuna`): the module each

@@ -197,6 +197,25 @@ def test_a_tilde_in_a_path_is_named_with_the_fix():
     assert result.stderr.strip().splitlines()[-1].endswith("""write 'ckpt="runs/~old/last.ckpt"'""")
 
 
+def test_hydra_flags_it_refuses_with_a_traceback_are_named_in_one_line():
+    # A sweep's config asked for with --cfg: Hydra's ValueError traceback ("Only one of --run, --multirun, ...").
+    result = run_script("train.py", "-m", "model=gan,dcgan", "--cfg", "job")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: --multirun with --cfg is not allowed: Hydra does one of --run, --multirun (-m), --cfg (-c), --info (-i) "
+        "and --shell-completion at a time (to see a sweep job's config: its values, without -m, and --cfg job)"]
+    from gan_digits.checks import ConfigError
+    from gan_digits.command_line import check_overrides
+
+    with pytest.raises(ConfigError, match=r"^--resolve is not allowed without --cfg: it resolves the config that --cfg "
+                                          r"prints \(--cfg job --resolve\)$"):
+        check_overrides(["--resolve", "ckpt=x"])
+    with pytest.raises(ConfigError, match=r"^--cfg with --info is not allowed: Hydra does one of "):
+        check_overrides(["-c", "job", "-i"])
+    for fine in (["--cfg", "job", "--resolve"], ["-m", "model=gan,dcgan"], ["--help", "--resolve"], ["-cd", "x", "-m"]):
+        check_overrides(fine)
+
+
 def test_a_sample_setting_its_mode_does_not_read_is_named_with_the_modes_that_do(tmp_path):
     # `a=3 b=8` without mode=interpolate drew the default grid and said nothing of a and b.
     sample = [str(ROOT / "sample.py"), f"ckpt={tmp_path / 'x.ckpt'}"]
