@@ -231,10 +231,15 @@ def check_overrides(argv: Sequence[str], groups: dict[str, Sequence[str]] | None
 
 def check_hydra_flags(argv: Sequence[str]) -> None:
     """Hydra's own flags, read by Hydra's parser, in the combinations Hydra refuses with a ValueError traceback: two
-    of its modes at once (`-m model=gan,dcgan --cfg job`, to see a sweep's config) and `--resolve` without `--cfg`."""
+    of its modes at once (`-m model=gan,dcgan --cfg job`, to see a sweep's config) and `--resolve` without `--cfg`;
+    and `--experimental-rerun`, which unpickles the file it is given: no pickled code runs here."""
     from hydra._internal.utils import get_args_parser  # Hydra's parser: its flags as it reads them
 
     args = get_args_parser().parse_known_args(list(argv))[0]
+    if args.experimental_rerun is not None:
+        raise ConfigError(f"--experimental-rerun {args.experimental_rerun} is not allowed: Hydra unpickles that file, "
+                          "which can run any code in it. To run a run again, give its overrides (its "
+                          ".hydra/overrides.yaml); to go on with it, the \"train on\" command it printed")
     modes = [flag for flag, given in (("--run", args.run), ("--multirun", args.multirun), ("--cfg", args.cfg),
                                       ("--info", args.info), ("--shell-completion", args.shell_completion))
              if given not in (None, False)]

@@ -212,6 +212,9 @@ def test_hydra_flags_it_refuses_with_a_traceback_are_named_in_one_line():
         check_overrides(["--resolve", "ckpt=x"])
     with pytest.raises(ConfigError, match=r"^--cfg with --info is not allowed: Hydra does one of "):
         check_overrides(["-c", "job", "-i"])
+    with pytest.raises(ConfigError, match=r"^--experimental-rerun x.pickle is not allowed: Hydra unpickles that file, "
+                                          r"which can run any code in it\. To run a run again"):
+        check_overrides(["--experimental-rerun", "x.pickle"])  # Hydra unpickled any file named
     for fine in (["--cfg", "job", "--resolve"], ["-m", "model=gan,dcgan"], ["--help", "--resolve"], ["-cd", "x", "-m"]):
         check_overrides(fine)
 
