@@ -34,9 +34,19 @@ FIGURE_SUFFIXES = tuple(f".{kind}" for kind in FigureCanvasBase.get_supported_fi
 SWEEP_FILE = "multirun.yaml"  # Hydra's, beside a sweep's runs: `multirun/<date>/<time>/*` matches it too
 
 
+EVENTS = "events.out.tfevents.*"
+
+
+def event_folders(run_dir: Path) -> list[Path]:
+    """The folders below a run dir holding its TensorBoard events: tb/, or where the logger's `name` and
+    `version` put them (`logger.tensorboard.version=null`: tb/version_0, version_1, ...)."""
+    return sorted({events.parent for events in run_dir.rglob(EVENTS)})
+
+
 def is_run(path: Path) -> bool:
-    """A run dir written by train.py (events in its tb/), or such a tb/ folder itself."""
-    return (path / "tb").is_dir() or any(path.glob("events.out.tfevents.*"))
+    """A run dir written by train.py (events in its tb/, or below its .hydra's sibling folders when the logger
+    was renamed), or a folder of events itself (a tb/)."""
+    return (path / "tb").is_dir() or any(path.glob(EVENTS)) or ((path / ".hydra").is_dir() and bool(event_folders(path)))
 
 
 def job_order(run: Path) -> tuple[bool, int, str]:
@@ -80,11 +90,16 @@ def find_runs(paths: list[str | Path], started: bool = False) -> list[Path]:
 
 
 def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    """{tag: [(step, value), ...]} from the run's tb/ folder; none for a run that has logged none yet."""
-    folder = run_dir / "tb" if (run_dir / "tb").is_dir() else run_dir  # a job that failed before training: no tb/
-    events = EventAccumulator(str(folder))
-    events.Reload()
-    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+    """{tag: [(step, value), ...]} from the run's events, in step order (several version folders: one curve); none
+    for a run that has logged none yet (a job that failed before training)."""
+    scalars = {}
+    for folder in event_folders(run_dir):
+        events = EventAccumulator(str(folder))
+        events.Reload()
+        for tag in events.Tags()["scalars"]:
+            scalars.setdefault(tag, []).extend((e.step, e.value) for e in events.Scalars(tag))
+    # By step alone, and stable: a step logged again after a resume keeps its later value last.
+    return {tag: sorted(points, key=lambda point: point[0]) for tag, points in scalars.items()}
 
 
 def plot_runs(paths: list[str | Path], out: str | Path | None = None) -> Path:

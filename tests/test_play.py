@@ -11,6 +11,7 @@ import subprocess
 import threading
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -231,6 +232,22 @@ def test_compare_ranks_runs_by_best_fid_and_shows_what_differs(sweep):
     result = run_script("-m", "gan_digits.compare", str(sweep / "0" / "tb" / "missing"))
     assert result.returncode == 2 and result.stderr == \
         f"error: {sweep / '0' / 'tb' / 'missing'} does not exist: expected a run dir written by train.py or a sweep dir\n"
+
+
+def test_compare_and_plot_find_the_events_of_a_renamed_logger_and_its_versions(tmp_path):
+    """`logger.tensorboard.name=logs version=null`: events in logs/version_0, then version_1 once resumed. compare
+    read tb/ alone ("none logged"), and plot took logs/ for a run of its own."""
+    logger = ["logger.tensorboard.name=logs", "logger.tensorboard.version=null", "trainer.log_every_n_steps=1"]
+    run = tmp_path / "outputs" / "day" / "run"
+    train(compose_train("gan", logger, output_dir=run))  # 1 epoch of 4 batches: steps 2..8
+    train(compose_train("gan", [*logger, "ckpt_path=last", "trainer.max_epochs=2", "trainer.max_steps=16"], output_dir=run))
+    (run / ".hydra").mkdir()  # as train.py writes it
+    assert [path.relative_to(run) for path in plot.event_folders(run)] == [Path("logs/version_0"), Path("logs/version_1")]
+    assert find_runs([tmp_path / "outputs"]) == [run]
+    scalars = read_scalars(run)
+    assert [step for step, _ in scalars["val/fid"]] == [8, 16]  # both versions, one curve
+    assert [step for step, _ in scalars["train/g_loss"]] == list(range(2, 17, 2))
+    assert compare([tmp_path / "outputs"]).splitlines()[-1].split(" | ")[2] == "16"
 
 
 def test_plot_says_in_an_empty_panel_why_it_is_empty(tmp_path, monkeypatch):
