@@ -21,12 +21,19 @@ from gan_digits.run_commands import local_command, project_script, resume_comman
 QUALITY = ("val/fid", "val/intra_fid", "val/label_acc", "val/modes")
 
 
+def finished_epochs(saved: dict) -> int:
+    """The whole epochs a checkpoint holds: the one it was saved at the end of, not one a signal or `max_steps`
+    cut short (Lightning saves `epoch` as the epoch it was in)."""
+    batches = saved.get("loops", {}).get("fit_loop", {}).get("epoch_loop.batch_progress", {})
+    return saved.get("epoch", -1) + (1 if batches.get("is_last_batch", True) else 0)
+
+
 def reached_bound(trainer: L.Trainer, saved: dict) -> str | None:
     """`max_steps` or `max_epochs`, the trainer's bound that the step and epoch `saved` holds have reached (the
     run's last checkpoint's), or None (the run ended otherwise: `trainer.max_time`, a signal, early stopping)."""
     if trainer.max_steps != -1 and saved.get("global_step", 0) >= trainer.max_steps:
         return "max_steps"
-    if trainer.max_steps == -1 and 0 < trainer.max_epochs <= saved.get("epoch", -1) + 1:  # saved at each epoch's end
+    if 0 < trainer.max_epochs <= finished_epochs(saved):
         return "max_epochs"
     return None
 

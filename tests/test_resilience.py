@@ -107,10 +107,28 @@ def test_resume_equals_uninterrupted(tmp_path, stop_at, monkeypatch):
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
     assert [s["param_groups"][0]["lr"] for s in b["optimizer_states"]] == [4e-4 * 0.5**2] * 2
     assert a["lr_schedulers"] == b["lr_schedulers"]
+    # The epochs and batches counted (Lightning counted the saved epoch twice under max_steps); its count of the
+    # validation batches run over the whole fit is its own bookkeeping, reset in some restarts and not others.
+    counted = [{k: v for k, v in run["loops"]["fit_loop"].items() if k != "epoch_loop.val_loop.batch_progress"} for run in (a, b)]
+    assert counted[0] == counted[1]
     # And the same best checkpoint, one: the resumed run knew which one it was (last.ckpt holds its state).
     best = {run: sorted(p.name for p in (tmp_path / run / "checkpoints").glob("epoch*.ckpt"))
             for run in ("whole", "half")}
     assert best["half"] == best["whole"] and len(best["whole"]) == 1
+
+
+@pytest.mark.parametrize("stop_at, resume", [
+    (8, "trainer.max_steps=16"),   # a whole epoch, resumed under max_steps: counted again, so nothing trained
+    (6, "trainer.max_steps=100"),  # an epoch cut short by max_steps, resumed under max_steps: counted twice (step 8)
+    (6, "trainer.max_steps=-1"),   # ... resumed without: the rest of that epoch left out (step 14)
+], ids=["whole-epoch", "cut-epoch", "cut-epoch-no-max-steps"])
+def test_a_run_resumed_from_an_epochs_end_trains_to_max_epochs(tmp_path, stop_at, resume):
+    """Lightning issue #19617: a last.ckpt saved at an epoch's end (or where max_steps cut one short) resumed with a
+    trainer.max_epochs bound ended the run early, and said only `done: step 8`."""
+    train(compose_train("gan", [f"trainer.max_steps={stop_at}"], output_dir=tmp_path))  # 4 batches an epoch
+    train(compose_train("gan", ["trainer.max_epochs=2", resume, "ckpt_path=last"], output_dir=tmp_path))
+    saved = _weights(tmp_path)
+    assert (saved["global_step"], saved["epoch"]) == (16, 1)  # 2 epochs of 4 batches, 2 steps each
 
 
 def test_a_run_resumed_mid_epoch_counts_that_epoch_on_its_bar_without_lightnings_warning(tmp_path, capsys, recwarn):
@@ -185,6 +203,8 @@ def test_a_resume_into_another_folder_keeps_its_own_best_and_leaves_the_first_as
 
 
 @pytest.mark.parametrize("bound, end", [("trainer.max_steps=8", r"trainer.max_steps=8 ends the run"),
+                                        # ... said only `done: step 8` (max_epochs was read only without max_steps):
+                                        ("trainer.max_epochs=1", r"trainer.max_epochs=1 ends the run"),
                                         ("trainer.max_time=00:00:00:00", r"trainer.max_time ends the run \(0:00:00 trained "
                                                                          r"already\)")])
 def test_a_resume_at_its_bound_says_nothing_was_trained(tmp_path, caplog, bound, end):
