@@ -3,6 +3,7 @@ the entry points. What a command line asks for is checked in command_line.py."""
 
 import errno
 import functools
+import os
 import signal
 import sys
 import tempfile
@@ -92,6 +93,8 @@ def check_output(out: str | Path, suffixes: Sequence[str], key: str = "out") -> 
         raise ConfigError(f"{key}={str(out)!r} is not allowed: its folder {out.parent} does not exist")
     if out.is_dir():
         raise ConfigError(f"{key}={str(out)!r} is not allowed: it is a folder")
+    if out.is_file() and os.access(out, os.W_OK):  # overwriting it takes the file's right alone, not its folder's
+        return out
     try:
         with tempfile.NamedTemporaryFile(dir=out.parent):  # what writing there takes, and gone again
             pass
