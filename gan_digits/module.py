@@ -19,7 +19,7 @@ from gan_digits.data.idx import NUM_DIGITS
 from gan_digits.losses import BCELoss, check_loss, mode_seeking_loss, mode_seeking_pairs
 from gan_digits.nets.clusters import check_clusters_fit, fit_clusters
 from gan_digits.nets.contract import Discriminator, Generator
-from gan_digits.resumed_epoch import as_saved_mid_run
+from gan_digits.resumed_epoch import count_saved_epoch_once
 from gan_digits.resumed_settings import carry_settings_into
 
 # The fixed-noise grid: 8 columns; a conditional model gets one row per digit 0-9.
@@ -389,7 +389,7 @@ class GANModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         # Called before Lightning restores the optimizers' and schedulers' states, and its loops', from `checkpoint`.
-        as_saved_mid_run(checkpoint, self.trainer.max_steps)
+        count_saved_epoch_once(checkpoint, self.trainer.max_steps)
         for line in self.carry_settings_into(checkpoint):
             rank_zero_info(f"resumed with {line}: this run's setting from here on")
         rng = checkpoint.get("rng_state", {})

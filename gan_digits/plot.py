@@ -32,9 +32,7 @@ WHEN_LOGGED = {"train": "train/* are written every trainer.log_every_n_steps bat
 
 FIGURE_SUFFIXES = tuple(f".{kind}" for kind in FigureCanvasBase.get_supported_filetypes())  # what savefig writes
 SWEEP_FILE = "multirun.yaml"  # Hydra's, beside a sweep's runs: `multirun/<date>/<time>/*` matches it too
-
-
-EVENTS = "events.out.tfevents.*"
+EVENTS = "events.out.tfevents.*"  # TensorBoard's event files
 
 
 def event_folders(run_dir: Path) -> list[Path]:
@@ -44,8 +42,8 @@ def event_folders(run_dir: Path) -> list[Path]:
 
 
 def is_run(path: Path) -> bool:
-    """A run dir written by train.py (events in its tb/, or below its .hydra's sibling folders when the logger
-    was renamed), or a folder of events itself (a tb/)."""
+    """A run dir written by train.py (its events in tb/, or wherever a renamed logger put them beside its
+    .hydra/), or a folder of events itself (a tb/)."""
     return (path / "tb").is_dir() or any(path.glob(EVENTS)) or ((path / ".hydra").is_dir() and bool(event_folders(path)))
 
 

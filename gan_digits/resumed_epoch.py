@@ -12,7 +12,7 @@ mid-epoch (as a signal's checkpoint is), so the resumed run trains what the unin
 """
 
 
-def as_saved_mid_run(checkpoint: dict, max_steps: int) -> None:
+def count_saved_epoch_once(checkpoint: dict, max_steps: int) -> None:
     """Rewrite the loop state of `checkpoint`, if it was saved at an epoch's end, for a run resumed under
     `max_steps` (-1: none)."""
     fit = checkpoint.get("loops", {}).get("fit_loop")
