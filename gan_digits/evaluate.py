@@ -103,7 +103,7 @@ def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: 
     floor's too, under "floor" with its `n`: as many real training digits (an npz: its length), scored against
     the same real test digits, whose features are computed once."""
     kid_subset_size = check_kid_subset_size("kid_subset_size", kid_subset_size, SPLIT_SIZES["test"])
-    n = check_int("n", n, kid_subset_size, SPLIT_SIZES["train"],  # before any work; an npz's own length is checked by compute()
+    n = check_int("n", n, kid_subset_size, SPLIT_SIZES["train"],  # before any work; an npz's own length, once read
                   why=f"KID draws subsets of kid_subset_size={kid_subset_size} digits")
     check_int("seed", seed, *SEEDS)  # sample.py's: torch's generator fails past 64 bits, after the real digits' features
     check_choice("backbone", backbone, BACKBONES)
@@ -114,6 +114,10 @@ def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: 
         raise UserInputError("--floor scores real digits beside what is given, and --real is the floor itself: "
                              "give one of them")
     generator, digits = _digits_to_score(path, data, n, real)
+    if generator is None and not real and len(digits[0]) < kid_subset_size:  # an npz: its length is its n
+        raise UserInputError(f"{path} holds {len(digits[0])} digits, fewer than kid_subset_size={kid_subset_size} (KID "
+                             f"draws subsets of that many): sample at least {kid_subset_size} into it (sample.py "
+                             f"n={kid_subset_size} out={path}), or lower kid_subset_size")
     conditional = generator.num_classes is not None if generator else digits[1] is not None
     # The floor is scored per digit too: a meter built conditional keeps each digit's real statistics.
     distances = distance_backbone(backbone, inception_weights, prefix="")

@@ -164,6 +164,11 @@ def test_bad_npz_files_are_named(tmp_path):
     with pytest.raises(UserInputError, match=r"^seed=18446744073709551616 is not allowed: expected an integer from 0 "
                                              r"to 2147483647$"):
         evaluate(str(path), str(DATA), seed=2**64)  # torch's ValueError, a traceback after the real digits' features
+    few = _write_npz(tmp_path / "few.npz", images=good_images)
+    with pytest.raises(UserInputError, match=rf"^{few} holds 20 digits, fewer than kid_subset_size=1000 \(KID draws "
+                                             rf"subsets of that many\): sample at least 1000 into it \(sample.py n=1000 "
+                                             rf"out={few}\), or lower kid_subset_size$"):
+        evaluate(str(few), str(DATA))  # said "score at least 1000 (n=)", a setting an npz does not take, after scoring
     with pytest.raises(UserInputError, match=r"^inception_weights=w.pth is not allowed with backbone=classifier, which "
                                              r"does not read it: it is for backbone=inception$"):
         evaluate(str(path), str(DATA), inception_weights="w.pth")  # scored on the classifier's features without a word
