@@ -1,9 +1,12 @@
 """Input values checked before any work, the errors that name them, and the one-line report of errors at
 the entry points. What a command line asks for is checked in command_line.py."""
 
+import difflib
 import errno
 import functools
+import importlib
 import os
+import pkgutil
 import signal
 import sys
 import tempfile
@@ -102,6 +105,40 @@ def check_output(out: str | Path, suffixes: Sequence[str], key: str = "out") -> 
         raise ConfigError(f"{key}={str(out)!r} is not allowed: its folder {out.parent} cannot be written "
                           f"({err.strerror})") from err
     return out
+
+
+def check_targets(config: Any, key: str) -> None:
+    """Every `_target_` under `config` (at `key`) names what can be imported, or a ConfigError naming it with the
+    names nearest to the one missing: Hydra says "Error locating target" in four lines, once the run is being built
+    (`model.g_optimizer._target_=torch.optim.Adamm`)."""
+    if isinstance(config, dict):
+        if isinstance(target := config.get("_target_"), str) and (missing := _not_importable(target)):
+            raise ConfigError(f"{key}._target_={target} is not allowed: {missing}")
+        for child, value in config.items():
+            check_targets(value, f"{key}.{child}")
+
+
+def _not_importable(target: str) -> str | None:
+    """Why `target` does not import (the name its longest importable part lacks, and the names it has nearest to
+    that one), or None when it does."""
+    parts, found = target.split("."), None
+    for i, name in enumerate(parts):
+        if found is not None and hasattr(found, name):
+            found = getattr(found, name)
+            continue
+        module = ".".join(parts[: i + 1])
+        try:
+            found = importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name != module:  # the module is there, and it imports what is not: its own error, as it is
+                raise
+            if found is None:
+                return f"there is no module {name}"
+            names = {n for n in dir(found) if not n.startswith("_")}
+            names |= {m.name for m in pkgutil.iter_modules(getattr(found, "__path__", []))}  # its modules, unimported
+            near = difflib.get_close_matches(name, sorted(names), n=3, cutoff=0.6)
+            return f"{'.'.join(parts[:i])} has no {name}" + (f" (did you mean {listed(near)}?)" if near else "")
+    return None
 
 
 def reported_cause(err: BaseException) -> ReportedError | None:

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_digits.callbacks import QualityMetrics
 from gan_digits.checkpoint import FORMAT_KEY, CheckpointError, foreign_target, load_checkpoint
-from gan_digits.checks import ConfigError, ReportedError, as_typed, check_int, check_path, instantiate
+from gan_digits.checks import ConfigError, ReportedError, as_typed, check_int, check_path, check_targets, instantiate
 from gan_digits.declared_types import check_declared_types
 from gan_digits.module import GANModule
 from gan_digits.precision import AUTO_HINT, resolve_precision
@@ -207,6 +207,9 @@ def build(cfg: DictConfig, trained_at: str | None = None) -> tuple[L.LightningDa
                           "from gan_digits classes only (a file may not name code to run), so sample.py, evaluate and "
                           "the studio could not read this run's: put the class under gan_digits/nets/ (README: Your "
                           "own networks)")
+    for key, node in OmegaConf.to_container(cfg, resolve=False).items():  # a mistyped class, before anything is built
+        if key != "hydra":
+            check_targets(node, key)
     # train.py's Hydra callback has checked its run dir before Hydra wrote there; this is for train(cfg) from Python.
     check_no_earlier_run(Path(cfg.paths.output_dir), cfg.get("ckpt_path"), "paths.output_dir")
     check_writable(cfg.paths.output_dir)

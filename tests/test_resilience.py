@@ -350,6 +350,14 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("+data.foo=1", ConfigError, r"^data config: MNISTDataModule.__init__\(\) got an unexpected keyword argument 'foo'$"),
         ("model.g_optimizer._partial_=false", ConfigError, r"^model.g_optimizer config: Adam.__init__\(\) missing 1 required "
                                                            r"positional argument: 'params'$"),
+        # ... a class mistyped: Hydra's four lines ("Error locating target ..."), as the run was being built:
+        ("model.g_optimizer._target_=torch.optim.Adamm", ConfigError, r"^model.g_optimizer._target_=torch.optim.Adamm is not "
+                                                                      r"allowed: torch.optim has no Adamm \(did you mean Adam, "),
+        ("callbacks.quality._target_=gan_digits.callbacks.QualityMetric", ConfigError,
+         r"^callbacks.quality._target_=gan_digits.callbacks.QualityMetric is not allowed: gan_digits.callbacks has no "
+         r"QualityMetric \(did you mean QualityMetrics"),
+        ("model.discriminator._target_=gan_digits.nets.tiny.TinyDiscriminator", ConfigError,  # the README's file not written
+         r"^model.discriminator._target_=gan_digits.nets.tiny.TinyDiscriminator is not allowed: gan_digits.nets has no tiny$"),
         ("model.g_optimizer.betas=[0.5]", ConfigError, r"^model.g_optimizer.betas=\[0.5\] is not allowed: expected a list of 2 "
                                                        r"\(each a number\)$"),  # was torch's "list index out of range"
         # ... torch's optimizers and schedulers took a value of another type than they declare: a traceback at the first
