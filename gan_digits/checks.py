@@ -10,7 +10,7 @@ import pkgutil
 import signal
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,15 +107,21 @@ def check_output(out: str | Path, suffixes: Sequence[str], key: str = "out") -> 
     return out
 
 
-def check_targets(config: Any, key: str) -> None:
-    """Every `_target_` under `config` (at `key`) names what can be imported, or a ConfigError naming it with the
-    names nearest to the one missing: Hydra says "Error locating target" in four lines, once the run is being built
-    (`model.g_optimizer._target_=torch.optim.Adamm`)."""
+def targets(config: Any, key: str = "") -> Iterator[tuple[str, str]]:
+    """(key, `_target_`) of every mapping in the plain `config` (at `key`) that names what instantiate builds."""
     if isinstance(config, dict):
-        if isinstance(target := config.get("_target_"), str) and (missing := _not_importable(target)):
-            raise ConfigError(f"{key}._target_={target} is not allowed: {missing}")
+        if isinstance(target := config.get("_target_"), str):
+            yield key, target
         for child, value in config.items():
-            check_targets(value, f"{key}.{child}")
+            yield from targets(value, f"{key}.{child}" if key else child)
+
+
+def check_importable(key: str, target: str) -> None:
+    """`target` (the `_target_` at `key`) imports, or a ConfigError naming it with the names nearest to the one
+    missing: Hydra says "Error locating target" in four lines, once the run is being built
+    (`model.g_optimizer._target_=torch.optim.Adamm`)."""
+    if missing := _not_importable(target):
+        raise ConfigError(f"{key}._target_={target} is not allowed: {missing}")
 
 
 def _not_importable(target: str) -> str | None:

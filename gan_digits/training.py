@@ -20,7 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_digits.callbacks import QualityMetrics
 from gan_digits.checkpoint import FORMAT_KEY, CheckpointError, foreign_target, load_checkpoint
-from gan_digits.checks import ConfigError, ReportedError, as_typed, check_int, check_path, check_targets, instantiate
+from gan_digits.checks import (ConfigError, ReportedError, as_typed, check_importable, check_int, check_path, instantiate,
+                               targets)
 from gan_digits.declared_types import check_declared_types
 from gan_digits.module import GANModule
 from gan_digits.precision import AUTO_HINT, resolve_precision
@@ -131,7 +132,6 @@ def build_callbacks(cfg: DictConfig, module: GANModule) -> list[L.Callback]:
     """The `callbacks` group's callbacks, a bad setting named by its key (`callbacks.early_stopping config: ...`)."""
     callbacks = {}
     for name, callback in cfg.get("callbacks", {}).items():
-        check_declared_types(f"callbacks.{name}", callback)
         with said_as_config(f"callbacks.{name}"):
             callbacks[name] = instantiate(callback)
         if isinstance(callbacks[name], TQDMProgressBar):  # Lightning compares it with the step only at the first batch
@@ -195,7 +195,6 @@ def check_trainer(trainer: DictConfig) -> None:
         if isinstance(least, int) and isinstance(most, int) and 0 <= most < least:
             raise ConfigError(f"trainer.min_{bound}={least} is not allowed: more than trainer.max_{bound}={most}, "
                               "which ends the run first")
-    check_declared_types("trainer", trainer, skip=("precision",))  # auto is this project's
 
 
 def build(cfg: DictConfig, trained_at: str | None = None) -> tuple[L.LightningDataModule, GANModule, L.Trainer]:
@@ -207,9 +206,11 @@ def build(cfg: DictConfig, trained_at: str | None = None) -> tuple[L.LightningDa
                           "from gan_digits classes only (a file may not name code to run), so sample.py, evaluate and "
                           "the studio could not read this run's: put the class under gan_digits/nets/ (README: Your "
                           "own networks)")
-    for key, node in OmegaConf.to_container(cfg, resolve=False).items():  # a mistyped class, before anything is built
-        if key != "hydra":
-            check_targets(node, key)
+    plain = {key: node for key, node in OmegaConf.to_container(cfg, resolve=False).items() if key != "hydra"}
+    for key, target in targets(plain):  # every class the config builds, checked before any is built
+        check_importable(key, target)
+        auto = ("precision",) if key == "trainer" else ()  # trainer.precision=auto is this project's
+        check_declared_types(key, OmegaConf.select(cfg, key), skip=auto)
     # train.py's Hydra callback has checked its run dir before Hydra wrote there; this is for train(cfg) from Python.
     check_no_earlier_run(Path(cfg.paths.output_dir), cfg.get("ckpt_path"), "paths.output_dir")
     check_writable(cfg.paths.output_dir)
@@ -219,14 +220,10 @@ def build(cfg: DictConfig, trained_at: str | None = None) -> tuple[L.LightningDa
         datamodule = instantiate(cfg.data, root=to_absolute_path(check_path("data.root", cfg.data.root)))
     if not datamodule.needs_download():
         datamodule.setup("fit")
-    for name in ("g_optimizer", "d_optimizer", "scheduler"):  # torch's, built by the module: their declared types
-        check_declared_types(f"model.{name}", cfg.model.get(name))
     with signature_said_as_config("model"):
         module = instantiate(cfg.model)
     module.model_config = OmegaConf.to_container(cfg.model, resolve=True)
     callbacks = build_callbacks(cfg, module)
-    for name, logger in cfg.get("logger", {}).items():
-        check_declared_types(f"logger.{name}", logger)
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values()]
     # `auto` as this project runs and tests it: a CUDA GPU when there is one, else the CPU. Lightning's
     # own would take Apple's MPS (or a TPU), where nothing here has run: trainer.accelerator=mps asks for it.
