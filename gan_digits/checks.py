@@ -7,6 +7,7 @@ import functools
 import importlib
 import os
 import pkgutil
+import re
 import signal
 import sys
 import tempfile
@@ -152,6 +153,26 @@ def reported_cause(err: BaseException) -> ReportedError | None:
     while err is not None and not isinstance(err, ReportedError):
         err = err.__cause__
     return err
+
+
+# The last line of a traceback's text, for an exception of this project: "gan_digits.data.idx.MNISTFileError: ...".
+RAISED_LINE = re.compile(r"^(gan_digits(?:\.\w+)+): ", re.M)
+
+
+def raised_in_spawned_rank(traceback_text: str) -> ReportedError | None:
+    """The ReportedError a spawned DDP rank raised (`ddp_spawn`, `ddp_notebook`, a `-m` sweep's ranks), rebuilt
+    from the one thing torch hands the parent process: the rank's traceback as text. The outermost one wins,
+    as `reported_cause` finds it; its message runs to the blank line that ends it."""
+    for line in reversed(list(RAISED_LINE.finditer(traceback_text))):
+        module, _, name = line[1].rpartition(".")
+        try:
+            raised = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            continue
+        if isinstance(raised, type) and issubclass(raised, ReportedError):
+            message = traceback_text[line.end():].split("\n\n", 1)[0].strip()
+            return (UserInputError if issubclass(raised, UserInputError) else ReportedError)(message)
+    return None
 
 
 def instantiate(config: Any, **kwargs: Any) -> Any:

@@ -61,7 +61,10 @@ def pick_strategy(trainer_cfg: DictConfig):
     Each phase of the adversarial step leaves one network without gradients, which plain DDP
     rejects at the first step ("parameters that were not used in producing the loss"), so DDP gets
     `find_unused_parameters=True`. Under a Hydra multirun the ranks are spawned: DDP's default
-    launcher re-runs the command line, which would re-run the whole sweep in every child.
+    launcher re-runs the command line, which would re-run the whole sweep in every child. Forked ranks
+    (`ddp_fork`, `ddp_notebook`) are refused on the CPU: torch's OpenMP threads, already started here
+    (reading the data, loading the classifier), do not survive a fork, and a rank with more than one
+    thread waited forever at its first parallel operation (not tried on a GPU, where they are allowed).
     """
     nodes, devices = check_nodes(trainer_cfg), device_count(trainer_cfg)
     name = trainer_cfg.strategy
@@ -78,6 +81,10 @@ def pick_strategy(trainer_cfg: DictConfig):
                           f"without gradients, which DDP then rejects; expected {plain} or auto (DDP with "
                           "find_unused_parameters here)")
     start_method = entry["init_params"]["start_method"]
+    if start_method == "fork" and accelerator_kind(trainer_cfg) == "cpu":
+        raise ConfigError(f"trainer.strategy={name} is not allowed on the CPU: a forked rank hangs at its first "
+                          "parallel torch operation, as this process has already run torch's CPU threads (OpenMP) "
+                          "before it forks; expected ddp or ddp_spawn (the same DDP, in fresh processes)")
     if start_method == "popen" and sweep_job() is not None:
         start_method = "spawn"
     return DDPStrategy(find_unused_parameters=True, start_method=start_method)

@@ -17,11 +17,12 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, Progress
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
+from torch.multiprocessing import ProcessRaisedException
 
 from gan_digits.callbacks import QualityMetrics
 from gan_digits.checkpoint import FORMAT_KEY, CheckpointError, foreign_target, load_checkpoint
 from gan_digits.checks import (ConfigError, ReportedError, as_typed, check_importable, check_int, check_path, instantiate,
-                               targets)
+                               raised_in_spawned_rank, targets)
 from gan_digits.declared_types import check_declared_types
 from gan_digits.module import GANModule
 from gan_digits.precision import AUTO_HINT, resolve_precision
@@ -285,6 +286,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
             if "`val_check_interval`" not in str(err):
                 raise
             raise ConfigError(f"trainer config: {str(err).strip()} (here: trainer.check_val_every_n_epoch=null)") from err
+        except ProcessRaisedException as err:  # what a spawned rank raised, as text: our errors are named as they are
+            if (cause := raised_in_spawned_rank(err.msg)) is None:
+                raise
+            raise cause from err
         except SystemExit as stop:
             # Until training starts (callbacks.stop_on_signal's handlers) Lightning ends a SIGTERM with code 0,
             # which a scheduler reads as "finished", and a Ctrl-C with 1: end them as a shell would, 128 + signal.

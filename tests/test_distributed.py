@@ -49,17 +49,37 @@ def test_two_process_ddp_keeps_ranks_in_step(tmp_path):
     assert "sync_dist=True" not in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("name, start_method", [("ddp", "popen"), ("ddp_spawn", "spawn"), ("ddp_fork", "fork"),
-                                                ("ddp_notebook_find_unused_parameters_true", "fork")])
-def test_lightnings_ddp_names_get_ddp_that_accepts_a_network_without_gradients(name, start_method):
+@pytest.mark.parametrize("name, start_method, accelerator", [
+    ("ddp", "popen", "cpu"), ("ddp_spawn", "spawn", "cpu"),
+    ("ddp_fork", "fork", "gpu"), ("ddp_notebook_find_unused_parameters_true", "fork", "gpu"),
+])
+def test_lightnings_ddp_names_get_ddp_that_accepts_a_network_without_gradients(name, start_method, accelerator,
+                                                                               monkeypatch):
     from lightning.pytorch.strategies import DDPStrategy
     from omegaconf import OmegaConf
 
-    from gan_digits.strategy import pick_strategy
+    from gan_digits import strategy as strategies
 
-    strategy = pick_strategy(OmegaConf.create({"strategy": name, "accelerator": "cpu", "devices": 2, "num_nodes": 1}))
+    monkeypatch.setattr(strategies, "device_count", lambda trainer_cfg: 2)  # this machine may have no GPU
+    trainer_cfg = OmegaConf.create({"strategy": name, "accelerator": accelerator, "devices": 2, "num_nodes": 1})
+    strategy = strategies.pick_strategy(trainer_cfg)
     assert isinstance(strategy, DDPStrategy) and strategy._ddp_kwargs == {"find_unused_parameters": True}
     assert strategy._start_method == start_method
+
+
+@pytest.mark.parametrize("name", ["ddp_fork", "ddp_notebook", "ddp_fork_find_unused_parameters_true"])
+def test_forked_ranks_are_refused_on_the_cpu(name):
+    """A forked rank with more than one CPU thread waited forever at its first parallel operation (loading the
+    classifier's weights): torch's OpenMP threads, started in the parent, do not survive the fork."""
+    from omegaconf import OmegaConf
+
+    from gan_digits.checks import ConfigError
+    from gan_digits.strategy import pick_strategy
+
+    trainer_cfg = OmegaConf.create({"strategy": name, "accelerator": "cpu", "devices": 1, "num_nodes": 1})
+    with pytest.raises(ConfigError, match=rf"^trainer.strategy={name} is not allowed on the CPU: a forked rank hangs .*; "
+                                          r"expected ddp or ddp_spawn \(the same DDP, in fresh processes\)$"):
+        pick_strategy(trainer_cfg)
 
 
 @pytest.mark.parametrize("strategy", ["auto", "ddp"])
@@ -158,6 +178,47 @@ def test_multirun_with_two_devices_spawns_one_run_dir_per_job(tmp_path):
     rows = [line.split(" | ") for line in compare([sweep]).splitlines()[2:]]
     assert sorted((cells[0].lstrip("| "), cells[1]) for cells in rows) == [
         (str(sweep / "0"), "trainer.precision=32-true"), (str(sweep / "1"), "trainer.precision=bf16-mixed")]
+
+
+def test_an_error_in_a_spawned_rank_is_raised_as_itself(tmp_path):
+    """torch hands the parent only a spawned rank's traceback as text: the divergence guard stopping a run (or a
+    failed MNIST download, both met in fit) was a traceback of ProcessRaisedException, and a `-m` sweep on several
+    devices stopped there instead of going on with its next job."""
+    from torch.multiprocessing import ProcessRaisedException
+
+    from gan_digits.callbacks.divergence import DivergenceError
+    from gan_digits.checks import ReportedError, UserInputError
+    from gan_digits.training import train
+
+    guard_stops_at_once = ["callbacks.divergence.d_real_above=0", "callbacks.divergence.d_fake_below=1",
+                           "callbacks.divergence.patience=1", "callbacks.divergence.every_n_batches=1"]
+    cfg = compose_train("gan", ["trainer.strategy=ddp_spawn", *guard_stops_at_once], output_dir=tmp_path)
+    with pytest.raises(ReportedError, match=r"^divergence guard: the discriminator has won for 1 checks in a row "
+                                            r"\(D\(real\)=0\.\d+, D\(fake\)=0\.\d+\) at step 2: stopped "
+                                            r"\(last checkpoint: none yet\)$") as raised:
+        train(cfg)
+    assert not isinstance(raised.value, (DivergenceError, UserInputError))  # rebuilt here from the rank's text
+    assert isinstance(raised.value.__cause__, ProcessRaisedException)
+
+
+def test_a_spawned_ranks_bad_input_keeps_its_kind_and_whole_message():
+    """Bad input exits 2, anything else 1 (report_user_errors): the kind is read from the rank's text, as torch
+    writes it (traceback.format_exc), here a failed download's, whose torchvision error comes first."""
+    import traceback
+
+    from gan_digits.checks import UserInputError, raised_in_spawned_rank
+    from gan_digits.data import MNISTFileError
+
+    try:
+        try:
+            raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://example.org/mnist/")
+        except RuntimeError as err:
+            raise MNISTFileError("could not download MNIST into /x/MNIST/raw: Offline?") from err
+    except MNISTFileError:
+        text = traceback.format_exc()
+    found = raised_in_spawned_rank(text)
+    assert type(found) is UserInputError and str(found) == "could not download MNIST into /x/MNIST/raw: Offline?"
+    assert raised_in_spawned_rank(text.replace("gan_digits.data.idx.MNISTFileError", "ValueError")) is None
 
 
 def test_train_returns_the_optimized_metric_to_a_sweeper():
