@@ -47,6 +47,8 @@ def test_two_process_ddp_keeps_ranks_in_step(tmp_path):
     # Every epoch-level metric is reduced over the ranks (the quality metrics collectively, before logging):
     # Lightning has no advice to give about syncing them.
     assert "sync_dist=True" not in result.stdout + result.stderr
+    # DDP's 4-line warning of every rank, of the first convolution's single input channel (torch's issue #70222).
+    assert "Grad strides do not match" not in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("name, start_method, accelerator", [
