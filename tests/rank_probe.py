@@ -50,3 +50,16 @@ class SignalInSanityCheck(SendSignal):
 
     def on_sanity_check_start(self, trainer, pl_module):
         os.kill(os.getpid(), self.signum)
+
+
+class NanLossOnRank(L.Callback):
+    """G's loss NaN at optimizer step `at_step` on rank `rank` alone: one rank's bad batch, as bf16 may overflow."""
+
+    def __init__(self, rank: int, at_step: int):
+        self.rank, self.at_step = rank, at_step
+
+    def setup(self, trainer, pl_module, stage):
+        if trainer.global_rank != self.rank:
+            return
+        loss, original = pl_module.loss, pl_module.loss.generator
+        loss.generator = lambda logits: original(logits) * (float("nan") if trainer.global_step == self.at_step else 1.0)

@@ -51,6 +51,28 @@ def test_two_process_ddp_keeps_ranks_in_step(tmp_path):
     assert "Grad strides do not match" not in result.stdout + result.stderr
 
 
+def test_a_nan_on_one_rank_rolls_every_rank_back_together(tmp_path):
+    """The divergence guard read each rank's own losses: one rank's NaN batch had that rank alone roll back, the
+    ranks' weights parted, and the other rank's epoch-end checkpoint saved NaN weights, to which its later
+    rollbacks returned; the run ended `done` with NaN weights. Now every rank reads the mean over the ranks."""
+    run, probe = tmp_path / "run", tmp_path / "probe"
+    result = run_script(
+        "train.py", "accelerator=ddp_cpu", "model=cdcgan", *TINY_MODEL["cdcgan"], *TINY_CLI, *_probe_args(probe),
+        "trainer.max_epochs=3", "callbacks.divergence.every_n_batches=1", "callbacks.divergence.action=rollback",
+        # G's loss on rank 1 at its 4th batch (the second epoch's last; G's loss comes after D's step 7)
+        "+callbacks.nan._target_=rank_probe.NanLossOnRank", "+callbacks.nan.rank=1", "+callbacks.nan.at_step=7",
+        f"hydra.run.dir={run}", env=probe_env(),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert "divergence guard: train/g_loss is nan at step 8: rolled back to the weights of " in output
+    assert "(step 4), rollback 1 of 3" in output and "rollback 2 of 3" not in output
+    ranks = [torch.load(probe / f"rank{r}.pt", weights_only=True)["checksums"] for r in (0, 1)]
+    assert ranks[0] == ranks[1] and len(ranks[0]) == 6
+    assert ranks[0][3] == ranks[0][1]  # back at the first epoch's end, the step 4 of last.ckpt
+    assert all(math.isfinite(value) for checksums in ranks[0] for value in checksums)
+
+
 @pytest.mark.parametrize("name, start_method, accelerator", [
     ("ddp", "popen", "cpu"), ("ddp_spawn", "spawn", "cpu"),
     ("ddp_fork", "fork", "gpu"), ("ddp_notebook_find_unused_parameters_true", "fork", "gpu"),

@@ -305,6 +305,22 @@ def test_nan_loss_rolls_back_to_the_last_checkpoint(tmp_path, monkeypatch):
     assert all(torch.isfinite(p).all() for p in module.parameters())
 
 
+def test_a_nan_between_checks_is_caught_before_the_epochs_checkpoint(tmp_path, monkeypatch):
+    """Checked every 10 batches, weights gone NaN in an epoch of 4 were saved into last.ckpt at the epoch's end,
+    the checkpoint a rollback returns to; the run ended `done` with NaN weights."""
+    _nan_generator_loss(monkeypatch, at_calls={6})  # the second epoch's first batch, after last.ckpt exists
+    cfg = compose_train("dcgan", ["callbacks.divergence.every_n_batches=10", "trainer.max_steps=16",
+                                  "callbacks.divergence.action=rollback"], output_dir=tmp_path)
+    datamodule, module, trainer = build(cfg)
+    trainer.fit(module, datamodule=datamodule)
+    guard = next(c for c in trainer.callbacks if type(c).__name__ == "DivergenceGuard")
+    assert guard.rollbacks == 1 and trainer.global_step == 16
+    saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert saved["global_step"] == 16
+    assert all(torch.isfinite(v).all() for v in saved["state_dict"].values() if v.is_floating_point())
+    assert all(torch.isfinite(p).all() for p in module.parameters())
+
+
 def test_collapsed_discriminator_is_caught(tmp_path):
     from gan_digits.callbacks import DivergenceGuard
 
