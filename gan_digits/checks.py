@@ -155,14 +155,14 @@ def reported_cause(err: BaseException) -> ReportedError | None:
     return err
 
 
-# The last line of a traceback's text, for an exception of this project: "gan_digits.data.idx.MNISTFileError: ...".
+# A traceback's text names each exception it holds on a line of its own: "gan_digits.data.idx.MNISTFileError: ...".
 RAISED_LINE = re.compile(r"^(gan_digits(?:\.\w+)+): ", re.M)
 
 
 def raised_in_spawned_rank(traceback_text: str) -> ReportedError | None:
-    """The ReportedError a spawned DDP rank raised (`ddp_spawn`, `ddp_notebook`, a `-m` sweep's ranks), rebuilt
-    from the one thing torch hands the parent process: the rank's traceback as text. The outermost one wins,
-    as `reported_cause` finds it; its message runs to the blank line that ends it."""
+    """The ReportedError a spawned DDP rank raised (`ddp_spawn`, a `-m` sweep's ranks, forked ones on a
+    GPU), rebuilt from the one thing torch hands the parent process: the rank's traceback as text. The
+    outermost one wins, as `reported_cause` finds it; its message runs to the blank line that ends it."""
     for line in reversed(list(RAISED_LINE.finditer(traceback_text))):
         module, _, name = line[1].rpartition(".")
         try:
