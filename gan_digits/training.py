@@ -54,6 +54,10 @@ def resume_path(cfg: DictConfig) -> tuple[str | None, str | None, int | None]:
                 f"ckpt_path=last: there is no {path} to resume. Resume a run in its own dir "
                 "(hydra.run.dir=<that run's dir> ckpt_path=last) or name the file (ckpt_path=<path>)"
             )
+    elif ckpt_path == "best" and not Path(to_absolute_path(ckpt_path)).exists():  # validate's and test's word, not fit's
+        raise ConfigError("ckpt_path=best is not allowed: expected last (hydra.run.dir=<a run's dir> ckpt_path=last) or "
+                          "a checkpoint's path; to go on from a run's best, name it: ckpt_path=<that run's dir>/"
+                          "checkpoints/epoch<E>-fid<F>.ckpt")
     else:
         path = Path(to_absolute_path(check_path("ckpt_path", ckpt_path)))
     checkpoint = load_checkpoint(path)

@@ -171,6 +171,16 @@ def test_resume_last_without_a_checkpoint_fails_clearly(tmp_path):
         train(compose_train("dcgan", ["ckpt_path=last"], output_dir=tmp_path))
 
 
+def test_resume_from_best_names_the_file_to_give(tmp_path, monkeypatch):
+    """Lightning's fit takes last, hpc or a path: `best` (what validate and test take) said `checkpoint not found:
+    <cwd>/best`."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"^ckpt_path=best is not allowed: expected last \(hydra.run.dir=<a run's dir> "
+                                          r"ckpt_path=last\) or a checkpoint's path; .* ckpt_path=<that run's dir>/"
+                                          r"checkpoints/epoch<E>-fid<F>.ckpt$"):
+        train(compose_train("dcgan", ["ckpt_path=best"], output_dir=tmp_path / "run"))
+
+
 def test_resume_with_another_models_checkpoint_names_both(tmp_path, trained):
     ckpt = trained["gan"] / "checkpoints" / "last.ckpt"
     with pytest.raises(CheckpointError, match=r"holds a different generator than this run builds.*MLPGenerator.*DCGANGenerator"):
