@@ -79,6 +79,9 @@ def find_runs(paths: list[str | Path], started: bool = False) -> list[Path]:
             runs += below
         elif not path.exists():
             raise UserInputError(f"{path} does not exist: expected a run dir written by train.py or a sweep dir")
+        elif (path / SWEEP_FILE).is_file():
+            raise UserInputError(f"{path} is a sweep dir without a run yet: its jobs write their runs there as they "
+                                 "start (<job number>/), and a job refused for a bad value leaves none")
         elif path.name != SWEEP_FILE:
             raise UserInputError(f"{path} is not a run dir written by train.py (no tb/ events) nor a folder with some "
                                  "below it (a sweep dir, outputs/, multirun/)")

@@ -212,6 +212,12 @@ def test_plot_and_compare_find_the_runs_below_outputs_and_multirun(sweep, traine
     with pytest.raises(UserInputError, match=r"empty is not a run dir written by train.py \(no tb/ events\) nor a "
                                              r"folder with some below it \(a sweep dir, outputs/, multirun/\)$"):
         find_runs([tmp_path / "empty"])
+    (tmp_path / "refused").mkdir()  # a sweep whose every job was refused: Hydra's multirun.yaml alone
+    (tmp_path / "refused" / "multirun.yaml").write_text("hydra: {}\n")
+    for started in (False, True):  # plot's and compare's way
+        with pytest.raises(UserInputError, match=r"refused is a sweep dir without a run yet: its jobs write their runs "
+                                                 r"there as they start \(<job number>/\), .* leaves none$"):
+            find_runs([tmp_path / "refused"], started=started)
 
 
 def test_compare_ranks_runs_by_best_fid_and_shows_what_differs(sweep):
