@@ -173,6 +173,9 @@ def check_trainer(trainer: DictConfig) -> None:
         # leaves the torchvision path's batch sampler drawing new batches every epoch: neither overfits.
         raise ConfigError(f"trainer.overfit_batches={trainer.overfit_batches} is not allowed: expected 0. To train "
                           "on a few fixed digits use data.subset=<N> (e.g. data.subset=128: 2 batches of 64)")
+    if trainer.get("limit_train_batches") == 0:  # Lightning then ends fit at once, without a word or a checkpoint
+        raise ConfigError(f"trainer.limit_train_batches={trainer.limit_train_batches} is not allowed: the run would train "
+                          "nothing; expected an integer >= 1 (batches an epoch), a share of an epoch up to 1.0, or null")
     if trainer.get("barebones"):  # Lightning then refuses, one at a time, six settings a run here keeps on
         raise ConfigError("trainer.barebones=true is not allowed: it turns off what a run here is for (logging, "
                           "checkpoints, val/fid, the progress bar). What Lightning's own loop costs a batch, beside a "
@@ -290,6 +293,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
             if "`val_check_interval`" not in str(err):
                 raise
             raise ConfigError(f"trainer config: {str(err).strip()} (here: trainer.check_val_every_n_epoch=null)") from err
+        except MisconfigurationException as err:  # a share of an epoch under one batch: known once the batches are
+            if not re.search(r"`limit_(train|val)_batches`", str(err)):
+                raise
+            raise ConfigError(f"trainer config: {err}") from err
         except ProcessRaisedException as err:  # what a spawned rank raised, as text: our errors are named as they are
             if (cause := raised_in_spawned_rank(err.msg)) is None:
                 raise

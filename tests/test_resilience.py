@@ -442,6 +442,12 @@ def test_collapsed_discriminator_is_caught(tmp_path):
                                                             r"does not accumulate gradients: for a larger batch, raise data.batch_size"),
         ("trainer.val_check_interval=1000", ConfigError, r"trainer config: `val_check_interval` \(1000\) must be less than or "
                                                           r"equal to the number of the training batches \(4\)\..*check_val_every_n_epoch=null\)$"),
+        # ... trained nothing and said nothing (0), or failed in a traceback once fit had begun (a share under a batch):
+        ("trainer.limit_train_batches=0", ConfigError, r"^trainer.limit_train_batches=0 is not allowed: the run would train "
+                                                       r"nothing; expected an integer >= 1 \(batches an epoch\), a share"),
+        ("trainer.limit_train_batches=0.1", ConfigError, r"^trainer config: You requested to check 0.1 of the `train_dataloader` "
+                                                         r"but 0.1 \* 4 < 1\. .* Try at least `limit_train_batches=0.25`$"),
+        ("trainer.limit_val_batches=0.001", ConfigError, r"^trainer config: You requested to check 0.001 of the `val_dataloader`"),
         # ... Lightning refused, one at a time, six settings the config keeps on:
         ("trainer.barebones=true", ConfigError, r"^trainer.barebones=true is not allowed: it turns off what a run here is "
                                                 r"for .* python bench/lightning_floor.py$"),
