@@ -173,8 +173,9 @@ def check_trainer(trainer: DictConfig) -> None:
         # leaves the torchvision path's batch sampler drawing new batches every epoch: neither overfits.
         raise ConfigError(f"trainer.overfit_batches={trainer.overfit_batches} is not allowed: expected 0. To train "
                           "on a few fixed digits use data.subset=<N> (e.g. data.subset=128: 2 batches of 64)")
-    if trainer.get("limit_train_batches") == 0:  # Lightning then ends fit at once, without a word or a checkpoint
-        raise ConfigError(f"trainer.limit_train_batches={trainer.limit_train_batches} is not allowed: the run would train "
+    limit = trainer.get("limit_train_batches")
+    if limit == 0 and not isinstance(limit, bool):  # Lightning then ends fit at once, without a word or a checkpoint
+        raise ConfigError(f"trainer.limit_train_batches={as_typed(limit)} is not allowed: the run would train "
                           "nothing; expected an integer >= 1 (batches an epoch), a share of an epoch up to 1.0, or null")
     if trainer.get("barebones"):  # Lightning then refuses, one at a time, six settings a run here keeps on
         raise ConfigError("trainer.barebones=true is not allowed: it turns off what a run here is for (logging, "
@@ -293,7 +294,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             if "`val_check_interval`" not in str(err):
                 raise
             raise ConfigError(f"trainer config: {str(err).strip()} (here: trainer.check_val_every_n_epoch=null)") from err
-        except MisconfigurationException as err:  # a share of an epoch under one batch: known once the batches are
+        except MisconfigurationException as err:  # a share of an epoch under one batch: Lightning counts them in fit
             if not re.search(r"`limit_(train|val)_batches`", str(err)):
                 raise
             raise ConfigError(f"trainer config: {err}") from err
