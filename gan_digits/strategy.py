@@ -65,6 +65,7 @@ def pick_strategy(trainer_cfg: DictConfig):
     (`ddp_fork`, `ddp_notebook`) are refused on the CPU: torch's OpenMP threads, already started here
     (reading the data, loading the classifier), do not survive a fork, and a rank with more than one
     thread waited forever at its first parallel operation (not tried on a GPU, where they are allowed).
+    So is `trainer.sync_batchnorm=true` with DDP on the CPU, which torch's SyncBatchNorm refuses in every rank.
     """
     nodes, devices = check_nodes(trainer_cfg), device_count(trainer_cfg)
     name = trainer_cfg.strategy
@@ -80,11 +81,14 @@ def pick_strategy(trainer_cfg: DictConfig):
         raise ConfigError(f"trainer.strategy={name} is not allowed: each half of the GAN step leaves one network "
                           f"without gradients, which DDP then rejects; expected {plain} or auto (DDP with "
                           "find_unused_parameters here)")
-    start_method = entry["init_params"]["start_method"]
-    if start_method == "fork" and accelerator_kind(trainer_cfg) == "cpu":
+    start_method, on_cpu = entry["init_params"]["start_method"], accelerator_kind(trainer_cfg) == "cpu"
+    if start_method == "fork" and on_cpu:
         raise ConfigError(f"trainer.strategy={name} is not allowed on the CPU: a forked rank hangs at its first "
                           "parallel torch operation, as this process has already run torch's CPU threads (OpenMP) "
                           "before it forks; expected ddp or ddp_spawn (the same DDP, in fresh processes)")
+    if trainer_cfg.get("sync_batchnorm") is True and on_cpu:  # else DDP's "only work with GPU modules", in every rank
+        raise ConfigError("trainer.sync_batchnorm=true is not allowed with DDP on the CPU: torch's SyncBatchNorm runs "
+                          "on GPUs only; expected false (each rank's batch norm then keeps to its own batch)")
     if start_method == "popen" and sweep_job() is not None:
         start_method = "spawn"
     return DDPStrategy(find_unused_parameters=True, start_method=start_method)

@@ -106,6 +106,23 @@ def test_forked_ranks_are_refused_on_the_cpu(name):
         pick_strategy(trainer_cfg)
 
 
+@pytest.mark.parametrize("strategy, devices", [("auto", 2), ("ddp_spawn", 1)])
+def test_sync_batchnorm_under_ddp_on_the_cpu_is_refused(strategy, devices):
+    """DDP refused the synced batch norm in every rank once fit had begun: "SyncBatchNorm layers only work with GPU
+    modules", a traceback each. One process without DDP takes the setting (Lightning syncs nothing there)."""
+    from omegaconf import OmegaConf
+
+    from gan_digits.checks import ConfigError
+    from gan_digits.strategy import pick_strategy
+
+    trainer_cfg = OmegaConf.create({"strategy": strategy, "accelerator": "cpu", "devices": devices, "num_nodes": 1,
+                                    "sync_batchnorm": True})
+    with pytest.raises(ConfigError, match=r"^trainer.sync_batchnorm=true is not allowed with DDP on the CPU: torch's "
+                                          r"SyncBatchNorm runs on GPUs only; expected false \(.*\)$"):
+        pick_strategy(trainer_cfg)
+    assert pick_strategy(OmegaConf.merge(trainer_cfg, {"strategy": "auto", "devices": 1})) == "auto"
+
+
 @pytest.mark.parametrize("strategy", ["auto", "ddp"])
 def test_more_gpus_than_the_machine_has_are_refused_in_one_line(strategy):
     """Lightning's two lines ("You requested gpu: [0, 1, ...]\n But your machine only has: []"), and only
