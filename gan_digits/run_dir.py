@@ -4,7 +4,8 @@ Hydra names a run's folder by the second it started (outputs/<date>/<time>), so 
 (`python train.py model=gan & python train.py model=dcgan &`) shared one folder and overwrote each other's
 checkpoints; and `hydra.run.dir=<an earlier run's folder>` without `ckpt_path` trained afresh over that run,
 its `.hydra` config replaced before any of train.py's checks ran; and a folder that cannot be written failed in
-Hydra's own mkdir, with a traceback. Sweeps (`-m`, `hydra.sweep.dir`) alike.
+Hydra's own mkdir, with a traceback. Sweeps (`-m`, `hydra.sweep.dir`) alike. A resume that fails before it saves
+gets the run's earlier `.hydra` record back.
 """
 
 import errno
@@ -29,6 +30,9 @@ RUN_OUTPUTS = ("checkpoints/last.ckpt", "checkpoints/*.ckpt", "samples/step_*.pn
 JOBS = {"run": "", "sweep": "*/"}  # where a run's outputs lie in its folder: a sweep's in its jobs' folders
 RANK_VARIABLES = ("LOCAL_RANK", "RANK", "SLURM_PROCID")  # set by the launchers of a run's other processes
 CREATED: set[Path] = set()  # the folders keep_own_folder created for this command's run or sweep
+# A resumed run's record as it was before Hydra rewrote it for this command: {folder: (its last.ckpt's
+# (mtime, size) or None, {.hydra file: its bytes})}, put back by dropped_on_error when the resume fails.
+EARLIER_RECORDS: dict[Path, tuple[tuple[int, int] | None, dict[Path, bytes]]] = {}
 
 
 def earlier_run(folder: Path, jobs: str = "") -> Path | None:
@@ -92,11 +96,26 @@ def check_writable(folder: str | Path, key: str = "hydra.run.dir") -> None:
         raise unwritable(folder, err, key) from err
 
 
+def checkpoint_state(folder: Path) -> tuple[int, int] | None:
+    """When and how large `folder`'s last.ckpt was written, or None without one: whether a run saved since."""
+    last = folder / "checkpoints" / "last.ckpt"
+    return (last.stat().st_mtime_ns, last.stat().st_size) if last.is_file() else None
+
+
+def keep_earlier_record(folder: Path, subdir: str | None) -> None:
+    """Hydra rewrites a run's `.hydra` config with each command run in its folder, so a resume refused for a
+    forgotten override (`model=gan`) replaced the record of the overrides the run was trained with: set aside."""
+    if subdir and (record := folder / subdir).is_dir():
+        EARLIER_RECORDS[folder.resolve()] = (checkpoint_state(folder),
+                                             {path: path.read_bytes() for path in record.iterdir() if path.is_file()})
+
+
 def dropped_on_error(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
     """Decorate train.py's task: when it fails before writing anything (a mistyped value, most often), the folder
     this command created for the run, holding only Hydra's `.hydra` config, is removed, instead of one such folder
     per try piling up in outputs/ (and in compare's and TensorBoard's lists). A folder the user named stays, as
-    do a sweep's job folders (compare lists a failed job)."""
+    do a sweep's job folders (compare lists a failed job). A run that this command failed to train on, its
+    checkpoint as it was, gets its earlier `.hydra` record back."""
 
     @functools.wraps(task)
     def wrapped(cfg: DictConfig) -> Any:
@@ -107,6 +126,9 @@ def dropped_on_error(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig]
             folder = Path(hydra.runtime.output_dir)
             if folder.resolve() in CREATED and [path.name for path in folder.iterdir()] == [hydra.output_subdir]:
                 shutil.rmtree(folder)
+            elif (earlier := EARLIER_RECORDS.get(folder.resolve())) and earlier[0] == checkpoint_state(folder):
+                for path, content in earlier[1].items():
+                    path.write_bytes(content)
             raise
 
     return wrapped
@@ -138,6 +160,8 @@ def keep_own_folder(config: DictConfig, mode: str) -> None:
             folder = own
     else:
         check_no_earlier_run(folder, config.get("ckpt_path"), key, JOBS[mode], f" (leave out {key} for a new one)")
+        if mode == "run":
+            keep_earlier_record(folder, config.hydra.output_subdir)
     check_writable(folder, key)
 
 
