@@ -17,9 +17,10 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, Progress
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
-from torch.multiprocessing import ProcessRaisedException
+from torch.multiprocessing import ProcessExitedException, ProcessRaisedException
 
 from gan_digits.callbacks import QualityMetrics
+from gan_digits.callbacks.stop_on_signal import SIGNALS, signals_forwarded_to_spawned_ranks
 from gan_digits.checkpoint import FORMAT_KEY, CheckpointError, foreign_target, load_checkpoint
 from gan_digits.checks import (ConfigError, ReportedError, as_typed, check_importable, check_int, check_path, instantiate,
                                raised_in_spawned_rank, targets)
@@ -289,7 +290,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         # (check_monitors), and Lightning warns only before a validation has run: the summary says so instead.
         warnings.filterwarnings("ignore", message=r"`ModelCheckpoint\(monitor=.*\)` could not find the monitored key")
         try:
-            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+            with signals_forwarded_to_spawned_ranks(trainer):
+                trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         except ValueError as err:  # Lightning checks it against the epoch's batches only once fit has begun
             if "`val_check_interval`" not in str(err):
                 raise
@@ -302,6 +304,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
             if (cause := raised_in_spawned_rank(err.msg)) is None:
                 raise
             raise cause from err
+        except ProcessExitedException as err:  # spawned ranks that ended on a signal (saved, or killed by it)
+            code = 128 - err.exit_code if err.exit_code < 0 else err.exit_code
+            if code - 128 not in SIGNALS:
+                raise
+            raise SystemExit(code) from None
         except SystemExit as stop:
             # Until training starts (callbacks.stop_on_signal's handlers) Lightning ends a SIGTERM with code 0,
             # which a scheduler reads as "finished", and a Ctrl-C with 1: end them as a shell would, 128 + signal.

@@ -45,6 +45,22 @@ class SendSignal(L.Callback):
             os.kill(os.getpid(), self.signum)
 
 
+class SignalLauncher(SendSignal):
+    """After batch `at_batch`, rank 0 sends `signum` to the process that spawned the ranks (`launcher`: as `timeout`
+    or a scheduler signals the command's process) and every rank to itself (`ranks`); both: a Ctrl-C in a terminal."""
+
+    def __init__(self, at_batch: int, signum: int = 15, launcher: bool = True, ranks: bool = False):
+        super().__init__(at_batch, signum)
+        self.launcher, self.ranks = launcher, ranks
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step == 2 * self.at_batch:
+            if self.ranks:
+                os.kill(os.getpid(), self.signum)
+            if self.launcher and trainer.global_rank == 0:
+                os.kill(os.getppid(), self.signum)
+
+
 class SignalInSanityCheck(SendSignal):
     """Sends `signum` as the sanity check starts: after Lightning's handlers are in place, before training."""
 

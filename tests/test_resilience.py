@@ -54,6 +54,29 @@ def test_signal_saves_a_checkpoint_exits_nonzero_and_resume_finishes(tmp_path, s
         assert _weights(run)["global_step"] == 24
 
 
+@pytest.mark.parametrize("signum, launcher, ranks, at_batch", [
+    (signal.SIGTERM, True, False, 1),  # killed the spawning process; the ranks saved on the SIGINT its death sent
+    (signal.SIGINT, False, True, 1),   # the ranks saved; the spawning process: a ProcessExitedException traceback
+    (signal.SIGINT, True, True, 2),    # a Ctrl-C: the spawning process waited for the ranks' save, at exit
+], ids=["sigterm-to-the-command", "sigint-to-the-ranks", "ctrl-c"])
+def test_spawned_ranks_save_on_a_signal_and_the_run_ends_with_its_code(tmp_path, signum, launcher, ranks, at_batch):
+    """`ddp_spawn` (and a `-m` sweep's ranks): the process that spawned the ranks only waits for them; it passes
+    each signal on to them, and ends with the code they end with, 128 + the signal, in one line."""
+    run = tmp_path / "run"
+    result = run_script(
+        "train.py", "model=gan", *TINY_MODEL["gan"], *TINY_CLI, "trainer.strategy=ddp_spawn", "trainer.devices=2",
+        "trainer.max_epochs=3", "+callbacks.signal._target_=rank_probe.SignalLauncher", f"+callbacks.signal.at_batch={at_batch}",
+        f"+callbacks.signal.signum={int(signum)}", f"+callbacks.signal.launcher={str(launcher).lower()}",
+        f"+callbacks.signal.ranks={str(ranks).lower()}", f"hydra.run.dir={run}", env=probe_env(),
+    )
+    assert result.returncode == 128 + signum, result.stderr[-3000:]
+    step = 2 * at_batch + 2  # the ranks stop together at the batch after the signal
+    name = signal.Signals(signum).name
+    assert f"{name} received: saved {run / 'checkpoints' / 'last.ckpt'} at step {step}" in result.stdout + result.stderr
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == step
+    assert "Traceback" not in result.stderr and "Terminating process" not in result.stderr
+
+
 def test_ctrl_c_during_start_up_ends_in_one_line(tmp_path):
     killed = run_script("train.py", f"hydra.run.dir={tmp_path / 'run'}",
                         "+hydra.callbacks.ctrl_c._target_=ctrl_c_probe.CtrlCAtStart", env=probe_env())

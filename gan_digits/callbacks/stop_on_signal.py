@@ -5,19 +5,59 @@ Lightning saves on SIGTERM only with an extra callback and then exits 0, which a
 `last.ckpt` is written (atomically: Lightning writes to a temporary file and renames it) and the
 process exits with 128 + the signal number (143 for SIGTERM, 130 for Ctrl-C), as a shell would.
 A second Ctrl-C stops at once (130 too). On SLURM, SIGUSR1 (the pre-emption warning) also requeues the job.
+Spawned DDP ranks (`ddp_spawn`, a `-m` sweep's) get the signals of the process that spawned them, which waits.
 """
 
+import logging
 import os
 import signal
 import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
 from lightning.pytorch.utilities import rank_zero_info
 
 from gan_digits.run_commands import resume_command, shown
 
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGUSR1") if hasattr(signal, name))
+# The same signal again within this many seconds is the same one: a Ctrl-C reaches a spawned rank both from the
+# terminal and forwarded by the process that spawned it.
+SAME_SIGNAL_S = 0.1
+
+
+@contextmanager
+def signals_forwarded_to_spawned_ranks(trainer: L.Trainer) -> Iterator[None]:
+    """While `trainer` fits in spawned processes, this one only waits for them, and passes each signal on: the
+    ranks save and end, and their exit code is the run's (training.train). A SIGTERM here killed it (the ranks
+    saved on the SIGINT its death sends them, and said SIGINT); a SIGINT passed on by `timeout` raised Lightning's
+    KeyboardInterrupt here, and the ranks ended without a checkpoint; a SIGINT to the ranks alone ended this
+    process with a ProcessExitedException traceback, once they had saved."""
+    launcher = trainer.strategy.launcher
+    if not isinstance(launcher, _MultiProcessingLauncher):
+        yield
+        return
+
+    def forward(signum, frame) -> None:
+        for process in getattr(launcher, "procs", []):
+            if process.is_alive():
+                os.kill(process.pid, signum)
+
+    # torch's "Terminating process ... via signal SIGTERM" when one rank has ended (on a signal, or an error the
+    # run reports in its own line) and the others follow it.
+    spawn_log = logging.getLogger("torch.multiprocessing.spawn")
+    level = spawn_log.level
+    spawn_log.setLevel(logging.ERROR)
+    previous = {sig: signal.signal(sig, forward) for sig in SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        spawn_log.setLevel(level)
 
 
 class StopOnSignal(L.Callback):
@@ -25,14 +65,18 @@ class StopOnSignal(L.Callback):
         self.dirpath = Path(dirpath)
         self.requeue_on_slurm = requeue_on_slurm
         self.received: int | None = None
+        self._received_at = 0.0
         self._previous: dict[int, object] = {}
 
     def _handle(self, signum, frame) -> None:
+        now = time.monotonic()
+        if signum == self.received and now - self._received_at < SAME_SIGNAL_S:
+            return
         if self.received == signal.SIGINT and signum == signal.SIGINT:
             # The second Ctrl-C: stop now, with the code the first ends with (Lightning ends a
             # KeyboardInterrupt with 1). The last.ckpt saved before, if any, is whole.
             raise SystemExit(128 + signum)
-        self.received = signum
+        self.received, self._received_at = signum, now
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Installed after Lightning's own handlers, which would otherwise end the run with code 0.
