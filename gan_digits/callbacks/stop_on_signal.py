@@ -12,7 +12,6 @@ import logging
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,15 +23,29 @@ from lightning.pytorch.utilities import rank_zero_info
 from gan_digits.run_commands import resume_command, shown
 
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGUSR1") if hasattr(signal, name))
-# The same signal again within this many seconds is the same one: a Ctrl-C reaches a spawned rank both from the
-# terminal and forwarded by the process that spawned it.
-SAME_SIGNAL_S = 0.1
+
+
+def reached_the_ranks(signum: int) -> bool:
+    """Whether `signum` is a Ctrl-C at the terminal whose foreground this process group is: the terminal sent it to
+    the spawned ranks too (passed on as well, it would be their second Ctrl-C, which stops at once)."""
+    if signum != signal.SIGINT:
+        return False
+    try:
+        terminal = os.open("/dev/tty", os.O_RDONLY)
+    except OSError:  # no terminal: a SIGINT sent to this process alone
+        return False
+    try:
+        return os.tcgetpgrp(terminal) == os.getpgrp()
+    except OSError:
+        return False
+    finally:
+        os.close(terminal)
 
 
 @contextmanager
 def signals_forwarded_to_spawned_ranks(trainer: L.Trainer) -> Iterator[None]:
-    """While `trainer` fits in spawned processes, this one only waits for them, and passes each signal on: the
-    ranks save and end, and their exit code is the run's (training.train). A SIGTERM here killed it (the ranks
+    """While `trainer` fits in spawned processes, this one only waits for them, and passes each signal on (a
+    terminal's Ctrl-C reached them already): the ranks save and end, and their exit code is the run's (training.train). A SIGTERM here killed it (the ranks
     saved on the SIGINT its death sends them, and said SIGINT); a SIGINT passed on by `timeout` raised Lightning's
     KeyboardInterrupt here, and the ranks ended without a checkpoint; a SIGINT to the ranks alone ended this
     process with a ProcessExitedException traceback, once they had saved."""
@@ -42,6 +55,8 @@ def signals_forwarded_to_spawned_ranks(trainer: L.Trainer) -> Iterator[None]:
         return
 
     def forward(signum, frame) -> None:
+        if reached_the_ranks(signum):
+            return
         for process in getattr(launcher, "procs", []):
             if process.is_alive():
                 os.kill(process.pid, signum)
@@ -65,18 +80,14 @@ class StopOnSignal(L.Callback):
         self.dirpath = Path(dirpath)
         self.requeue_on_slurm = requeue_on_slurm
         self.received: int | None = None
-        self._received_at = 0.0
         self._previous: dict[int, object] = {}
 
     def _handle(self, signum, frame) -> None:
-        now = time.monotonic()
-        if signum == self.received and now - self._received_at < SAME_SIGNAL_S:
-            return
         if self.received == signal.SIGINT and signum == signal.SIGINT:
             # The second Ctrl-C: stop now, with the code the first ends with (Lightning ends a
             # KeyboardInterrupt with 1). The last.ckpt saved before, if any, is whole.
             raise SystemExit(128 + signum)
-        self.received, self._received_at = signum, now
+        self.received = signum
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Installed after Lightning's own handlers, which would otherwise end the run with code 0.
