@@ -45,10 +45,11 @@ def reached_the_ranks(signum: int) -> bool:
 @contextmanager
 def signals_forwarded_to_spawned_ranks(trainer: L.Trainer) -> Iterator[None]:
     """While `trainer` fits in spawned processes, this one only waits for them, and passes each signal on (a
-    terminal's Ctrl-C reached them already): the ranks save and end, and their exit code is the run's (training.train). A SIGTERM here killed it (the ranks
-    saved on the SIGINT its death sends them, and said SIGINT); a SIGINT passed on by `timeout` raised Lightning's
-    KeyboardInterrupt here, and the ranks ended without a checkpoint; a SIGINT to the ranks alone ended this
-    process with a ProcessExitedException traceback, once they had saved."""
+    terminal's Ctrl-C reached them already): the ranks save and end, and their exit code is the run's
+    (training.train). A SIGTERM here killed it (the ranks saved on the SIGINT its death sends them, and said
+    SIGINT); a SIGINT passed on by `timeout` raised Lightning's KeyboardInterrupt here, and the ranks ended
+    without a checkpoint; a SIGINT to the ranks alone ended this process with a ProcessExitedException
+    traceback, once they had saved."""
     launcher = trainer.strategy.launcher
     if not isinstance(launcher, _MultiProcessingLauncher):
         yield
