@@ -63,8 +63,8 @@ def pick_strategy(trainer_cfg: DictConfig):
     `find_unused_parameters=True`. Under a Hydra multirun the ranks are spawned: DDP's default
     launcher re-runs the command line, which would re-run the whole sweep in every child. Forked ranks
     (`ddp_fork`, `ddp_notebook`) are refused on the CPU: torch's OpenMP threads, already started here
-    (reading the data, loading the classifier), do not survive a fork, and a rank with more than one
-    thread waited forever at its first parallel operation (not tried on a GPU, where they are allowed).
+    (reading the data, for one), do not survive a fork, and a rank with more than one thread waited
+    forever at its first parallel operation (loading the classifier; not tried on a GPU, where they are allowed).
     So is `trainer.sync_batchnorm=true` with DDP on the CPU, which torch's SyncBatchNorm refuses in every rank.
     """
     nodes, devices = check_nodes(trainer_cfg), device_count(trainer_cfg)
