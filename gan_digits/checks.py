@@ -87,6 +87,16 @@ def check_path(key: str, value: Any) -> str | Path:
     raise ConfigError(f"{key}={as_typed(value)} is not allowed: expected a path")
 
 
+def write_probe(folder: Path, size: int = 0) -> None:
+    """Create a file of `size` bytes in `folder` (synced to disk) and remove it: the OSError that writing there
+    would raise (a read-only folder; with a size, a full disk), before the work whose output it would lose."""
+    with tempfile.NamedTemporaryFile(dir=folder) as probe:
+        if size:
+            probe.write(b"\0" * size)
+            probe.flush()
+            os.fsync(probe.fileno())
+
+
 def check_output(out: str | Path, suffixes: Sequence[str], key: str = "out") -> Path:
     """An output file in an existing folder this process can write in, with one of `suffixes`, or a ConfigError
     naming `key`: before any work (a read-only folder was an OSError traceback once the file was drawn)."""
@@ -100,8 +110,7 @@ def check_output(out: str | Path, suffixes: Sequence[str], key: str = "out") -> 
     if out.is_file() and os.access(out, os.W_OK):  # overwriting it takes the file's right alone, not its folder's
         return out
     try:
-        with tempfile.NamedTemporaryFile(dir=out.parent):  # what writing there takes, and gone again
-            pass
+        write_probe(out.parent)
     except OSError as err:
         raise ConfigError(f"{key}={str(out)!r} is not allowed: its folder {out.parent} cannot be written "
                           f"({err.strerror})") from err

@@ -12,7 +12,6 @@ import errno
 import functools
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, read_write
 
-from gan_digits.checks import ConfigError, report_user_errors
+from gan_digits.checks import ConfigError, report_user_errors, write_probe
 from gan_digits.command_line import override_key
 
 # What a run that trained leaves and another would overwrite, the most telling first (not its TensorBoard
@@ -88,10 +87,7 @@ def check_writable(folder: str | Path, key: str = "hydra.run.dir") -> None:
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder) as probe:
-            probe.write(b"\0" * 1_000_000)  # about a checkpoint's first write
-            probe.flush()
-            os.fsync(probe.fileno())
+        write_probe(folder, 1_000_000)  # about a checkpoint's first write
     except OSError as err:
         raise unwritable(folder, err, key) from err
 
