@@ -2,6 +2,7 @@
 
 import logging
 import re
+import shlex
 import signal
 import time
 import warnings
@@ -25,6 +26,7 @@ from gan_digits.checkpoint import FORMAT_KEY, CheckpointError, foreign_target, l
 from gan_digits.checks import (ConfigError, ReportedError, as_typed, check_importable, check_int, check_path, instantiate,
                                raised_in_spawned_rank, targets)
 from gan_digits.declared_types import check_declared_types
+from gan_digits.model_variants import NETS, overrides_that_build
 from gan_digits.module import GANModule
 from gan_digits.precision import AUTO_HINT, resolve_precision
 from gan_digits.process import PreparedProcess, prepare_process
@@ -65,11 +67,13 @@ def resume_path(cfg: DictConfig) -> tuple[str | None, str | None, int | None]:
     payload = checkpoint[FORMAT_KEY]
     saved = payload["model"]
     wanted = OmegaConf.to_container(cfg.model, resolve=True)
-    for net in ("generator", "discriminator"):
+    for net in NETS:
         if saved.get(net) != wanted[net]:
+            words = overrides_that_build(saved)
+            how = f"give {shlex.join(words)}" if words else "give the model= and overrides it was trained with"
             raise CheckpointError(
                 f"{path} holds a different {net} than this run builds: the checkpoint's is {saved.get(net)}, "
-                f"this run's is {wanted[net]}. Resume with the model= and overrides the checkpoint was trained with"
+                f"this run's is {wanted[net]}. To resume it, {how}"
             )
     # Their settings may change (resumed_settings.py), their kind not: the restored state fits only its own.
     for key in ("g_optimizer", "d_optimizer", "scheduler"):

@@ -204,9 +204,12 @@ def test_resume_from_best_names_the_file_to_give(tmp_path, monkeypatch):
         train(compose_train("dcgan", ["ckpt_path=best"], output_dir=tmp_path / "run"))
 
 
-def test_resume_with_another_models_checkpoint_names_both(tmp_path, trained):
+def test_resume_with_another_models_checkpoint_names_both_and_what_to_give(tmp_path, trained):
+    """The message said to give "the model= and overrides the checkpoint was trained with", which it did not name."""
     ckpt = trained["gan"] / "checkpoints" / "last.ckpt"
-    with pytest.raises(CheckpointError, match=r"holds a different generator than this run builds.*MLPGenerator.*DCGANGenerator"):
+    with pytest.raises(CheckpointError, match=r"holds a different generator than this run builds.*MLPGenerator.*"
+                                              r"DCGANGenerator.*\. To resume it, give model=gan "
+                                              r"'model.generator.hidden=\[32, 64\]' 'model.discriminator.hidden=\[64, 32\]'$"):
         train(compose_train("dcgan", [f"ckpt_path={ckpt}"], output_dir=tmp_path))
 
 
