@@ -28,7 +28,9 @@ from gan_digits.command_line import override_key
 RUN_OUTPUTS = ("checkpoints/last.ckpt", "checkpoints/*.ckpt", "samples/step_*.png")
 JOBS = {"run": "", "sweep": "*/"}  # where a run's outputs lie in its folder: a sweep's in its jobs' folders
 RANK_VARIABLES = ("LOCAL_RANK", "RANK", "SLURM_PROCID")  # set by the launchers of a run's other processes
-CREATED: set[Path] = set()  # the folders keep_own_folder created for this command's run or sweep
+# The folders keep_own_folder created for this command's run or sweep, each with the folders above it that it
+# created too (outputs/<date>/ for the day's first run, deepest first).
+CREATED: dict[Path, list[Path]] = {}
 # A resumed run's record as it was before Hydra rewrote it for this command: {folder: (its last.ckpt's
 # (mtime, size) or None, {.hydra file: its bytes})}, put back by dropped_on_error when the resume fails.
 EARLIER_RECORDS: dict[Path, tuple[tuple[int, int] | None, dict[Path, bytes]]] = {}
@@ -110,7 +112,8 @@ def dropped_on_error(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig]
     """Decorate train.py's task: when it fails before writing anything (a mistyped value, most often), the folder
     this command created for the run, holding only Hydra's `.hydra` config, is removed, instead of one such folder
     per try piling up in outputs/ (and in compare's and TensorBoard's lists). A folder the user named stays, as
-    do a sweep's job folders (compare lists a failed job). A run that this command failed to train on, its
+    do a sweep's job folders (compare lists a failed job), and the folders above it that it created are removed
+    too while empty (outputs/<date>/ of the day's first try). A run that this command failed to train on, its
     checkpoint as it was, gets its earlier `.hydra` record back."""
 
     @functools.wraps(task)
@@ -122,6 +125,11 @@ def dropped_on_error(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig]
             folder = Path(hydra.runtime.output_dir)
             if folder.resolve() in CREATED and [path.name for path in folder.iterdir()] == [hydra.output_subdir]:
                 shutil.rmtree(folder)
+                for above in CREATED[folder.resolve()]:
+                    try:
+                        above.rmdir()  # only while empty: another run may have started in it since
+                    except OSError:
+                        break
             elif (earlier := EARLIER_RECORDS.get(folder.resolve())) and earlier[0] == checkpoint_state(folder):
                 for path, content in earlier[1].items():
                     path.write_bytes(content)
@@ -143,11 +151,12 @@ def keep_own_folder(config: DictConfig, mode: str) -> None:
         return  # another process of a run whose first process chose and checked the folder
     folder = Path(OmegaConf.select(config, key))
     if not named:
+        above = [parent for parent in folder.absolute().parents if not parent.exists()]
         try:
             own = unused_folder(folder)
         except OSError as err:
             raise unwritable(folder, err, key) from err
-        CREATED.add(own.resolve())
+        CREATED[own.resolve()] = above
         if own != folder:
             with read_write(config.hydra):
                 OmegaConf.update(config, key, str(own))

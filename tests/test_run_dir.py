@@ -44,7 +44,10 @@ def test_a_run_that_fails_before_writing_leaves_no_folder_unless_the_user_named_
     # (test_cli's bad-values test: the same after importing torch, in train(cfg))
     result = run_script(str(ROOT / "train.py"), "+foo=1", cwd=tmp_path)
     assert result.returncode == 2 and "error: foo=1 is not allowed" in result.stderr
-    assert [path.name for path in (tmp_path / "outputs").glob("*/*")] == []
+    assert not (tmp_path / "outputs").exists()  # nor outputs/<date>/, made for it (was left, empty)
+    (tmp_path / "outputs" / "earlier").mkdir(parents=True)
+    result = run_script(str(ROOT / "train.py"), "+foo=1", cwd=tmp_path)
+    assert result.returncode == 2 and [path.name for path in (tmp_path / "outputs").iterdir()] == ["earlier"]
     named = tmp_path / "named"
     result = run_script(str(ROOT / "train.py"), "+foo=1", f"hydra.run.dir={named}", cwd=tmp_path)
     assert result.returncode == 2 and [path.name for path in named.iterdir()] == [".hydra"]  # the user's folder
