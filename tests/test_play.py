@@ -258,7 +258,7 @@ def test_compare_and_plot_find_the_events_of_a_renamed_logger_and_its_versions(t
 
 
 def test_plot_says_in_an_empty_panel_why_it_is_empty(tmp_path, monkeypatch):
-    """A run of fewer batches than trainer.log_every_n_steps (the README's smoke run) drew two blank panels."""
+    """A run of fewer batches than trainer.log_every_n_steps (a smoke run at the default 50) drew two blank panels."""
     train(compose_train("gan", ["trainer.log_every_n_steps=50"], output_dir=tmp_path))  # 4 batches, 1 validation
     figures = []
     monkeypatch.setattr(plot.plt, "close", figures.append)
