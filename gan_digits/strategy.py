@@ -39,7 +39,11 @@ def device_count(trainer_cfg: DictConfig) -> int:
             raise ConfigError(f"trainer.devices={as_typed(devices)} is not allowed here: trainer.accelerator={accelerator} "
                               f"and this machine has {gpus} CUDA GPU{'' if gpus == 1 else 's'}{cpu}") from err
     if accelerator == "cpu":
-        return 1 if devices == "auto" else CPUAccelerator.parse_devices(devices)
+        try:
+            return 1 if devices == "auto" else CPUAccelerator.parse_devices(devices)
+        except TypeError as err:  # "`devices` selected with `CPUAccelerator` should be an int > 0."
+            raise ConfigError(f"trainer.devices={as_typed(devices)} is not allowed: on the CPU, expected an integer >= 1 "
+                              "(processes, each training on its share of the batches) or auto (one)") from err
     return 1
 
 

@@ -488,7 +488,10 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("trainer.max_time=5", ConfigError, r"trainer.max_time=5 is not allowed: expected DD:HH:MM:SS \(00:00:08:00 for 8 minutes\)"),
         ("trainer.strategy=ddp_find_unused_parameters_false", ConfigError, r"trainer.strategy=ddp_find_unused_parameters_false "
                                                                            r"is not allowed: .* DDP then rejects; expected ddp or auto"),
-        ("trainer.devices=0", ConfigError, r"trainer config: `devices` selected with `CPUAccelerator` should be an int > 0"),
+        # ... Lightning's message did not name the value: "`devices` selected with `CPUAccelerator` should be an int > 0"
+        ("trainer.devices=0", ConfigError, r"^trainer.devices=0 is not allowed: on the CPU, expected an integer >= 1 "
+                                           r"\(processes, each training on its share of the batches\) or auto \(one\)$"),
+        ("trainer.devices=[0,1]", ConfigError, r"^trainer.devices=\[0, 1\] is not allowed: on the CPU, expected an integer >= 1"),
         ("trainer.precision=17", ConfigError, r"trainer config: Precision 17 is invalid. Allowed precision values"),
         # ... cast the nets, and crashed at the first batch on the step's float32 digits and noise:
         ("trainer.precision=16-true", ConfigError, r"trainer.precision=16-true is not allowed: expected auto, 32-true, bf16-mixed or 16-mixed"),
