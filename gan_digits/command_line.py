@@ -94,6 +94,8 @@ def check_known_keys(argv: Sequence[str], conf: Path, config_name: str) -> None:
         with initialize_config_dir(config_dir=str(conf.absolute()), version_base="1.3"):
             return compose(config_name, overrides=words)
 
+    groups = [path.name for path in conf.iterdir() if path.is_dir()]
+
     def unknown_key(missing: str, job: list[str], which: str) -> None:
         """Raise the ConfigError naming the word that set `missing`, a key `job`'s config lacks, with the key meant
         (`which`: the job, where it is not the sweep's first); return where only Hydra can tell."""
@@ -111,7 +113,7 @@ def check_known_keys(argv: Sequence[str], conf: Path, config_name: str) -> None:
             unmatched = (f"a key the config files leave out is added with a +, for the class built there to take or "
                          f"refuse: +{said}")
             raise ConfigError(f"{said} is not allowed{which}: {where} "
-                              f"({_hint(plain, missing, then=key[len(missing):], unmatched=unmatched if built else '')})")
+                              f"({_hint(plain, missing, then=key[len(missing):], unmatched=unmatched if built else '', groups=groups)})")
 
     # The sweep's first job, then a job for each other option of a config group it sweeps (`-m model=gan,dcgan`).
     jobs = [(words, "")] + [([*words[:index], choice, *words[index + 1:]], f" with {choice}")
@@ -158,12 +160,13 @@ def _as_hydra_reads(argv: Sequence[str], config_name: str) -> tuple[str, list[st
 
 
 def _hint(plain: dict, key: str, skipped: Iterable[str] = (), then: str = "", unmatched: str = "",
-          cutoff: float = 0.7) -> str:
+          cutoff: float = 0.7, groups: Iterable[str] = ()) -> str:
     """What a user who typed `key`, which the config lacks, may have meant: the key of that name elsewhere
     (`max_epochs`: trainer.max_epochs), else the nearest spelling beside it or anywhere (`trainer.max_epoch`),
     else `unmatched` or the keys beside it. `skipped`: top-level keys never offered (the config groups, chosen
     otherwise); `then`: what was typed after `key` (`.max_epochs` after `traner`), kept where the key meant has it;
-    `cutoff`: how alike a spelling must be (difflib's ratio)."""
+    `cutoff`: how alike a spelling must be (difflib's ratio); `groups`: the config groups, offered as groups
+    (`trainer.logger`: the logger group, not a key to set)."""
     section, _, name = key.rpartition(".")
     paths = [path for path in _key_paths(plain) if path not in (key, *skipped)]
     leaf = {path: path.rpartition(".")[2] for path in paths}
@@ -173,8 +176,13 @@ def _hint(plain: dict, key: str, skipped: Iterable[str] = (), then: str = "", un
         if not meant:
             close = difflib.get_close_matches(name, {leaf[path] for path in among}, n=1, cutoff=cutoff)
             meant = [path for path in among if leaf[path] in close]
+    def said(path: str) -> str:
+        if then and path + then in paths:
+            return path + then
+        return f"the {path} config group: {path}=<option>" if path in groups else path
+
     if meant:
-        return f"did you mean {' or '.join(path + then if path + then in paths else path for path in meant)}?"
+        return f"did you mean {' or '.join(map(said, meant))}?"
     return unmatched or f"the keys beside it: {', '.join(beside or [path for path in paths if '.' not in path])}"
 
 

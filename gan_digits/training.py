@@ -178,6 +178,12 @@ def check_trainer(trainer: DictConfig) -> None:
         # leaves the torchvision path's batch sampler drawing new batches every epoch: neither overfits.
         raise ConfigError(f"trainer.overfit_batches={trainer.overfit_batches} is not allowed: expected 0. To train "
                           "on a few fixed digits use data.subset=<N> (e.g. data.subset=128: 2 batches of 64)")
+    # train() passes the groups' own, which take the place of these: `+trainer.logger=false` still logged.
+    for key, what, options in (("logger", "loggers", "logger=tensorboard"),
+                               ("callbacks", "callbacks", "callbacks=default or early_stop")):
+        if key in trainer:
+            raise ConfigError(f"trainer.{key}={as_typed(trainer[key])} is not allowed: a run's {what} come from the {key} "
+                              f"config group ({options}; ~{key} for none)")
     limit = trainer.get("limit_train_batches")
     if limit == 0 and not isinstance(limit, bool):  # Lightning then ends fit at once, without a word or a checkpoint
         raise ConfigError(f"trainer.limit_train_batches={as_typed(limit)} is not allowed: the run would train "

@@ -291,6 +291,11 @@ def test_unknown_key_is_named_with_the_key_meant_before_importing_torch():
      "files leave out is added with a +, for the class built there to take or refuse: +trainer.accumulate_grad_batches=2)"),
     (["--config-dir", str(ROOT / "tests"), "trainer.max_epoh=1"],  # a folder of the user's: on Hydra's search path
      "trainer.max_epoh=1 is not allowed: trainer has no key max_epoh (did you mean trainer.max_epochs?)"),
+    (["trainer.logger=false"],  # a config group of the same name: was "did you mean logger?", a key to set
+     "trainer.logger=false is not allowed: trainer has no key logger (did you mean the logger config group: "
+     "logger=<option>?)"),
+    (["trainer.callbacks.quality.n=3"], "trainer.callbacks.quality.n=3 is not allowed: trainer has no key callbacks "
+                                        "(did you mean callbacks.quality.n?)"),  # a key below the group: the key
     (["zzz=1"], "zzz=1 is not allowed: the config has no key zzz (the keys beside it: seed, optimized_metric, ckpt_path, "
                 "metrics, paths, model, data, trainer, callbacks, logger)"),
 ])

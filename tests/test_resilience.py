@@ -461,6 +461,11 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("seed=-1", ConfigError, r"seed=-1 is not allowed: expected an integer from 0 to 4294967295"),
         ("trainer.check_val_every_n_epoch=0", ConfigError, r"trainer.check_val_every_n_epoch=0 is not allowed: expected an "
                                                           r"integer >= 1 \(or null: validate every val_check_interval batches\)"),
+        # ... trained with the groups' own, which train() passes in their place: TensorBoard still logged
+        ("+trainer.logger=false", ConfigError, r"^trainer.logger=false is not allowed: a run's loggers come from the logger "
+                                               r"config group \(logger=tensorboard; ~logger for none\)$"),
+        ("+trainer.callbacks=null", ConfigError, r"^trainer.callbacks=null is not allowed: a run's callbacks come from the "
+                                                 r"callbacks config group \(callbacks=default or early_stop; ~callbacks for none\)$"),
         # ... Lightning's refusal under manual optimization came once fit had begun, with a traceback:
         ("+trainer.gradient_clip_val=1.0", ConfigError, r"trainer.gradient_clip_val=1.0 is not allowed: the adversarial step "
                                                         r"optimizes by hand \(manual optimization\), where Lightning does not clip"),
