@@ -11,6 +11,7 @@ each) and 8-minute runs compare on equal work. Prints a markdown table.
 import argparse
 from pathlib import Path
 
+from arguments import at_least
 from hardware import RUNS
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -25,7 +26,7 @@ def at_step(events: EventAccumulator, tag: str, step: int) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--step", type=int, default=5154)
+    parser.add_argument("--step", type=at_least(0), default=5154)
     parser.add_argument("--runs", default=str(RUNS))
     args = parser.parse_args()
     if not Path(args.runs).is_dir():

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import torch
+from arguments import at_least, positive_int
 from hardware import RUNS, describe_cpu, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,8 +34,8 @@ def purity(cluster: torch.Tensor, labels: torch.Tensor, k: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--clusters", type=int, nargs="*", default=[20, 30, 50, 100])
-    parser.add_argument("--fine", type=int, default=1000, help="small clusters per manifold clustering")
+    parser.add_argument("--clusters", type=at_least(2), nargs="*", default=[20, 30, 50, 100])
+    parser.add_argument("--fine", type=positive_int, default=1000, help="small clusters per manifold clustering")
     parser.add_argument("--out", default=str(RUNS / "clusters.json"))
     args = parser.parse_args()
 

@@ -14,9 +14,10 @@ import argparse
 import statistics
 
 import torch
+from arguments import batch_size, positive_int
 from hardware import RUNS, describe_cpu, write_results
 from speed import (MODELS, ROOT, TRAIN_IMAGES, bf16_autocast, compose_model, eager, memory_batches, plain_loop,
-                   positive_int, timed_iterations)
+                   timed_iterations)
 
 from gan_digits.data import load_split
 from gan_digits.process import prepare_process
@@ -52,9 +53,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--models", nargs="*", choices=MODELS, default=["gan", "dcgan", "cdcgan"])
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--iterations", type=int, default=60, help="timed iterations (gan: 500 at least)")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed iterations (compilation included)")
+    parser.add_argument("--batch-size", type=batch_size, default=128)
+    parser.add_argument("--iterations", type=positive_int, default=60, help="timed iterations (gan: 500 at least)")
+    parser.add_argument("--warmup", type=positive_int, default=10, help="untimed iterations (compilation included)")
     parser.add_argument("--rounds", type=positive_int, default=3, help="the median of this many timings per lever")
     parser.add_argument("--out", default=str(RUNS / "cpu_levers.json"))
     args = parser.parse_args()

@@ -31,9 +31,10 @@ import statistics
 import time
 
 import torch
+from arguments import batch_size, positive_int
 from hardware import RUNS, describe_cpu, write_results
 from speed import (MODELS, PREPARE_FOR_PRECISION, ROOT, TRAIN_IMAGES, lightning_run, memory_batches,
-                   model_at_precision, plain_loop, positive_int, timed_iterations)
+                   model_at_precision, plain_loop, timed_iterations)
 
 from gan_digits.data import load_split
 from gan_digits.precision import AUTO
@@ -121,9 +122,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--models", nargs="*", choices=MODELS, default=["gan"])
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--iterations", type=int, default=200, help="timed iterations (gan: 500 at least)")
-    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--batch-size", type=batch_size, default=128)
+    parser.add_argument("--iterations", type=positive_int, default=200, help="timed iterations (gan: 500 at least)")
+    parser.add_argument("--warmup", type=positive_int, default=20)
     parser.add_argument("--rounds", type=positive_int, default=3, help="every column this many times, in turn: the median")
     parser.add_argument("--precision", default=AUTO, choices=[AUTO, *sorted(PREPARE_FOR_PRECISION)],
                         help="the project's, for every column ((d) under the autocast Lightning uses)")

@@ -20,8 +20,9 @@ from torch.profiler import ProfilerActivity, profile
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from arguments import batch_size, positive_int  # noqa: E402
 from speed import (ACCELERATOR, MODELS, PREPARE_FOR_PRECISION, TRAIN_IMAGES, memory_batches,  # noqa: E402
-                   model_at_precision, positive_int, raw_step)
+                   model_at_precision, raw_step)
 
 from gan_digits.data import load_split  # noqa: E402
 from gan_digits.precision import AUTO  # noqa: E402
@@ -45,7 +46,7 @@ def main() -> None:
     parser.add_argument("--model", choices=MODELS, default="cdcgan")
     parser.add_argument("--precision", default=AUTO, choices=[AUTO, *sorted(PREPARE_FOR_PRECISION)])
     parser.add_argument("--device", default="cpu", choices=sorted(ACCELERATOR))
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=batch_size, default=128)
     parser.add_argument("--warmup", type=positive_int, default=20)
     parser.add_argument("--steps", type=positive_int, default=10)
     parser.add_argument("--rows", type=positive_int, default=20)

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import torch
+from arguments import positive_int, positive_number
 from hardware import RUNS, describe_cpu, write_results
 
 from gan_digits.checks import report_user_errors
@@ -146,8 +147,8 @@ def add_ratios(metrics: dict, floor: dict) -> dict:
 @report_user_errors
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=8)
-    parser.add_argument("--batches", type=int, help="train this many batches instead of --minutes (screening "
+    parser.add_argument("--minutes", type=positive_number, default=8)
+    parser.add_argument("--batches", type=positive_int, help="train this many batches instead of --minutes (screening "
                         "recipes, e.g. two at a time with OMP_NUM_THREADS=1: equal work, whatever the machine's load)")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--only", nargs="*", choices=sorted(RECIPES), default=sorted(RECIPES))

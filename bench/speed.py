@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
+from arguments import batch_size, positive_int  # noqa: E402
 from hardware import RUNS, describe_cpu, write_results  # noqa: E402
 from lightning import Callback  # noqa: E402
 
@@ -113,13 +114,6 @@ def timed_iterations(model: str, iterations: int) -> int:
 def ratio_each_round(timings: dict[str, list[tuple[float, float]]], top: str, bottom: str) -> list[float]:
     """Column `top`'s rate over column `bottom`'s, in each round (they ran minutes apart, not hours)."""
     return [round(a / b, 3) for (_, a), (_, b) in zip(timings[top], timings[bottom])]
-
-
-def positive_int(text: str) -> int:
-    """A whole number >= 1, for `--rounds` and the like (argparse names a bad value)."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: expected a whole number >= 1")
-    return int(text)
 
 
 def clock(device: torch.device) -> float:
@@ -289,9 +283,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--models", nargs="*", choices=MODELS, default=["gan", "dcgan", "cdcgan"])
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--iterations", type=int, default=200, help="timed iterations (gan: 500 at least)")
-    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--batch-size", type=batch_size, default=128)
+    parser.add_argument("--iterations", type=positive_int, default=200, help="timed iterations (gan: 500 at least)")
+    parser.add_argument("--warmup", type=positive_int, default=20)
     parser.add_argument("--rounds", type=positive_int, default=3, help="every column this many times, in turn: the median")
     parser.add_argument("--device", default="cpu", choices=sorted(ACCELERATOR))
     parser.add_argument("--precision", default=AUTO, choices=[AUTO, *sorted(PREPARE_FOR_PRECISION)],

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 
+import pytest
 import torch
 from conftest import DATA, ROOT
 
@@ -38,3 +39,16 @@ def test_results_go_to_a_folder_git_leaves_alone_unless_out_names_one(tmp_path, 
     hardware.write_results(out, {"models": {"gan": {"iterations_per_s": 1.5}}})
     assert json.loads(out.read_text()) == {"models": {"gan": {"iterations_per_s": 1.5}}}
     assert capsys.readouterr().out == f"wrote {out}\n"
+
+
+@pytest.mark.parametrize("script, argument, message", [
+    # a ValueError traceback from the DataLoader, once the data was read
+    ("speed.py", "--batch-size=0", "argument --batch-size: '0' is not allowed: expected a whole number >= 2 (batch norm "
+                                   "needs two digits or more a batch)"),
+    ("speed.py", "--iterations=0", "argument --iterations: '0' is not allowed: expected a whole number >= 1"),
+    ("quality.py", "--minutes=-1", "argument --minutes: '-1' is not allowed: expected a number > 0"),  # trained nothing
+    ("clusters.py", "--clusters=1", "argument --clusters: '1' is not allowed: expected a whole number >= 2"),
+])
+def test_a_benchmark_names_a_bad_value_in_one_line(script, argument, message):
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / script), argument], capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.splitlines()[-1] == f"{script}: error: {message}"
