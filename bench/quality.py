@@ -144,6 +144,13 @@ def add_ratios(metrics: dict, floor: dict) -> dict:
     return metrics
 
 
+def max_time(minutes: float) -> str:
+    """`minutes` as trainer.max_time's DD:HH:MM:SS, a second at least (a day and more: the hours wrapped)."""
+    days, seconds = divmod(max(1, round(minutes * 60)), 86400)
+    hours, seconds = divmod(seconds, 3600)
+    return f"{days:02d}:{hours:02d}:{seconds // 60:02d}:{seconds % 60:02d}"
+
+
 @report_user_errors
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -165,7 +172,7 @@ def main() -> None:
     if args.batches:
         length = [f"trainer.max_steps={2 * args.batches}"]
     else:
-        length = [f"trainer.max_time=00:{time.strftime('%H:%M:%S', time.gmtime(args.minutes * 60))}"]
+        length = [f"trainer.max_time={max_time(args.minutes)}"]
     for name in args.only:
         run_dir = RUNS / name
         shutil.rmtree(run_dir, ignore_errors=True)  # a rerun starts afresh (its TensorBoard curve too)

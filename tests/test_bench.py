@@ -14,6 +14,7 @@ from conftest import DATA, ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
 import hardware  # noqa: E402  (bench/ is scripts, not a package)
+import quality  # noqa: E402
 import speed  # noqa: E402
 
 
@@ -52,3 +53,9 @@ def test_results_go_to_a_folder_git_leaves_alone_unless_out_names_one(tmp_path, 
 def test_a_benchmark_names_a_bad_value_in_one_line(script, argument, message):
     result = subprocess.run([sys.executable, str(ROOT / "bench" / script), argument], capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.splitlines()[-1] == f"{script}: error: {message}"
+
+
+def test_quality_trains_for_the_minutes_asked():
+    # 1500 minutes asked for 01:00:00 (the hours wrapped at a day); 0.001 for none at all
+    assert [quality.max_time(m) for m in (8, 0.5, 1500, 0.001)] == ["00:00:08:00", "00:00:00:30", "01:01:00:00",
+                                                                     "00:00:00:01"]
