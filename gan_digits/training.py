@@ -97,6 +97,27 @@ def said_as_config(key: str):
         raise ConfigError(f"{key} config: {cause}{hint}") from err
 
 
+# Settings Lightning checks against the epoch's batches only once fit has begun, in each rank: by the name of
+# the exception it raises, the words that tell its message apart, and what the message's advice means here.
+FIT_TIME_REFUSALS = {"ValueError": ("`val_check_interval`", " (here: trainer.check_val_every_n_epoch=null)"),
+                     "MisconfigurationException": ("`limit_train_batches`|`limit_val_batches`", "")}  # a share under a batch
+
+
+def fit_time_refusal(kind: str, message: str) -> ConfigError | None:
+    """Lightning's fit-time refusal of a trainer setting (`kind`: the exception's class name) as one line, or None
+    for any other error."""
+    words, advice = FIT_TIME_REFUSALS.get(kind, (None, ""))
+    if words is None or not re.search(words, message):
+        return None
+    return ConfigError(f"trainer config: {message.strip()}{advice}")
+
+
+def refused_in_spawned_rank(traceback_text: str) -> ConfigError | None:
+    """fit_time_refusal of the error a spawned rank ended on, read off its traceback's last line."""
+    raised = re.findall(r"^(?:[\w.]+\.)?(\w+): (.*)$", traceback_text.rstrip(), re.M)
+    return fit_time_refusal(*raised[-1]) if raised else None
+
+
 @contextmanager
 def signature_said_as_config(key: str):
     """A key a class does not take (`+model.generator.foo=1`, `+data.foo=1`) or a missing argument (an optimizer
@@ -302,16 +323,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
         try:
             with signals_forwarded_to_spawned_ranks(trainer):
                 trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-        except ValueError as err:  # Lightning checks it against the epoch's batches only once fit has begun
-            if "`val_check_interval`" not in str(err):
+        except (ValueError, MisconfigurationException) as err:
+            if (refusal := fit_time_refusal(type(err).__name__, str(err))) is None:
                 raise
-            raise ConfigError(f"trainer config: {str(err).strip()} (here: trainer.check_val_every_n_epoch=null)") from err
-        except MisconfigurationException as err:  # a share of an epoch under one batch: Lightning counts them in fit
-            if not re.search(r"`limit_(train|val)_batches`", str(err)):
-                raise
-            raise ConfigError(f"trainer config: {err}") from err
+            raise refusal from err
         except ProcessRaisedException as err:  # what a spawned rank raised, as text: our errors are named as they are
-            if (cause := raised_in_spawned_rank(err.msg)) is None:
+            if (cause := raised_in_spawned_rank(err.msg) or refused_in_spawned_rank(err.msg)) is None:
                 raise
             raise cause from err
         except ProcessExitedException as err:  # spawned ranks that ended on a signal (saved, or killed by it)

@@ -242,6 +242,19 @@ def test_an_error_in_a_spawned_rank_is_raised_as_itself(tmp_path):
     assert isinstance(raised.value.__cause__, ProcessRaisedException)
 
 
+def test_a_setting_lightning_refuses_in_a_spawned_rank_is_one_line(tmp_path):
+    """Lightning judges val_check_interval against the epoch's batches only in fit, in the rank: ProcessRaisedException's
+    traceback of the rank's ValueError, where one process said it in one line."""
+    from gan_digits.checks import ConfigError
+    from gan_digits.training import train
+
+    cfg = compose_train("gan", ["trainer.strategy=ddp_spawn", "trainer.val_check_interval=1000"], output_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"^trainer config: `val_check_interval` \(1000\) must be less than or equal to "
+                                          r"the number of the training batches \(4\)\. .* \(here: "
+                                          r"trainer.check_val_every_n_epoch=null\)$"):
+        train(cfg)
+
+
 def test_a_spawned_ranks_bad_input_keeps_its_kind_and_whole_message():
     """Bad input exits 2, anything else 1 (report_user_errors): the kind is read from the rank's text, as torch
     writes it (traceback.format_exc), here a failed download's, whose torchvision error comes first."""
