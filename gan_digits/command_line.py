@@ -96,24 +96,30 @@ def check_known_keys(argv: Sequence[str], conf: Path, config_name: str) -> None:
 
     groups = [path.name for path in conf.iterdir() if path.is_dir()]
 
-    def unknown_key(missing: str, job: list[str], which: str) -> None:
-        """Raise the ConfigError naming the word that set `missing`, a key `job`'s config lacks, with the key meant
-        (`which`: the job, where it is not the sweep's first); return where only Hydra can tell."""
+    def unknown_key(missing: str, job: list[str], which: str, deleting: bool = False) -> None:
+        """Raise the ConfigError naming the word that set (or, `deleting`, deleted) `missing`, a key `job`'s config
+        lacks, with the key meant (`which`: the job, where it is not the sweep's first); return where only Hydra
+        can tell."""
         for word, override, said in zip(job, overrides, typed):
             key = override.key_or_group
-            if override.is_add() or override.is_force_add() or not (key == missing or key.startswith(f"{missing}.")):
+            if override.is_add() or override.is_force_add() or override.is_delete() != deleting or not (
+                    key == missing or key.startswith(f"{missing}.")):
                 continue
             try:
                 plain = OmegaConf.to_container(composed([other for other in job if other != word]))
             except HydraException:
                 return
+            for other, deletion in zip(job, overrides):  # `callbacks.quality.n=1000 '~callbacks'`: Hydra's five lines
+                if not deleting and deletion.is_delete() and f"{missing}.".startswith(f"{deletion.key_or_group}."):
+                    what = key if key == deletion.key_or_group else f"a key in {deletion.key_or_group}"
+                    raise ConfigError(f"{said} is not allowed with {other}: it sets {what}, which {other} deletes")
             section, _, name = missing.rpartition(".")
             where = f"{section} has no key {name}" if section else f"the config has no key {name}"
-            built = section and _built(plain.get(section.split(".")[0]))
+            built = section and not deleting and _built(plain.get(section.split(".")[0]))
             unmatched = (f"a key the config files leave out is added with a +, for the class built there to take or "
                          f"refuse: +{said}")
-            raise ConfigError(f"{said} is not allowed{which}: {where} "
-                              f"({_hint(plain, missing, then=key[len(missing):], unmatched=unmatched if built else '', groups=groups)})")
+            hint = _hint(plain, missing, then=key[len(missing):], unmatched=unmatched if built else "", groups=groups)
+            raise ConfigError(f"{said} is not allowed{which}: {where} ({hint})")
 
     # The sweep's first job, then a job for each other option of a config group it sweeps (`-m model=gan,dcgan`).
     jobs = [(words, "")] + [([*words[:index], choice, *words[index + 1:]], f" with {choice}")
@@ -134,6 +140,9 @@ def check_known_keys(argv: Sequence[str], conf: Path, config_name: str) -> None:
             raise ConfigError(f"{group}={name} is not allowed: expected one of {', '.join(options)}"
                               + (f" (did you mean {meant[0]}?)" if meant else "")) from None
         except ConfigCompositionException as err:
+            if deleted := re.fullmatch(r"Could not delete from config\. '(.+)' does not exist\.", str(err)):
+                unknown_key(deleted[1], job, which, deleting=True)
+                return
             cause = err.__cause__
             if not isinstance(cause, (ConfigAttributeError, ConfigKeyError)) or "not in struct" not in str(cause):
                 return
@@ -151,7 +160,7 @@ def _as_hydra_reads(argv: Sequence[str], config_name: str) -> tuple[str, list[st
     flags = {"-cn": "name", "--config-name": "name", "-cd": "dir", "--config-dir": "dir"}
     given = {flags[word]: value for word, value in zip(argv, [*argv[1:], ""]) if word in flags}
     given |= {flags[flag]: value for flag, _, value in (word.partition("=") for word in argv) if flag in flags and value}
-    overrides = [word for word in argv if "=" in word and not word.startswith("-")]
+    overrides = [word for word in argv if ("=" in word or word.startswith("~")) and not word.startswith("-")]  # ~key too
     if "dir" in given:
         if any(word.lstrip("+").startswith("hydra.searchpath=") for word in overrides):
             return None

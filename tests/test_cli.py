@@ -296,6 +296,15 @@ def test_unknown_key_is_named_with_the_key_meant_before_importing_torch():
      "logger=<option>?)"),
     (["trainer.callbacks.quality.n=3"], "trainer.callbacks.quality.n=3 is not allowed: trainer has no key callbacks "
                                         "(did you mean callbacks.quality.n?)"),  # a key below the group: the key
+    # a key set where a ~ deletes it (in either order), and a ~ of a key no config has: Hydra's five lines, or its
+    # "Could not delete from config"
+    (["callbacks.quality.n=1000", "~callbacks"],
+     "callbacks.quality.n=1000 is not allowed with ~callbacks: it sets a key in callbacks, which ~callbacks deletes"),
+    (["~trainer.max_epochs", "trainer.max_epochs=3"],
+     "trainer.max_epochs=3 is not allowed with ~trainer.max_epochs: it sets trainer.max_epochs, which ~trainer.max_epochs "
+     "deletes"),
+    (["~trainer.max_epoch"], "~trainer.max_epoch is not allowed: trainer has no key max_epoch (did you mean "
+                             "trainer.max_epochs?)"),
     (["zzz=1"], "zzz=1 is not allowed: the config has no key zzz (the keys beside it: seed, optimized_metric, ckpt_path, "
                 "metrics, paths, model, data, trainer, callbacks, logger)"),
 ])
@@ -306,8 +315,8 @@ def test_a_key_no_config_has_is_named_with_the_key_meant(argv, message):
     with pytest.raises(ConfigError) as caught:
         check_known_keys(argv, ROOT / "conf", "train")
     assert str(caught.value) == message
-    check_known_keys(["-m", "model=gan,dcgan", "+trainer.accumulate_grad_batches=2", "trainer.max_epochs=1"],
-                     ROOT / "conf", "train")  # known keys, or added with +: Hydra's to compose
+    check_known_keys(["-m", "model=gan,dcgan", "+trainer.accumulate_grad_batches=2", "trainer.max_epochs=1",
+                      "~callbacks.sample_grid"], ROOT / "conf", "train")  # known keys, or added with +: Hydra's to compose
     check_known_keys(["--config-name", "mine", "zzz=1"], ROOT / "conf", "train")  # no such config: Hydra says so
     check_known_keys(["--config-path", "elsewhere", "zzz=1"], ROOT / "conf", "train")  # another primary folder
 
