@@ -185,6 +185,7 @@ def _hint(plain: dict, key: str, skipped: Iterable[str] = (), then: str = "", un
         if not meant:
             close = difflib.get_close_matches(name, {leaf[path] for path in among}, n=1, cutoff=cutoff)
             meant = [path for path in among if leaf[path] in close]
+
     def said(path: str) -> str:
         if then and path + then in paths:
             return path + then
