@@ -109,6 +109,8 @@ def check_known_keys(argv: Sequence[str], conf: Path, config_name: str) -> None:
                 plain = OmegaConf.to_container(composed([other for other in job if other != word]))
             except HydraException:
                 return
+            if deleting and missing in _key_paths(plain):  # Hydra deletes only a value: a null "does not exist"
+                raise ConfigError(f"{said} is not allowed: {missing} is null already, nothing to delete")
             for other, deletion in zip(job, overrides):  # `callbacks.quality.n=1000 '~callbacks'`: Hydra's five lines
                 if not deleting and deletion.is_delete() and f"{missing}.".startswith(f"{deletion.key_or_group}."):
                     what = key if key == deletion.key_or_group else f"a key in {deletion.key_or_group}"

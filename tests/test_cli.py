@@ -305,6 +305,7 @@ def test_unknown_key_is_named_with_the_key_meant_before_importing_torch():
      "deletes"),
     (["~trainer.max_epoch"], "~trainer.max_epoch is not allowed: trainer has no key max_epoch (did you mean "
                              "trainer.max_epochs?)"),
+    (["~ckpt_path"], "~ckpt_path is not allowed: ckpt_path is null already, nothing to delete"),  # "does not exist"
     (["zzz=1"], "zzz=1 is not allowed: the config has no key zzz (the keys beside it: seed, optimized_metric, ckpt_path, "
                 "metrics, paths, model, data, trainer, callbacks, logger)"),
 ])
