@@ -162,7 +162,7 @@ def _as_hydra_reads(argv: Sequence[str], config_name: str) -> tuple[str, list[st
     flags = {"-cn": "name", "--config-name": "name", "-cd": "dir", "--config-dir": "dir"}
     given = {flags[word]: value for word, value in zip(argv, [*argv[1:], ""]) if word in flags}
     given |= {flags[flag]: value for flag, _, value in (word.partition("=") for word in argv) if flag in flags and value}
-    overrides = [word for word in argv if ("=" in word or word.startswith("~")) and not word.startswith("-")]  # ~key too
+    overrides = [word for word in argv if ("=" in word or word.startswith("~")) and not word.startswith("-")]
     if "dir" in given:
         if any(word.lstrip("+").startswith("hydra.searchpath=") for word in overrides):
             return None

@@ -28,7 +28,7 @@ def overrides_that_build(saved: dict) -> list[str] | None:
         if any(OmegaConf.select(config, f"{net}._target_") != saved.get(net, {}).get("_target_") for net in NETS):
             continue  # default.yaml's `???` nets, and the variants of other classes
         words = [f"model={path.stem}"]
-        for net in NETS:  # the generator's first: the discriminator's keys may follow its (`${model.generator.clusters}`)
+        for net in NETS:  # the generator's first: the discriminator's may follow it (`${model.generator.clusters}`)
             built = OmegaConf.to_container(OmegaConf.create({"model": config}), resolve=True)["model"][net]
             for key, value in saved[net].items():
                 if key not in built or built[key] != value:

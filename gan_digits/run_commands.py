@@ -74,4 +74,4 @@ def resume_command(run_dir: Path, *changes: str) -> str | None:
     replaced = ("ckpt_path=", *(change.partition("=")[0] + "=" for change in changes))
     kept = [item for item in overrides(run_dir) if not item.startswith(replaced)]
     resume = [f"hydra.run.dir={shown(run_dir)}", "ckpt_path=last", *changes]
-    return f"{local_command('python')} {shlex.join([project_script('train.py'), *kept, *resume])}"
+    return shlex.join([local_command("python"), project_script("train.py"), *kept, *resume])

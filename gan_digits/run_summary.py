@@ -6,6 +6,7 @@ checkpoint come from the run's last checkpoint where it kept one: when DDP ran t
 processes (a `-m` sweep), Lightning hands the main process's trainer back neither.
 """
 
+import shlex
 from datetime import timedelta
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def tensorboard_command(trainer: L.Trainer) -> str | None:
     """The command that opens the run's TensorBoard events, or None when it logs none."""
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
-            return f"{local_command('tensorboard')} --logdir {shown(logger.log_dir)}"
+            return shlex.join([local_command("tensorboard"), "--logdir", shown(logger.log_dir)])
     return None
 
 
@@ -124,10 +125,11 @@ def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, floa
             rows.append((f"best {callback.monitor}", value))
             best = best or path
     if saved:
-        python = local_command("python")
-        rows.append(("sample it", f"{python} {project_script('sample.py')} ckpt={shown(last)}"))
-        data = f" --data {shown(trainer.datamodule.root)}" if hasattr(trainer.datamodule, "root") else ""
-        rows.append(("measure it", f"{python} -m gan_digits.evaluate {shown(best or last)} --floor{data}"))
+        python = local_command("python")  # each command quoted for the shell: a run dir may hold a space
+        rows.append(("sample it", shlex.join([python, project_script("sample.py"), f"ckpt={shown(last)}"])))
+        data = ["--data", shown(trainer.datamodule.root)] if hasattr(trainer.datamodule, "root") else []
+        measure = [python, "-m", "gan_digits.evaluate", shown(best or last), "--floor", *data]
+        rows.append(("measure it", shlex.join(measure)))
     if (command := train_on_command(trainer, run_dir, saved)) is not None:
         rows.append(("train on", command))
     if (command := tensorboard_command(trainer)) is not None:

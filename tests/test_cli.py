@@ -29,7 +29,8 @@ TINY_CLI = [
 
 
 def test_train_cli_leaves_every_output_under_the_run_dir_and_says_what_to_run_next(tmp_path):
-    run, mine = tmp_path / "run", tmp_path / "my_conf"  # a config folder of the user's, which the commands keep
+    # A config folder of the user's, which the commands keep; a run dir with a space, which they quote.
+    run, mine = tmp_path / "my run", tmp_path / "my_conf"
     mine.mkdir()
     result = run_script("train.py", "--config-dir", str(mine), "model=cdcgan", *TINY_MODEL["cdcgan"], *TINY_CLI,
                         f"hydra.run.dir={run}")
@@ -38,13 +39,13 @@ def test_train_cli_leaves_every_output_under_the_run_dir_and_says_what_to_run_ne
     assert list((run / "tb").glob("events.out.tfevents.*"))
     assert (run / "samples" / "step_0000008.png").is_file()
     assert (run / ".hydra" / "config.yaml").is_file()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["my_conf", "run"]  # nothing written beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my run", "my_conf"]  # nothing written beside it
 
     # It starts by naming its folder and how to watch it train, before Lightning's model summary ...
     output = result.stdout + result.stderr
     start = f"outputs: {run} (watch it train: "
     assert output.count(start) == 1 and output.index(start) < output.index("| Name ")
-    assert output.split(start)[1].split(")")[0].endswith(f"tensorboard --logdir {run / 'tb'}")
+    assert shlex.split(output.split(start)[1].split(")")[0])[1:] == ["--logdir", str(run / "tb")]
     # ... and ends by naming its outputs and the command that samples it, and that command works as printed.
     assert output.count("done: step 8 (4 batches) after ") == 1 and output.count("Seed set to 42") == 1  # once each
     summary = output[output.index("done: step 8 (4 batches) after "):].splitlines()[1:]
@@ -53,15 +54,15 @@ def test_train_cli_leaves_every_output_under_the_run_dir_and_says_what_to_run_ne
     assert rows["latest val"].startswith("val/fid ") and "val/label_acc " in rows["latest val"]
     best = rows["best val/fid"].split(" (")[0]
     assert best.startswith(str(run / "checkpoints" / "epoch00-fid")) and Path(best).is_file()
-    assert rows["TensorBoard"].endswith(f"tensorboard --logdir {run / 'tb'}")
-    python, script, ckpt = rows["sample it"].split()
+    assert shlex.split(rows["TensorBoard"])[1:] == ["--logdir", str(run / "tb")]
+    python, script, ckpt = shlex.split(rows["sample it"])  # printed unquoted, it pasted as two words
     assert python in (shown(sys.executable), "python") and script == "sample.py"
     assert ckpt == f"ckpt={run / 'checkpoints' / 'last.ckpt'}"
     sampled = run_script(script, ckpt, f"out={tmp_path / 'grid.png'}")
     assert sampled.returncode == 0, sampled.stderr[-3000:]
     assert (tmp_path / "grid.png").stat().st_size > 0
     # ... the command that measures its best checkpoint against the real-data floor (run in test_metrics.py) ...
-    assert rows["measure it"].split()[1:] == ["-m", "gan_digits.evaluate", best, "--floor", "--data", str(DATA)]
+    assert shlex.split(rows["measure it"])[1:] == ["-m", "gan_digits.evaluate", best, "--floor", "--data", str(DATA)]
     # ... and the command that trains it on: the same overrides, its last.ckpt, twice the epochs.
     _, script, *args = shlex.split(rows["train on"])
     assert script == "train.py" and args[-3:] == [f"hydra.run.dir={run}", "ckpt_path=last", "trainer.max_epochs=2"]
