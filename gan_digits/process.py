@@ -23,9 +23,33 @@ def prepare_process() -> None:
                                               r"grad\.sizes\(\) = \[\d+, 1, \d+, \d+\]")
 
 
+def quiet_answered_warnings(resuming: bool) -> None:
+    """Lightning's warnings that a run here has answered already (`resuming`: a checkpoint's run goes on): `train()`
+    filters them around its fit, and PreparedProcess in each spawned rank, whose process is the fit's alone."""
+    if resuming:  # in its run dir: of course its checkpoints/ holds files
+        warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+        # Lightning calls a resume mid-epoch unreliable unless the loader saves its own state: the sampler
+        # goes on with the epoch's batches not yet trained (data/sampler.py), as the uninterrupted run would.
+        warnings.filterwarnings("ignore", message=r"You're resuming from a checkpoint that ended before the epoch")
+        # Resumed into another folder, whose best checkpoint is its own (README: Runs that survive).
+        warnings.filterwarnings("ignore", message=r"The dirpath has changed from .* won't be reloaded")
+    # Every bf16-mixed run (auto's pick on many CPUs): the summary's size estimate counts 4 bytes a weight.
+    warnings.filterwarnings("ignore", message=r"Precision .* is not supported by the model summary")
+    # A run that ends before its first validation (max_steps within the first epoch): Lightning asks whether
+    # the module logs the best checkpoint's metric. Every monitor was checked against what the run logs
+    # (training.check_monitors), and Lightning warns only before a validation has run: the summary says so instead.
+    warnings.filterwarnings("ignore", message=r"`ModelCheckpoint\(monitor=.*\)` could not find the monitored key")
+
+
 class PreparedProcess(L.Callback):
-    """`prepare_process()` in every rank. DDP's spawned ranks (a `-m` sweep on several devices) start
-    as fresh Pythons that never run `build()`, and importing Lightning there turns the NVML check on again."""
+    """`prepare_process()` and `quiet_answered_warnings()` in every rank. DDP's spawned ranks (`ddp_spawn`, a `-m`
+    sweep on several devices) start as fresh Pythons that never run `build()` nor `train()`'s filters, and
+    importing Lightning there turns the NVML check on again. First among the callbacks, before ModelCheckpoint's
+    setup warns of a full folder."""
+
+    def __init__(self, resuming: bool = False):
+        self.resuming = resuming
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         prepare_process()
+        quiet_answered_warnings(self.resuming)

@@ -29,7 +29,7 @@ from gan_digits.declared_types import check_declared_types
 from gan_digits.model_variants import NETS, overrides_that_build
 from gan_digits.module import GANModule
 from gan_digits.precision import AUTO_HINT, resolve_precision
-from gan_digits.process import PreparedProcess, prepare_process
+from gan_digits.process import PreparedProcess, prepare_process, quiet_answered_warnings
 from gan_digits.run_dir import check_no_earlier_run, check_writable, requeued
 from gan_digits.run_summary import run_start, run_summary
 from gan_digits.strategy import accelerator_kind, pick_strategy
@@ -159,8 +159,9 @@ def check_monitors(cfg: DictConfig, callbacks: dict[str, L.Callback], module: GA
                                   f"which this run does not log (it logs {', '.join(sorted(logged))}){hint}")
 
 
-def build_callbacks(cfg: DictConfig, module: GANModule) -> list[L.Callback]:
-    """The `callbacks` group's callbacks, a bad setting named by its key (`callbacks.early_stopping config: ...`)."""
+def build_callbacks(cfg: DictConfig, module: GANModule, resuming: bool = False) -> list[L.Callback]:
+    """The `callbacks` group's callbacks, a bad setting named by its key (`callbacks.early_stopping config: ...`).
+    `resuming`: the run goes on from a checkpoint."""
     callbacks = {}
     for name, callback in cfg.get("callbacks", {}).items():
         with said_as_config(f"callbacks.{name}"):
@@ -183,7 +184,7 @@ def build_callbacks(cfg: DictConfig, module: GANModule) -> list[L.Callback]:
         if (folder := getattr(callback, "dirpath", None)) and not Path(folder).resolve().is_relative_to(run_dir):
             check_writable(folder, f"callbacks.{name}.dirpath")
     check_monitors(cfg, callbacks, module)
-    return list(callbacks.values()) + [PreparedProcess()]  # in every rank
+    return [PreparedProcess(resuming), *callbacks.values()]  # in every rank
 
 
 def no_cloud_tip(record: logging.LogRecord) -> bool:
@@ -238,9 +239,11 @@ def check_trainer(trainer: DictConfig) -> None:
                               "which ends the run first")
 
 
-def build(cfg: DictConfig, trained_at: str | None = None) -> tuple[L.LightningDataModule, GANModule, L.Trainer]:
-    """Datamodule, module and trainer from `cfg`; bad data files fail here, before any training. `trained_at`:
-    the precision of the checkpoint the run resumes, which `trainer.precision=auto` keeps on a CPU."""
+def build(cfg: DictConfig, trained_at: str | None = None,
+          resuming: bool = False) -> tuple[L.LightningDataModule, GANModule, L.Trainer]:
+    """Datamodule, module and trainer from `cfg`; bad data files fail here, before any training. `resuming`: the run
+    goes on from a checkpoint; `trained_at`: the precision it trained at, which `trainer.precision=auto` keeps on a
+    CPU (None for a checkpoint written before checkpoints said)."""
     check_trainer(cfg.trainer)
     if (target := foreign_target(OmegaConf.to_container(cfg.model).get("generator"))) is not None:
         raise ConfigError(f"model.generator names {target}, which is not allowed: checkpoints rebuild their generator "
@@ -264,7 +267,7 @@ def build(cfg: DictConfig, trained_at: str | None = None) -> tuple[L.LightningDa
     with signature_said_as_config("model"):
         module = instantiate(cfg.model)
     module.model_config = OmegaConf.to_container(cfg.model, resolve=True)
-    callbacks = build_callbacks(cfg, module)
+    callbacks = build_callbacks(cfg, module, resuming)
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values()]
     # `auto` as this project runs and tests it: a CUDA GPU when there is one, else the CPU. Lightning's
     # own would take Apple's MPS (or a TPU), where nothing here has run: trainer.accelerator=mps asks for it.
@@ -303,23 +306,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
                           "Python has none (compose(\"train\", overrides=[..., \"paths.output_dir=runs/mine\"]))")
     check_path("paths.output_dir", cfg.paths.output_dir)
     ckpt_path, trained_at, resumed_at = resume_path(cfg)
-    datamodule, module, trainer = build(cfg, trained_at)
+    datamodule, module, trainer = build(cfg, trained_at, resuming=ckpt_path is not None)
     rank_zero_info(run_start(trainer, cfg.paths.output_dir))
     started = time.monotonic()
     with warnings.catch_warnings():
-        if ckpt_path is not None:  # resuming in its run dir: of course its checkpoints/ holds files
-            warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-            # Lightning calls a resume mid-epoch unreliable unless the loader saves its own state: the sampler
-            # goes on with the epoch's batches not yet trained (data/sampler.py), as the uninterrupted run would.
-            warnings.filterwarnings("ignore", message=r"You're resuming from a checkpoint that ended before the epoch")
-            # Resumed into another folder, whose best checkpoint is its own (README: Runs that survive).
-            warnings.filterwarnings("ignore", message=r"The dirpath has changed from .* won't be reloaded")
-        # Every bf16-mixed run (auto's pick on many CPUs): the summary's size estimate counts 4 bytes a weight.
-        warnings.filterwarnings("ignore", message=r"Precision .* is not supported by the model summary")
-        # A run that ends before its first validation (max_steps within the first epoch): Lightning asks whether
-        # the module logs the best checkpoint's metric. Every monitor was checked against what the run logs
-        # (check_monitors), and Lightning warns only before a validation has run: the summary says so instead.
-        warnings.filterwarnings("ignore", message=r"`ModelCheckpoint\(monitor=.*\)` could not find the monitored key")
+        quiet_answered_warnings(resuming=ckpt_path is not None)
         try:
             with signals_forwarded_to_spawned_ranks(trainer):
                 trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
