@@ -5,7 +5,7 @@ Hydra names a run's folder by the second it started (outputs/<date>/<time>), so 
 checkpoints; and `hydra.run.dir=<an earlier run's folder>` without `ckpt_path` trained afresh over that run,
 its `.hydra` config replaced before any of train.py's checks ran; and a folder that cannot be written failed in
 Hydra's own mkdir, with a traceback. Sweeps (`-m`, `hydra.sweep.dir`) alike. A resume that fails before it saves
-gets the run's earlier `.hydra` record back.
+gets the run's (a sweep job's) earlier `.hydra` record back.
 """
 
 import errno
@@ -165,8 +165,8 @@ def keep_own_folder(config: DictConfig, mode: str) -> None:
             folder = own
     else:
         check_no_earlier_run(folder, config.get("ckpt_path"), key, JOBS[mode], f" (leave out {key} for a new one)")
-        if mode == "run":
-            keep_earlier_record(folder, config.hydra.output_subdir)
+        for run in [folder] if mode == "run" else sorted(path for path in folder.glob("*") if path.is_dir()):
+            keep_earlier_record(run, config.hydra.output_subdir)  # a sweep's: each of its jobs
     check_writable(folder, key)
 
 

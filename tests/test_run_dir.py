@@ -93,19 +93,33 @@ def test_a_fresh_run_in_an_earlier_runs_folder_is_refused_before_hydra_writes_th
     assert result.returncode == 2 and "model=default is the base the models inherit" in result.stderr
 
 
-def test_a_refused_resume_leaves_the_runs_config_record_as_it_was(tmp_path):
-    """Hydra rewrites `.hydra` with each command run in the folder: a resume refused (here its checkpoint is no
-    checkpoint; most often an override forgotten) replaced the record of the overrides the run was trained with."""
-    run = tmp_path / "run"
+def refused_run(run: Path) -> dict[str, str]:
+    """`run` as a run whose last.ckpt no resume can read, and the `.hydra` record written there."""
     (run / "checkpoints").mkdir(parents=True)
     (run / "checkpoints" / "last.ckpt").write_bytes(b"not a checkpoint")
     record = {"overrides.yaml": "- model=gan\n", "config.yaml": "model: {}\n", "hydra.yaml": "hydra: {}\n"}
     (run / ".hydra").mkdir()
     for name, text in record.items():
         (run / ".hydra" / name).write_text(text)
+    return record
+
+
+def test_a_refused_resume_leaves_the_runs_config_record_as_it_was(tmp_path):
+    """Hydra rewrites `.hydra` with each command run in the folder: a resume refused (here its checkpoint is no
+    checkpoint; most often an override forgotten) replaced the record of the overrides the run was trained with.
+    A sweep's jobs' records alike."""
+    run = tmp_path / "run"
+    record = refused_run(run)
     result = run_script("train.py", f"hydra.run.dir={run}", "ckpt_path=last")
     assert result.returncode == 2 and "error: " in result.stderr and "last.ckpt" in result.stderr
     assert {path.name: path.read_text() for path in (run / ".hydra").iterdir()} == record
+
+    sweep = tmp_path / "sweep"
+    records = [refused_run(sweep / job) for job in ("0", "1")]
+    result = run_script("train.py", "-m", f"hydra.sweep.dir={sweep}", "ckpt_path=last", "model=gan,dcgan")
+    assert result.returncode == 1  # each job refused, the sweep going on
+    assert all(f"{sweep / job}/checkpoints/last.ckpt: truncated or corrupt" in result.stderr for job in ("0", "1"))
+    assert [{path.name: path.read_text() for path in (sweep / job / ".hydra").iterdir()} for job in ("0", "1")] == records
 
 
 def test_a_folder_that_cannot_be_written_is_named_before_hydra_writes_there(tmp_path):
