@@ -162,7 +162,8 @@ def _as_hydra_reads(argv: Sequence[str], config_name: str) -> tuple[str, list[st
     flags = {"-cn": "name", "--config-name": "name", "-cd": "dir", "--config-dir": "dir"}
     given = {flags[word]: value for word, value in zip(argv, [*argv[1:], ""]) if word in flags}
     given |= {flags[flag]: value for flag, _, value in (word.partition("=") for word in argv) if flag in flags and value}
-    overrides = [word for word in argv if ("=" in word or word.startswith("~")) and not word.startswith("-")]
+    overrides = [word for before, word in zip(["", *argv], argv)  # not a flag's value (`-cd ~/my_conf`, quoted)
+                 if before not in flags and ("=" in word or word.startswith("~")) and not word.startswith("-")]
     if "dir" in given:
         if any(word.lstrip("+").startswith("hydra.searchpath=") for word in overrides):
             return None
