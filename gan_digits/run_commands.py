@@ -44,6 +44,22 @@ def project_script(name: str) -> str:
     return shown(script) if script.is_file() else name
 
 
+def as_override(key: str, value: str) -> str:
+    """`key=value` as Hydra reads `value` back: quoted where its grammar would take the value apart (a sweep job's
+    folder named by its overrides holds `=`, `,` and brackets; Lightning's checkpoint names a `=`)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    for word in (f"{key}={value}", f"{key}=\"{value}\""):
+        try:
+            if parser.parse_override(word).value() == value:
+                return word
+        except HydraException:
+            continue
+    return f"{key}={value}"
+
+
 # Hydra's own overrides that say where a run's outputs go or how a sweep runs, not what its config is.
 WHERE_IT_RAN = re.compile(r"[~+]*hydra[./](run|mode|sweep|sweeper|launcher)\b")
 
@@ -73,5 +89,5 @@ def resume_command(run_dir: Path, *changes: str) -> str | None:
         return None
     replaced = ("ckpt_path=", *(change.partition("=")[0] + "=" for change in changes))
     kept = [item for item in overrides(run_dir) if not item.startswith(replaced)]
-    resume = [f"hydra.run.dir={shown(run_dir)}", "ckpt_path=last", *changes]
+    resume = [as_override("hydra.run.dir", shown(run_dir)), "ckpt_path=last", *changes]
     return shlex.join([local_command("python"), project_script("train.py"), *kept, *resume])

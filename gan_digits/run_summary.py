@@ -16,7 +16,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from gan_digits.callbacks import QualityMetrics
 from gan_digits.checkpoint import load_checkpoint
-from gan_digits.run_commands import local_command, project_script, resume_command, shown
+from gan_digits.run_commands import as_override, local_command, project_script, resume_command, shown
 
 # The quality metrics worth a line (docs/metrics.md), in this order, when the run logged them.
 QUALITY = ("val/fid", "val/intra_fid", "val/label_acc", "val/modes")
@@ -126,7 +126,7 @@ def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, floa
             best = best or path
     if saved:
         python = local_command("python")  # each command quoted for the shell: a run dir may hold a space
-        rows.append(("sample it", shlex.join([python, project_script("sample.py"), f"ckpt={shown(last)}"])))
+        rows.append(("sample it", shlex.join([python, project_script("sample.py"), as_override("ckpt", shown(last))])))
         data = ["--data", shown(trainer.datamodule.root)] if hasattr(trainer.datamodule, "root") else []
         measure = [python, "-m", "gan_digits.evaluate", shown(best or last), "--floor", *data]
         rows.append(("measure it", shlex.join(measure)))

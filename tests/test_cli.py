@@ -237,6 +237,21 @@ def test_a_sample_setting_its_mode_does_not_read_is_named_with_the_modes_that_do
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_closing_commands_quote_a_path_hydra_would_take_apart(tmp_path, trained):
+    """A sweep's job folder named by its overrides (`hydra.sweep.subdir=${hydra.job.override_dirname}`) holds `=`, `,`
+    and brackets: the run's `sample it` and `train on` lines were refused by Hydra's grammar as printed."""
+    from gan_digits.run_commands import as_override
+
+    job = tmp_path / "lr=0.0001,hidden=[32,64]"
+    (job / "checkpoints").mkdir(parents=True)
+    (job / "checkpoints" / "last.ckpt").write_bytes((trained["gan"] / "checkpoints" / "last.ckpt").read_bytes())
+    assert as_override("ckpt", "outputs/d/t/checkpoints/last.ckpt") == "ckpt=outputs/d/t/checkpoints/last.ckpt"
+    ckpt = as_override("ckpt", str(job / "checkpoints" / "last.ckpt"))
+    assert ckpt == f'ckpt="{job}/checkpoints/last.ckpt"'
+    sampled = run_script("sample.py", ckpt, f"out={tmp_path / 'grid.png'}")
+    assert sampled.returncode == 0 and (tmp_path / "grid.png").is_file(), sampled.stderr[-2000:]
+
+
 def test_a_path_holding_an_equals_sign_is_named_with_the_fix_or_read_as_a_path(tmp_path, monkeypatch):
     """Lightning's own checkpoint names (epoch=0-step=4.ckpt: a ModelCheckpoint without a filename, as a plain
     Lightning project writes them): Hydra's grammar refused them ("mismatched input '='"), and evaluate took one
