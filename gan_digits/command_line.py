@@ -7,12 +7,14 @@ import argparse
 import difflib
 import importlib.util
 import re
+import shlex
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from gan_digits.checks import ConfigError, UserInputError, as_typed, check_choice
+from gan_digits.run_commands import as_override
 
 # A group's config that is no option of its own: the base the models inherit (Hydra lists it among them).
 BASE_OPTIONS = {"model": "default"}
@@ -233,7 +235,7 @@ def check_overrides(argv: Sequence[str], groups: dict[str, Sequence[str]] | None
         try:
             override = parser.parse_override(word)
         except HydraException:
-            quoted = f"'{key}=\"{value}\"'"
+            quoted = shlex.quote(as_override(key, value))  # 'ckpt="/r/epoch=0-step=4.ckpt"'
             if "~" in value:
                 home = value.split("/")[0] == "~"  # ~ or ~/...: the user's home
                 fix = f"{key}=$HOME{value[1:]} (the shell fills in $HOME)" if home else quoted
