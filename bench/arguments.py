@@ -1,5 +1,5 @@
 """The command-line value types the benchmarks share: argparse names a bad value, and what is allowed, in one
-line (`--batch-size 0` was a ValueError traceback from the DataLoader; `--iterations 0` timed nothing)."""
+line (`--batch-size 0` was a ValueError traceback from the DataLoader, `--iterations 0` an UnboundLocalError)."""
 
 import argparse
 from collections.abc import Callable

@@ -48,10 +48,10 @@ from torchvision import transforms
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from arguments import batch_size, positive_int  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
-from arguments import batch_size, positive_int  # noqa: E402
 from hardware import RUNS, describe_cpu, write_results  # noqa: E402
 from lightning import Callback  # noqa: E402
 
