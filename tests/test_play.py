@@ -404,7 +404,7 @@ def test_studio_page_draws_a_drag_at_its_end_and_says_when_the_studio_is_gone(tr
     (["ckpt=x", "prot=8000"], "prot=8000 is not allowed: python -m gan_digits.studio has no setting prot (did you mean port?)"),
     (["ckpt=x", "port=abc"], "port='abc' is not allowed: expected an integer"),
     (["ckpt=x", "x.ckpt"], "x.ckpt is not allowed: expected key=value settings of ckpt, port, host"),
-    ([], "the following arguments are required: ckpt"),
+    ([], "ckpt must be set: a checkpoint written by train.py (python -m gan_digits.studio ckpt=<ckpt>)"),  # was argparse's
 ])
 def test_studio_names_a_bad_word_as_typed(argv, message, capsys):
     """argparse printed its usage, then `unrecognized arguments: --prot=8000`: a spelling the user never typed."""
@@ -422,6 +422,9 @@ def test_studio_names_a_bad_word_as_typed(argv, message, capsys):
     ("plot", ["run", "--ot", "c.png"], "ot is not allowed: python -m gan_digits.plot has no setting ot (did you mean out?)"),
     ("compare", ["sweep", "out=table.md"], "out=table.md is not allowed: python -m gan_digits.compare has no setting out "
                                            "(it takes none)"),
+    # was argparse's "the following arguments are required: run_dir"
+    ("gif", [], "run_dir must be set: a run dir (outputs/<date>/<time>) or its samples/ folder (python -m gan_digits.gif "
+                "<run_dir>)"),
 ])
 def test_gif_plot_and_compare_name_a_bad_word_as_typed(command, argv, message, capsys):
     """argparse printed its usage, then `unrecognized arguments: --sclae 2`."""
