@@ -31,6 +31,7 @@ WHEN_LOGGED = {"train": "train/* are written every trainer.log_every_n_steps bat
 
 
 FIGURE_SUFFIXES = tuple(f".{kind}" for kind in FigureCanvasBase.get_supported_filetypes())  # what savefig writes
+JOB_DEPTH = 8  # how far below its sweep's folder a job's may lie (runs_below)
 SWEEP_FILE = "multirun.yaml"  # Hydra's, beside a sweep's runs: `multirun/<date>/<time>/*` matches it too
 EVENTS = "events.out.tfevents.*"  # TensorBoard's event files
 
@@ -54,7 +55,11 @@ def job_order(run: Path) -> tuple[bool, int, str]:
 
 def runs_below(folder: Path, run: Callable[[Path], bool], depth: int = 3) -> list[Path]:
     """The runs among `folder`'s subfolders (in job order) and theirs, `depth` levels down: a sweep's jobs,
-    `outputs/`'s runs under their dates, `multirun/`'s under their dates and sweeps."""
+    `outputs/`'s runs under their dates, `multirun/`'s under their dates and sweeps. Below a sweep's folder, deeper:
+    a job's folder named by its overrides (`hydra.sweep.subdir=${hydra.job.override_dirname}`) nests at every `/` of
+    a value (`data.root=../shared/data`)."""
+    if (folder / SWEEP_FILE).is_file():
+        depth = max(depth, JOB_DEPTH)
     found = []
     for sub in sorted((path for path in folder.iterdir() if path.is_dir()), key=job_order):
         if run(sub):

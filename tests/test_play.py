@@ -212,6 +212,12 @@ def test_plot_and_compare_find_the_runs_below_outputs_and_multirun(sweep, traine
     with pytest.raises(UserInputError, match=r"empty is not a run dir written by train.py \(no tb/ events\) nor a "
                                              r"folder with some below it \(a sweep dir, outputs/, multirun/\)$"):
         find_runs([tmp_path / "empty"])
+    # A job folder named by its overrides (`hydra.sweep.subdir=${hydra.job.override_dirname}`), nested at the / of a
+    # path among them: "a sweep dir without a run yet", at 3 levels' look.
+    nested = tmp_path / "by_overrides" / "data.root=" / "work" / "shared" / "data,model=gan"  # data.root=/work/shared/data
+    shutil.copytree(trained["gan"], nested)
+    (tmp_path / "by_overrides" / "multirun.yaml").write_text("hydra: {}\n")
+    assert find_runs([tmp_path / "by_overrides"]) == [nested]
     (tmp_path / "refused").mkdir()  # a sweep whose every job was refused: Hydra's multirun.yaml alone
     (tmp_path / "refused" / "multirun.yaml").write_text("hydra: {}\n")
     for started in (False, True):  # plot's and compare's way
