@@ -358,9 +358,10 @@ class KeyValueParser(argparse.ArgumentParser):
             raise UserInputError(f"{said} is not allowed: {self.prog} has no setting {key} ({hint})")
         if missing := re.fullmatch(r"the following arguments are required: (?:--)?([\w-]+).*", message):
             key = missing.group(1).replace("-", "_")
-            action = next(action for action in self._actions if action.dest == key)
-            word = f"{key}=<{key}>" if action.option_strings else f"<{key}>"
-            raise UserInputError(f"{key} must be set: {f'{action.help} ' if action.help else ''}({self.prog} {word})")
+            action = next((action for action in self._actions if action.dest == key), None)
+            word = f"<{key}>" if action and not action.option_strings else f"{key}=<{key}>"
+            about = f"{action.help} " if action and action.help else ""
+            raise UserInputError(f"{key} must be set: {about}({self.prog} {word})")
         if invalid := re.fullmatch(r"argument --([\w-]+): invalid (\w+) value: (.*)", message):
             key, kind, value = invalid.groups()
             expected = {"int": "an integer", "float": "a number"}.get(kind, kind)
