@@ -47,7 +47,7 @@ def test_results_go_to_a_folder_git_leaves_alone_unless_out_names_one(tmp_path, 
     ("speed.py", "--batch-size=0", "argument --batch-size: '0' is not allowed: expected a whole number >= 2 (batch norm "
                                    "needs two digits or more a batch)"),
     ("speed.py", "--iterations=0", "argument --iterations: '0' is not allowed: expected a whole number >= 1"),
-    ("quality.py", "--minutes=-1", "argument --minutes: '-1' is not allowed: expected a number > 0"),  # trained nothing
+    ("quality.py", "--minutes=-1", "argument --minutes: '-1' is not allowed: expected a number > 0"),  # 23:59 hours
     ("clusters.py", "--clusters=1", "argument --clusters: '1' is not allowed: expected a whole number >= 2"),
 ])
 def test_a_benchmark_names_a_bad_value_in_one_line(script, argument, message):
