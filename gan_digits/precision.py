@@ -83,6 +83,11 @@ def resolve_precision(trainer_cfg: DictConfig, module, batch_size: int, trained_
     if str(trainer_cfg.precision) in WHOLE_MODEL_CASTS:
         raise ConfigError(f"trainer.precision={trainer_cfg.precision} is not allowed: expected auto, 32-true, bf16-mixed "
                           "or 16-mixed (the nets train with float32 weights; mixed precision computes in bf16 or fp16)")
+    if str(trainer_cfg.precision) in ("16-mixed", "16") and accelerator_kind(trainer_cfg) == "cpu":
+        # Lightning swaps it for bf16-mixed with a warning, and the run's HPARAMS said 16-mixed.
+        rank_zero_info(f"trainer.precision={trainer_cfg.precision} runs as bf16-mixed on the CPU: fp16 autocast is "
+                       "for GPUs")
+        return "bf16-mixed"
     if trainer_cfg.precision != AUTO:
         return trainer_cfg.precision
     if accelerator_kind(trainer_cfg) != "cpu":

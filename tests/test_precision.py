@@ -90,6 +90,16 @@ def test_the_trainer_and_the_run_config_get_the_precision_auto_chose(monkeypatch
     assert cfg.trainer.precision == "bf16-mixed"  # what the run's HPARAMS record
 
 
+def test_16_mixed_on_the_cpu_is_recorded_as_the_bf16_mixed_it_runs(tmp_path, recwarn):
+    """Lightning swaps fp16 autocast for bf16 on the CPU, with a warning: the run's HPARAMS said 16-mixed."""
+    from gan_digits.training import build
+
+    cfg = compose_train("gan", ["trainer.precision=16-mixed"], output_dir=tmp_path)
+    trainer = build(cfg)[2]
+    assert trainer.precision == "bf16-mixed" and cfg.trainer.precision == "bf16-mixed"
+    assert not [w for w in recwarn if "AMP with fp16 is not supported on CPU" in str(w.message)]
+
+
 def test_a_failure_while_timing_the_model_is_not_called_a_trainer_config_error(monkeypatch, tmp_path):
     from gan_digits.checks import ConfigError
     from gan_digits.training import build
