@@ -24,8 +24,8 @@ def prepare_process() -> None:
 
 
 def quiet_answered_warnings(resuming: bool) -> None:
-    """Lightning's warnings that a run here has answered already (`resuming`: a checkpoint's run goes on): `train()`
-    filters them around its fit, and PreparedProcess in each spawned rank, whose process is the fit's alone."""
+    """Lightning's warnings that a run here has answered already (`resuming`: a checkpoint's run goes on), filtered
+    by PreparedProcess in every rank: in `train()`'s process for its fit alone, in a spawned rank's for its life."""
     if resuming:  # in its run dir: of course its checkpoints/ holds files
         warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
         # Lightning calls a resume mid-epoch unreliable unless the loader saves its own state: the sampler
@@ -43,7 +43,7 @@ def quiet_answered_warnings(resuming: bool) -> None:
 
 class PreparedProcess(L.Callback):
     """`prepare_process()` and `quiet_answered_warnings()` in every rank. DDP's spawned ranks (`ddp_spawn`, a `-m`
-    sweep on several devices) start as fresh Pythons that never run `build()` nor `train()`'s filters, and
+    sweep on several devices) start as fresh Pythons that never run `build()`, and
     importing Lightning there turns the NVML check on again. First among the callbacks, before ModelCheckpoint's
     setup warns of a full folder."""
 

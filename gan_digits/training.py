@@ -29,7 +29,7 @@ from gan_digits.declared_types import check_declared_types
 from gan_digits.model_variants import NETS, overrides_that_build
 from gan_digits.module import GANModule
 from gan_digits.precision import AUTO_HINT, resolve_precision
-from gan_digits.process import PreparedProcess, prepare_process, quiet_answered_warnings
+from gan_digits.process import PreparedProcess, prepare_process
 from gan_digits.run_dir import check_no_earlier_run, check_writable, requeued
 from gan_digits.run_summary import run_start, run_summary
 from gan_digits.strategy import accelerator_kind, pick_strategy
@@ -309,8 +309,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule, module, trainer = build(cfg, trained_at, resuming=ckpt_path is not None)
     rank_zero_info(run_start(trainer, cfg.paths.output_dir))
     started = time.monotonic()
-    with warnings.catch_warnings():
-        quiet_answered_warnings(resuming=ckpt_path is not None)
+    with warnings.catch_warnings():  # the filters PreparedProcess sets at setup, for this fit alone
         try:
             with signals_forwarded_to_spawned_ranks(trainer):
                 trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
