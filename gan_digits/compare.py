@@ -14,7 +14,7 @@ from pathlib import Path
 from gan_digits.checks import report_user_errors
 from gan_digits.command_line import KeyValueParser
 from gan_digits.plot import find_runs, read_scalars
-from gan_digits.run_commands import overrides, shown
+from gan_digits.run_commands import differing_overrides, shown
 from gan_digits.run_summary import QUALITY
 
 # After the best val/fid, the last value of each quality metric the end of a run names too.
@@ -46,11 +46,10 @@ def compare(paths: list[str | Path]) -> str:
     """The Markdown table of the runs in `paths` (run dirs, or sweep dirs holding them)."""
     runs = find_runs(paths, started=True)
     scalars = {run: read_scalars(run) for run in runs}  # none for a run that has logged none: it still gets its row
-    run_overrides = {run: overrides(run) for run in runs}
-    shared = set.intersection(*(set(items) for items in run_overrides.values()))
+    differing = differing_overrides(runs)
     # The lowest FID first; runs without one yet last.
     ranked = sorted(runs, key=lambda run: (best_fid(scalars[run]) or (float("inf"), 0))[0])
-    rows = [row(run, scalars[run], [item for item in run_overrides[run] if item not in shared]) for run in ranked]
+    rows = [row(run, scalars[run], differing[run]) for run in ranked]
     lines = ["| " + " | ".join(HEADER) + " |", "|" + " --- |" * len(HEADER)]
     return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows])
 

@@ -15,16 +15,21 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.backend_bases import FigureCanvasBase  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
 from gan_digits.checks import UserInputError, check_output, report_user_errors  # noqa: E402
 from gan_digits.command_line import KeyValueParser  # noqa: E402
+from gan_digits.run_commands import differing_overrides  # noqa: E402
 
 PANELS = {
     "losses": ("train/d_loss", "train/g_loss"),
     "D's mean output (1 = real)": ("train/d_real", "train/d_fake"),
     "FID (lower is better)": ("val/fid",),
 }
+LINE_STYLES = ("-", "--")  # a run's curves in one panel, when several runs share it
+PANEL_HEIGHT = 3.6  # inches: the panels'; a line of the runs' legend below them takes LEGEND_LINE more
+LEGEND_LINE = 0.16
 # Why a panel is empty: a run shorter than trainer.log_every_n_steps batches, or without a validation.
 WHEN_LOGGED = {"train": "train/* are written every trainer.log_every_n_steps batches",
                "val": "val/fid comes with each validation (callbacks.quality)"}
@@ -108,6 +113,18 @@ def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     return {tag: sorted(points, key=lambda point: point[0]) for tag, points in scalars.items()}
 
 
+def run_labels(runs: list[Path]) -> dict[Path, str]:
+    """Each run as its legend names it: the end of its path that tells it from the others (a sweep's job number, a
+    run's time, with its date where two share one), then the overrides that set it apart, as compare's table has
+    them (`0: model=gan`)."""
+    for parts in range(1, max(len(run.parts) for run in runs) + 1):
+        names = {run: "/".join(run.parts[-parts:]) for run in runs}
+        if len(set(names.values())) == len(runs):
+            break
+    return {run: ": ".join([names[run], " ".join(differing)]) if differing else names[run]
+            for run, differing in differing_overrides(runs).items()}
+
+
 def plot_runs(paths: list[str | Path], out: str | Path | None = None) -> Path:
     out = check_output(out, FIGURE_SUFFIXES) if out else None
     runs = {run: read_scalars(run) for run in find_runs(paths)}
@@ -118,22 +135,33 @@ def plot_runs(paths: list[str | Path], out: str | Path | None = None) -> Path:
         print(f"{note}; plotting the others", file=sys.stderr)
         runs = {run: scalars for run, scalars in runs.items() if scalars}
     out = out or check_output(next(iter(runs)) / "curves.png" if len(runs) == 1 else Path("curves.png"), FIGURE_SUFFIXES)
-    figure, axes = plt.subplots(1, len(PANELS), figsize=(5 * len(PANELS), 3.6))
+    several = len(runs) > 1  # then a colour per run in every panel, named by the figure's legend below them
+    colours = {run: f"C{number % 10}" for number, run in enumerate(runs)}
+    height = PANEL_HEIGHT + LEGEND_LINE * (len(runs) + 1 if several else 0)
+    figure, axes = plt.subplots(1, len(PANELS), figsize=(5 * len(PANELS), height))
     for ax, (title, tags) in zip(axes, PANELS.items()):
         for run_dir, scalars in runs.items():
-            for tag in tags:
+            for line_style, tag in zip(LINE_STYLES, tags):
                 if tag in scalars:
                     steps, values = zip(*scalars[tag])
-                    label = tag if len(runs) == 1 else f"{run_dir.name} {tag}"
-                    ax.plot(steps, values, label=label, marker="o" if tag.startswith("val/") else None)
+                    style = {"color": colours[run_dir], "linestyle": line_style} if several else {}
+                    ax.plot(steps, values, label=tag, marker="o" if tag.startswith("val/") else None, **style)
         ax.set_title(title)
         ax.set_xlabel("optimizer step")
-        if ax.lines:
-            ax.legend(fontsize=7)
-        else:
+        if not ax.lines:
             why = textwrap.fill(WHEN_LOGGED[tags[0].split("/")[0]], 34)  # a panel's width
             ax.text(0.5, 0.5, f"none logged:\n{why}", ha="center", va="center", transform=ax.transAxes, color="gray")
-    figure.tight_layout()
+        elif several:  # which line is which tag, in grey: the colours are the runs'
+            drawn = {line.get_label(): line for line in ax.lines}
+            ax.legend([Line2D([], [], color="grey", linestyle=drawn[tag].get_linestyle(), marker=drawn[tag].get_marker())
+                       for tag in tags if tag in drawn], [tag for tag in tags if tag in drawn], fontsize=7)
+        else:
+            ax.legend(fontsize=7)
+    if several:
+        labels = run_labels(list(runs))
+        figure.legend([Line2D([], [], color=colours[run]) for run in runs], [labels[run] for run in runs],
+                      loc="lower left", fontsize=7, frameon=False)
+    figure.tight_layout(rect=(0, (height - PANEL_HEIGHT) / height, 1, 1))
     figure.savefig(out, dpi=100)
     plt.close(figure)
     return out

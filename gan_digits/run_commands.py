@@ -82,6 +82,13 @@ def overrides(run: Path) -> list[str]:
     return words + [str(item) for item in OmegaConf.load(task)]
 
 
+def differing_overrides(runs: list[Path]) -> dict[Path, list[str]]:
+    """Each run's `overrides` less those every one of `runs` shares: what tells them apart."""
+    run_overrides = {run: overrides(run) for run in runs}
+    shared = set.intersection(*(set(items) for items in run_overrides.values())) if runs else set()
+    return {run: [item for item in items if item not in shared] for run, items in run_overrides.items()}
+
+
 def resume_command(run_dir: Path, *changes: str) -> str | None:
     """`train.py` with the run's own overrides (but for those `changes` replace), resuming its last.ckpt in its dir;
     None for a run not started from the command line (no .hydra/ to read them from)."""

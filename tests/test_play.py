@@ -170,7 +170,8 @@ def test_gif_has_one_frame_per_grid(trained, tmp_path):
 def test_plot_reads_real_runs_and_overlays_several(trained, tmp_path):
     one = plot_runs([trained["gan"]], tmp_path / "one.png")
     several = plot_runs([trained["gan"], trained["dcgan"]], tmp_path / "two.png")
-    assert Image.open(one).size[0] > 800 and Image.open(several).size == Image.open(one).size
+    assert Image.open(one).size[0] > 800 and Image.open(several).size[0] == Image.open(one).size[0]
+    assert Image.open(several).size[1] > Image.open(one).size[1]  # the runs' legend below the panels
     result = run_script("-m", "gan_digits.plot", str(tmp_path))
     assert result.returncode == 2 and f"{tmp_path} is not a run dir written by train.py" in result.stderr
     with pytest.raises(ConfigError, match=r"^out='.*nowhere/c.png' is not allowed: its folder .*nowhere does not exist"):
@@ -196,6 +197,23 @@ def sweep(trained, tmp_path):
 def test_plot_takes_a_sweep_dir_or_its_glob(sweep, tmp_path):
     for paths in ([sweep], sorted(sweep.iterdir())):  # `multirun/<date>/<time>/*` matches multirun.yaml too
         assert Image.open(plot_runs(paths, tmp_path / "sweep.png")).size[0] > 800
+
+
+def test_plot_of_several_runs_gives_each_a_colour_named_by_what_sets_it_apart(sweep, tmp_path, monkeypatch):
+    """Overlaid runs were named by their folders alone (`0 val/fid`, `1 val/fid`: a sweep's job numbers), in a
+    legend per panel, and one run's curves took other colours in each panel."""
+    figures = []
+    monkeypatch.setattr(plot.plt, "close", figures.append)
+    plot_runs([sweep], tmp_path / "sweep.png")
+    figure = figures[0]
+    assert [text.get_text() for text in figure.legends[0].get_texts()] == ["0: model=gan seed=1", "1: model=cdcgan seed=2"]
+    for ax, tags in zip(figure.axes, plot.PANELS.values()):
+        logged = [tag for tag in tags if tag in read_scalars(sweep / "0")]
+        assert logged and [line.get_color() for line in ax.lines] == ["C0"] * len(logged) + ["C1"] * len(logged)
+        assert [text.get_text() for text in ax.get_legend().get_texts()] == logged  # the tags, once each
+    # Runs of one name (the same time on two days) are told apart by the path's end that differs.
+    runs = [tmp_path / "outputs" / day / "10-00-00" for day in ("2026-12-01", "2026-12-02")]
+    assert plot.run_labels(runs) == {runs[0]: "2026-12-01/10-00-00", runs[1]: "2026-12-02/10-00-00"}
 
 
 def test_plot_and_compare_find_the_runs_below_outputs_and_multirun(sweep, trained, tmp_path):
