@@ -307,7 +307,7 @@ def _gan_run(tmp_path, *overrides: str, resume: bool = False):
     """A tiny gan run of whole epochs (4 batches, 8 steps each), or resumed from its last.ckpt: its trainer, once fitted."""
     resumed = ["ckpt_path=last"] if resume else []  # build() refuses a fresh run into a folder holding one
     cfg = compose_train("gan", ["trainer.max_steps=-1", *overrides, *resumed], output_dir=tmp_path)
-    datamodule, module, trainer = build(cfg)
+    datamodule, module, trainer = build(cfg, resuming=resume)  # as train() builds it
     last = tmp_path / "checkpoints" / "last.ckpt"
     trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume else None, weights_only=True)
     return trainer
