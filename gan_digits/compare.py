@@ -11,11 +11,11 @@ row too ("none logged"), so a sweep's table has every job. Prints a Markdown tab
 
 from pathlib import Path
 
+from gan_digits.callbacks.quality import QUALITY
 from gan_digits.checks import report_user_errors
 from gan_digits.command_line import KeyValueParser
 from gan_digits.plot import find_runs, read_scalars
 from gan_digits.run_commands import differing_overrides, shown
-from gan_digits.run_summary import QUALITY
 
 # After the best val/fid, the last value of each quality metric the end of a run names too.
 HEADER = ("run", "overrides", "step", "best val/fid (step)", *(f"last {name}" for name in QUALITY))

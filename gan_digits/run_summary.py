@@ -15,11 +15,10 @@ from lightning.pytorch.callbacks import EarlyStopping, Timer
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from gan_digits.callbacks import QualityMetrics
+from gan_digits.callbacks.epoch_lines import said_duration
+from gan_digits.callbacks.quality import said_quality
 from gan_digits.checkpoint import load_checkpoint
 from gan_digits.run_commands import as_override, local_command, project_script, resume_command, shown
-
-# The quality metrics worth a line (docs/metrics.md), in this order, when the run logged them.
-QUALITY = ("val/fid", "val/intra_fid", "val/label_acc", "val/modes")
 
 
 def finished_epochs(saved: dict) -> int:
@@ -104,10 +103,8 @@ def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, floa
     ended = saved or {"global_step": trainer.global_step, "epoch": trainer.current_epoch - 1}
     steps = ended["global_step"]  # two optimizer steps a batch
     trained_nothing = steps == resumed_at  # resumed where its trainer.max_* already ends it
-    minutes, secs = divmod(round(seconds), 60)
     rows = []
-    quality = ", ".join(f"{name} {metrics[name]:.4g}" for name in QUALITY if name in metrics)
-    if quality:
+    if quality := said_quality(metrics):
         rows.append(("latest val", quality))
     elif (not trained_nothing and trainer.limit_val_batches != 0
           and any(isinstance(c, QualityMetrics) for c in trainer.callbacks)):
@@ -137,7 +134,7 @@ def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, floa
     width = max(len(label) for label, _ in rows) + 2
     batches = steps // 2
     said = f"{batches:,} batch{'' if batches == 1 else 'es'}"
-    head = f"done: step {steps:,} ({said}) after {minutes} min {secs} s of training"
+    head = f"done: step {steps:,} ({said}) after {said_duration(seconds)} of training"
     if trained_nothing and (end := run_end(trainer, ended)) is not None:
         head = f"done: nothing trained: the checkpoint is at step {steps:,} ({said}), where {end}: raise it to train on"
     return "\n".join([head] + [f"  {label + ':':<{width}}{value}" for label, value in rows])

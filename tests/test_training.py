@@ -333,3 +333,22 @@ def test_a_run_that_ends_before_its_first_validation_says_so_without_lightnings_
     assert "val/fid" not in metrics and (tmp_path / "checkpoints" / "last.ckpt").is_file()
     assert not [w for w in recwarn if "could not find the monitored key" in str(w.message)]
     assert re.search(r"\n  latest val: +none: the run ended before a validation scored it\n", caplog.text)
+
+
+def test_without_a_progress_bar_every_epoch_ends_with_a_line(tmp_path, caplog):
+    """A batch job's log (`trainer.enable_progress_bar=false`) said nothing from the model summary to the run's
+    last lines. The validation's metrics come on the lines of the epochs that ran one; with the bar, no line."""
+    from gan_digits.training import train
+
+    caplog.set_level(logging.INFO)
+    epochs = ["trainer.max_steps=-1", "trainer.max_epochs=3", "trainer.check_val_every_n_epoch=2"]
+    train(compose_train("gan", epochs, output_dir=tmp_path / "no_bar"))
+    lines = [record.getMessage() for record in caplog.records if record.getMessage().startswith("epoch ")]
+    assert len(lines) == 3, lines
+    assert re.fullmatch(r"epoch 1 of 3: step 8 \(4 batches\) after 0 min \d+ s of training", lines[0])
+    assert re.fullmatch(r"epoch 2 of 3: step 16 \(8 batches\) after 0 min \d+ s of training; "
+                        r"val/fid [0-9.]+, val/modes \d+", lines[1])
+    assert re.fullmatch(r"epoch 3 of 3: step 24 \(12 batches\) after 0 min \d+ s of training", lines[2])
+    caplog.clear()
+    train(compose_train("gan", [*epochs, "trainer.enable_progress_bar=true"], output_dir=tmp_path / "bar"))
+    assert "done: step 24" in caplog.text and not [r for r in caplog.records if r.getMessage().startswith("epoch ")]

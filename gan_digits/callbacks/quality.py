@@ -11,6 +11,13 @@ from gan_digits.module import GANModule
 
 # Logged as val/<name> (val/fid is what the checkpoint callback monitors); KID's mean is val/kid.
 RENAMED = {"kid_mean": "kid"}
+# The quality metrics worth a line (docs/metrics.md), in this order, when the run logged them.
+QUALITY = ("val/fid", "val/intra_fid", "val/label_acc", "val/modes")
+
+
+def said_quality(metrics: dict) -> str:
+    """`val/fid 0.8146, val/intra_fid 2.266, ...`: the QUALITY metrics among `metrics` (numbers or tensors), or ""."""
+    return ", ".join(f"{name} {float(metrics[name]):.4g}" for name in QUALITY if name in metrics)
 
 
 class QualityMetrics(L.Callback):
