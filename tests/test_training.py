@@ -337,7 +337,8 @@ def test_a_run_that_ends_before_its_first_validation_says_so_without_lightnings_
 
 def test_without_a_progress_bar_every_epoch_ends_with_a_line(tmp_path, caplog):
     """A batch job's log (`trainer.enable_progress_bar=false`) said nothing from the model summary to the run's
-    last lines. The validation's metrics come on the lines of the epochs that ran one; with the bar, no line."""
+    last lines. The validation's metrics come on the lines of the epochs that ran one, an epoch that max_steps cut
+    short says so; with the bar, no line."""
     from gan_digits.training import train
 
     caplog.set_level(logging.INFO)
@@ -349,6 +350,11 @@ def test_without_a_progress_bar_every_epoch_ends_with_a_line(tmp_path, caplog):
     assert re.fullmatch(r"epoch 2 of 3: step 16 \(8 batches\) after 0 min \d+ s of training; "
                         r"val/fid [0-9.]+, val/modes \d+", lines[1])
     assert re.fullmatch(r"epoch 3 of 3: step 24 \(12 batches\) after 0 min \d+ s of training", lines[2])
+    caplog.clear()
+    train(compose_train("gan", ["trainer.max_steps=4"], output_dir=tmp_path / "cut"))  # 2 of an epoch's 4 batches
+    [line] = [record.getMessage() for record in caplog.records if record.getMessage().startswith("epoch ")]
+    assert re.fullmatch(r"epoch 1 of 8 \(cut short: 2 of its 4 batches\): step 4 \(2 batches\) after 0 min \d+ s of "
+                        r"training", line)
     caplog.clear()
     train(compose_train("gan", [*epochs, "trainer.enable_progress_bar=true"], output_dir=tmp_path / "bar"))
     assert "done: step 24" in caplog.text and not [r for r in caplog.records if r.getMessage().startswith("epoch ")]

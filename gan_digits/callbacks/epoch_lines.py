@@ -33,9 +33,14 @@ class EpochLines(L.Callback):
         validated, self.validated = self.validated, False
         if trainer.progress_bar_callback is not None:
             return
-        of = f" of {trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
+        epoch = f"epoch {trainer.current_epoch + 1}"
+        if trainer.max_epochs and trainer.max_epochs > 0:
+            epoch += f" of {trainer.max_epochs}"
+        done, whole = trainer.fit_loop.epoch_loop.batch_progress.current.completed, trainer.num_training_batches
+        if done < whole:  # trainer.max_steps, max_time or a signal ended it
+            epoch += f" (cut short: {done:,} of its {whole:,} batches)"
         batches = trainer.global_step // 2  # two optimizer steps a batch
-        line = (f"epoch {trainer.current_epoch + 1}{of}: step {trainer.global_step:,} ({batches:,} "
+        line = (f"{epoch}: step {trainer.global_step:,} ({batches:,} "
                 f"batch{'' if batches == 1 else 'es'}) after {said_duration(time.monotonic() - self.started)} of training")
         quality = said_quality(trainer.callback_metrics) if validated else ""
         rank_zero_info(f"{line}; {quality}" if quality else line)
