@@ -1,5 +1,6 @@
-"""A line at every epoch's end where no progress bar draws one: a batch job's log (`trainer.enable_progress_bar=false`,
-a SLURM output file) said nothing from the model summary to the run's last lines, however many hours apart."""
+"""A line at every epoch's end where no progress bar draws one: a batch job's log (`trainer.enable_progress_bar=false`
+or `callbacks.progress_bar.refresh_rate=0`, a SLURM output file) said nothing from the model summary to the run's
+last lines, however many hours apart."""
 
 import time
 
@@ -31,7 +32,7 @@ class EpochLines(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         validated, self.validated = self.validated, False
-        if trainer.progress_bar_callback is not None:
+        if (bar := trainer.progress_bar_callback) is not None and bar.is_enabled:  # refresh_rate=0 turns it off too
             return
         epoch = f"epoch {trainer.current_epoch + 1}"
         if trainer.max_epochs and trainer.max_epochs > 0:
