@@ -5,6 +5,7 @@
     python -m gan_digits.plot outputs --out all.png                          # every run below outputs/
 """
 
+import logging
 import sys
 import textwrap
 from collections.abc import Callable
@@ -34,6 +35,9 @@ LEGEND_LINE = 0.16
 WHEN_LOGGED = {"train": "train/* are written every trainer.log_every_n_steps batches",
                "val": "val/fid comes with each validation (callbacks.quality)"}
 
+
+# Its event reader says at INFO which file it reads next: noise wherever INFO is shown (a sweep's end).
+logging.getLogger("tensorboard").setLevel(logging.WARNING)
 
 FIGURE_SUFFIXES = tuple(f".{kind}" for kind in FigureCanvasBase.get_supported_filetypes())  # what savefig writes
 JOB_DEPTH = 8  # how far below its sweep's folder a job's may lie (runs_below)

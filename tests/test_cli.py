@@ -10,7 +10,8 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
-from conftest import DATA, ROOT, TINY_MODEL, compose_train, imported_modules, run_script
+from conftest import DATA, ROOT, TINY_MODEL, TINY_RUN, compose_train, imported_modules, run_script
+from gan_digits.compare import compare
 from gan_digits.run_commands import local_command, shown
 
 TINY_CLI = [
@@ -279,7 +280,26 @@ def test_a_failed_job_of_a_sweep_leaves_the_other_jobs_to_run(tmp_path):
     assert [line for line in result.stderr.splitlines() if line.startswith("error: job")] == [
         "error: job #0 of the sweep failed: model.discriminator, model.generator must be set: model=default is the "
         "base the models inherit: choose one of cdcgan, cdcgan_tf, dcgan, dcgan_tf, gan"]
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr and "sweep done" not in result.stdout  # no table: Hydra ends at the error
+
+
+def test_a_sweep_ends_with_its_runs_side_by_side_and_the_commands_that_show_them(tmp_path):
+    """Each job's closing lines scrolled away behind the next job's, and nothing named the sweep's folder."""
+    sweep = tmp_path / "sweep"
+    result = run_script("train.py", "-m", "model=gan", *TINY_MODEL["gan"], *TINY_RUN, "seed=1,2",
+                        f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    end = lines[lines.index(f"sweep done: 2 runs in {sweep}") + 1:]
+    table = compare([sweep]).splitlines()
+    assert end[:len(table)] == table
+    assert sorted(row.split(" | ")[1] for row in table[2:]) == ["seed=1", "seed=2"]
+    commands = dict(line.strip().split(": ", 1) for line in end[len(table):])
+    assert list(commands) == ["compare them", "plot them", "TensorBoard"]
+    assert shlex.split(commands["compare them"])[1:] == ["-m", "gan_digits.compare", str(sweep)]
+    assert shlex.split(commands["plot them"])[1:] == ["-m", "gan_digits.plot", str(sweep), "--out", str(sweep / "curves.png")]
+    assert shlex.split(commands["TensorBoard"])[1:] == ["--logdir", str(sweep)]
+    assert "Directory watcher" not in result.stdout + result.stderr  # TensorBoard's reader, at INFO
 
 
 def test_unknown_key_is_named_with_the_key_meant_before_importing_torch():

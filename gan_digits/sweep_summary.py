@@ -1,0 +1,42 @@
+"""What a finished sweep (`python train.py -m ...`) says last: its runs side by side, the lowest FID first, and the
+commands that plot and show them. Each job's own closing lines had scrolled away behind the jobs after it, and
+nothing named the sweep's folder."""
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from gan_digits.checks import UserInputError
+from gan_digits.run_commands import local_command, shown
+
+
+def sweep_summary(sweep_dir: Path) -> str:
+    """`compare`'s table of the sweep's runs, then the commands that plot them and open their TensorBoard."""
+    from gan_digits.compare import compare  # reads events: imported once the jobs have run
+    from gan_digits.plot import find_runs
+
+    try:
+        runs, table = find_runs([sweep_dir], started=True), compare([sweep_dir])
+    except UserInputError as err:  # no job started (Optuna's study may end so)
+        return f"sweep done: {err}"
+    folder = shown(sweep_dir)
+    python = local_command("python")
+    commands = {
+        "compare them": shlex.join([python, "-m", "gan_digits.compare", folder]),
+        "plot them": shlex.join([python, "-m", "gan_digits.plot", folder, "--out", shown(sweep_dir / "curves.png")]),
+        "TensorBoard": shlex.join([local_command("tensorboard"), "--logdir", folder]),
+    }
+    width = max(map(len, commands)) + 2
+    lines = [f"sweep done: {len(runs)} run{'' if len(runs) == 1 else 's'} in {folder}", table]
+    return "\n".join(lines + [f"  {label + ':':<{width}}{command}" for label, command in commands.items()])
+
+
+class SweepSummary(Callback):
+    """Hydra calls it once a sweep's jobs have all run (conf/train.yaml: hydra.callbacks); not after a failed job,
+    where Hydra ends the sweep with that job's error."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        print(f"\n{sweep_summary(Path(config.hydra.sweep.dir))}")  # apart from the last job's lines
