@@ -91,10 +91,11 @@ def run_start(trainer: L.Trainer, run_dir: str | Path) -> str:
 
 
 def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, float], seconds: float,
-                resumed_at: int | None = None) -> str:
+                resumed_at: int | None = None, data_root: str | Path | None = None) -> str:
     """A few lines for the end of `train.py`: steps, final quality, best checkpoint, and the commands to sample
     the run, measure its best checkpoint against the real-data floor, train it on and open TensorBoard.
-    `resumed_at`: the step of the checkpoint a resumed run started from."""
+    `resumed_at`: the step of the checkpoint a resumed run started from; `data_root`: the MNIST folder it trained on,
+    which the measuring command reads (not the trainer's datamodule: spawned DDP ranks leave none in this process)."""
     run_dir = Path(run_dir)
     last = run_dir / "checkpoints" / "last.ckpt"
     saved = load_checkpoint(last) if last.is_file() else {}
@@ -124,7 +125,7 @@ def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, floa
     if saved:
         python = local_command("python")  # each command quoted for the shell: a run dir may hold a space
         rows.append(("sample it", shlex.join([python, project_script("sample.py"), as_override("ckpt", shown(last))])))
-        data = ["--data", shown(trainer.datamodule.root)] if hasattr(trainer.datamodule, "root") else []
+        data = ["--data", shown(data_root)] if data_root is not None else []
         measure = [python, "-m", "gan_digits.evaluate", shown(best or last), "--floor", *data]
         rows.append(("measure it", shlex.join(measure)))
     if (command := train_on_command(trainer, run_dir, saved)) is not None:

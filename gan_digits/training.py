@@ -344,7 +344,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         logger.log_hyperparams(params, {f"hparams/{name}": value for name, value in metrics.items()})
         logger.finalize("success")  # fit already finalized once: flush what came after
     if trainer.is_global_zero:  # the one rank that prints (it reads last.ckpt back)
-        rank_zero_info(run_summary(trainer, cfg.paths.output_dir, metrics, seconds, resumed_at))
+        rank_zero_info(run_summary(trainer, cfg.paths.output_dir, metrics, seconds, resumed_at,
+                                   getattr(datamodule, "root", None)))
     return metrics
 
 

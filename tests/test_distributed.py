@@ -2,6 +2,7 @@
 
 import logging
 import math
+import re
 
 import pytest
 import torch
@@ -169,18 +170,21 @@ def test_bf16_mixed_trains_on_cpu_with_finite_losses(tmp_path, caplog, recwarn):
     assert not [w for w in recwarn if "not supported by the model summary" in str(w.message)]
 
 
-def test_spawned_ranks_keep_quiet_what_one_process_does(tmp_path, capfd):
+def test_spawned_ranks_keep_quiet_what_one_process_does(tmp_path, capfd, caplog):
     """Lightning's warnings that a run here answers (a bf16 summary's size estimate; a resume's full checkpoint folder
     and mid-epoch start) were filtered in train()'s process alone: each spawned rank printed them."""
     from gan_digits.training import train
 
     spawned = ["trainer.strategy=ddp_spawn", "trainer.precision=bf16-mixed", "trainer.enable_model_summary=true"]
+    caplog.set_level(logging.INFO)
     train(compose_train("gan", [*spawned, "trainer.max_steps=6"], output_dir=tmp_path))  # 3 of an epoch's 4 batches
     train(compose_train("gan", [*spawned, "ckpt_path=last"], output_dir=tmp_path))
     printed = capfd.readouterr().err
     assert printed.count("Total params") == 2 and "Restored all states from the checkpoint" in printed  # in the ranks
     for warned in ("not supported by the model summary", "exists and is not empty", "resuming from a checkpoint that ended"):
         assert warned not in printed
+    # The measuring command reads the run's MNIST folder: it was left out, the datamodule being the spawned ranks'.
+    assert re.search(r"\n  measure it: +\S+ -m gan_digits\.evaluate \S+ --floor --data \S+\n", caplog.text)
 
 
 def test_multirun_leaves_one_run_dir_per_job(tmp_path):
