@@ -5,6 +5,7 @@ import difflib
 import errno
 import functools
 import importlib
+import logging
 import os
 import pkgutil
 import re
@@ -222,6 +223,15 @@ def sweep_job() -> int | None:
     return HydraConfig.get().job.get("num")
 
 
+def into_run_log(line: str) -> None:
+    """`line`, which the entry point prints on stderr, into the run's own log file too where one is open (train.py's
+    train.log: conf/hydra/job_logging/): the log of a run that stopped on an error then says why."""
+    record = logging.LogRecord("gan_digits", logging.ERROR, __file__, 0, line, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
 def report_user_errors(entry_point: Callable[..., Any]) -> Callable[..., Any]:
     """Decorate a command's task function (under `@hydra.main`, which would print a traceback): a
     ReportedError (or a full disk) prints `error: ...` and exits 2 for bad input, 1 otherwise;
@@ -241,6 +251,7 @@ def report_user_errors(entry_point: Callable[..., Any]) -> Callable[..., Any]:
             if cause is None:
                 raise
             print(f"error: {cause}", file=sys.stderr)
+            into_run_log(f"error: {cause}")
             if (job := sweep_job()) is not None:
                 from hydra.errors import CompactHydraException  # what Hydra prints as its message alone
 

@@ -1,11 +1,12 @@
 """A fresh run never writes into another run's folder: Hydra's same-second folder names, a reused hydra.run.dir."""
 
 import datetime
+import re
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, compose_train, run_script
+from conftest import ROOT, TINY_MODEL, TINY_RUN, compose_train, run_script
 from gan_digits.checks import ConfigError
 from gan_digits.run_dir import keep_own_folder, resumes_from
 
@@ -50,7 +51,9 @@ def test_a_run_that_fails_before_writing_leaves_no_folder_unless_the_user_named_
     assert result.returncode == 2 and [path.name for path in (tmp_path / "outputs").iterdir()] == ["earlier"]
     named = tmp_path / "named"
     result = run_script(str(ROOT / "train.py"), "+foo=1", f"hydra.run.dir={named}", cwd=tmp_path)
-    assert result.returncode == 2 and [path.name for path in named.iterdir()] == [".hydra"]  # the user's folder
+    assert result.returncode == 2 and sorted(path.name for path in named.iterdir()) == [".hydra", "train.log"]  # the user's
+    [logged] = (named / "train.log").read_text().splitlines()  # the run's log says why it stopped
+    assert logged.split("] ", 1)[1] == result.stderr.splitlines()[-1] and "error: foo=1 is not allowed" in logged
 
 
 def test_torchrun_processes_are_told_to_name_one_folder(tmp_path, monkeypatch):
@@ -147,3 +150,20 @@ def test_a_run_resuming_another_runs_checkpoint_into_an_earlier_runs_folder_is_r
     # One of its own checkpoints is its to resume, by path or as `last`.
     assert resumes_from(run, str(run / "checkpoints" / "last.ckpt")) and resumes_from(run, "last")
     assert not resumes_from(run, str(other)) and not resumes_from(run, None)
+
+
+def test_a_run_keeps_its_log_with_the_error_that_stopped_a_later_command(tmp_path):
+    """A run's folder held no log (train.log was left out: Lightning printed around Hydra's logging): the precision
+    picked, the epochs and the closing lines were the terminal's alone, and a sweep's interleaved."""
+    run = tmp_path / "run"
+    result = run_script("train.py", "model=gan", *TINY_MODEL["gan"], *TINY_RUN, f"hydra.run.dir={run}")
+    assert result.returncode == 0, result.stderr
+    log = (run / "train.log").read_text()
+    assert re.match(r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\] Seed set to 42\n", log)
+    assert re.search(r"\] epoch 1 of 8: step 8 \(4 batches\) after 0 min \d+ s of training; val/fid ", log)
+    summary = result.stderr[result.stderr.index("done: step 8 (4 batches)"):]  # its lines as printed, in the log
+    assert log.endswith(summary) and "  sample it:" in summary
+    result = run_script("train.py", "model=dcgan", f"hydra.run.dir={run}", "ckpt_path=last")  # another model's
+    assert result.returncode == 2
+    assert log.splitlines()[-1] != (last := (run / "train.log").read_text().splitlines()[-1])
+    assert last.split("] ", 1)[1] == result.stderr.splitlines()[-1] and "holds a different generator" in last
