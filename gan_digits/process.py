@@ -1,5 +1,7 @@
 """The process-wide settings training runs under, in every process that trains."""
 
+import logging
+import os
 import warnings
 
 import lightning as L
@@ -41,15 +43,33 @@ def quiet_answered_warnings(resuming: bool) -> None:
     warnings.filterwarnings("ignore", message=r"`ModelCheckpoint\(monitor=.*\)` could not find the monitored key")
 
 
+def run_log() -> logging.FileHandler | None:
+    """The handler of the run's log file (train.py's train.log: conf/hydra/job_logging/), where this process has one."""
+    return next((h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)), None)
+
+
+def log_into(path: str, formatter: logging.Formatter) -> None:
+    """Lightning's lines, which every message of a run goes out by, into the run's log file at `path` too: a spawned
+    rank's epoch lines were printed alone."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(formatter)
+    logging.getLogger("lightning.pytorch").addHandler(handler)
+
+
 class PreparedProcess(L.Callback):
-    """`prepare_process()` and `quiet_answered_warnings()` in every rank. DDP's spawned ranks (`ddp_spawn`, a `-m`
-    sweep on several devices) start as fresh Pythons that never run `build()`, and
-    importing Lightning there turns the NVML check on again. First among the callbacks, before ModelCheckpoint's
-    setup warns of a full folder."""
+    """`prepare_process()`, `quiet_answered_warnings()` and the run's log file in every rank. DDP's spawned ranks
+    (`ddp_spawn`, a `-m` sweep on several devices) start as fresh Pythons that never run `build()` nor Hydra's
+    logging set-up, and importing Lightning there turns the NVML check on again. First among the callbacks, before
+    ModelCheckpoint's setup warns of a full folder."""
 
     def __init__(self, resuming: bool = False):
         self.resuming = resuming
+        handler = run_log()
+        self.log_file = (handler.baseFilename, handler.formatter) if handler is not None else None
+        self.built_in = os.getpid()
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         prepare_process()
         quiet_answered_warnings(self.resuming)
+        if self.log_file is not None and os.getpid() != self.built_in:  # a spawned rank: no Hydra logging set up there
+            log_into(*self.log_file)

@@ -42,7 +42,10 @@ def test_two_process_ddp_keeps_ranks_in_step(tmp_path):
     checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir())
     assert len(checkpoints) == 2 and checkpoints[0].startswith("epoch00-fid") and checkpoints[1] == "last.ckpt"
     assert len(list((run / "tb").glob("events.out.tfevents.*"))) >= 1
-    assert sorted(p.name for p in run.iterdir()) == [".hydra", "checkpoints", "samples", "tb"]
+    # Each rank's log: rank 1, started by re-running the command, under the job name Lightning gives it.
+    logs = ["train.log", "train_ddp_process_1.log"]
+    assert sorted(p.name for p in run.iterdir()) == [".hydra", "checkpoints", "samples", "tb", *logs]
+    assert [(run / log).read_text().count("done: step 4 (2 batches)") for log in logs] == [1, 0]
     assert "effective batch size 64 (32 per device x 2 devices)" in result.stdout + result.stderr
     assert (result.stdout + result.stderr).count("done: step 4 (2 batches)") == 1  # rank 0's summary only
     # Every epoch-level metric is reduced over the ranks (the quality metrics collectively, before logging):
@@ -227,7 +230,9 @@ def test_multirun_with_two_devices_spawns_one_run_dir_per_job(tmp_path):
         assert [r["nvml_check"] for r in ranks] == [nvml_check, nvml_check]
     assert sorted(p.name for p in sweep.iterdir()) == ["0", "1", "multirun.yaml"]
     for job in ("0", "1"):
-        assert sorted(p.name for p in (sweep / job).iterdir()) == [".hydra", "checkpoints", "samples", "tb"]
+        assert sorted(p.name for p in (sweep / job).iterdir()) == [".hydra", "checkpoints", "samples", "tb", "train.log"]
+        log = (sweep / job / "train.log").read_text()  # the spawned rank 0's lines too (epoch lines were printed alone)
+        assert "] epoch 1 of 1: step 4 (2 batches)" in log and "] done: step 4 (2 batches)" in log
         assert torch.load(sweep / job / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
     output = result.stdout + result.stderr
     assert output.count("effective batch size 64 (32 per device x 2 devices)") == 2
