@@ -23,6 +23,9 @@ from gan_digits.checks import UserInputError, check_output, report_user_errors  
 from gan_digits.command_line import KeyValueParser  # noqa: E402
 from gan_digits.run_commands import differing_overrides  # noqa: E402
 
+# TensorBoard's event reader says at INFO which file it reads next: noise wherever INFO is shown (a sweep's end).
+logging.getLogger("tensorboard").setLevel(logging.WARNING)
+
 PANELS = {
     "losses": ("train/d_loss", "train/g_loss"),
     "D's mean output (1 = real)": ("train/d_real", "train/d_fake"),
@@ -34,10 +37,6 @@ LEGEND_LINE = 0.16
 # Why a panel is empty: a run shorter than trainer.log_every_n_steps batches, or without a validation.
 WHEN_LOGGED = {"train": "train/* are written every trainer.log_every_n_steps batches",
                "val": "val/fid comes with each validation (callbacks.quality)"}
-
-
-# Its event reader says at INFO which file it reads next: noise wherever INFO is shown (a sweep's end).
-logging.getLogger("tensorboard").setLevel(logging.WARNING)
 
 FIGURE_SUFFIXES = tuple(f".{kind}" for kind in FigureCanvasBase.get_supported_filetypes())  # what savefig writes
 JOB_DEPTH = 8  # how far below its sweep's folder a job's may lie (runs_below)

@@ -110,10 +110,10 @@ def keep_earlier_record(folder: Path, subdir: str | None) -> None:
 
 def dropped_on_error(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
     """Decorate train.py's task: when it fails before writing anything (a mistyped value, most often), the folder
-    this command created for the run, holding only Hydra's `.hydra` config and the run's log, is removed, instead of one such folder
-    per try piling up in outputs/ (and in compare's and TensorBoard's lists). A folder the user named stays, as
-    do a sweep's job folders (compare lists a failed job), and the folders above it that it created are removed
-    too while empty (outputs/<date>/ of the day's first try). A run that this command failed to train on, its
+    this command created for the run, holding only Hydra's `.hydra` config and the run's log, is removed, instead of
+    one such folder per try piling up in outputs/ (and in compare's and TensorBoard's lists). A folder the user
+    named stays, as do a sweep's job folders (compare lists a failed job), and the folders above it that it created
+    are removed too while empty (outputs/<date>/ of the day's first try). A run that this command failed to train on, its
     checkpoint as it was, gets its earlier `.hydra` record back."""
 
     @functools.wraps(task)

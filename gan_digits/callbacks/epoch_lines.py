@@ -41,7 +41,8 @@ class EpochLines(L.Callback):
         if done < whole:  # trainer.max_steps, max_time or a signal ended it
             epoch += f" (cut short: {done:,} of its {whole:,} batches)"
         batches = trainer.global_step // 2  # two optimizer steps a batch
-        line = (f"{epoch}: step {trainer.global_step:,} ({batches:,} "
-                f"batch{'' if batches == 1 else 'es'}) after {said_duration(time.monotonic() - self.started)} of training")
+        trained = said_duration(time.monotonic() - self.started)
+        said = f"{batches:,} batch{'' if batches == 1 else 'es'}"
+        line = f"{epoch}: step {trainer.global_step:,} ({said}) after {trained} of training"
         quality = said_quality(trainer.callback_metrics) if validated else ""
         rank_zero_info(f"{line}; {quality}" if quality else line)
