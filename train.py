@@ -1,5 +1,6 @@
 """Train a GAN on MNIST: `python train.py [model=gan|dcgan|cdcgan] [key=value ...]` (see README)."""
 
+import logging
 import sys
 from pathlib import Path
 
@@ -35,6 +36,7 @@ def main(cfg: DictConfig) -> float | None:
     # keeps Lightning's log as it prints it when imported first.
     from gan_digits.training import objective, train
 
+    logging.captureWarnings(True)  # into the run's train.log too (conf/hydra/job_logging/lightning.yaml)
     return objective(cfg, train(cfg))  # what a sweeper (Optuna) minimises
 
 

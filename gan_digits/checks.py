@@ -5,7 +5,6 @@ import difflib
 import errno
 import functools
 import importlib
-import logging
 import os
 import pkgutil
 import re
@@ -15,6 +14,8 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from gan_digits.run_log import into_run_log
 
 
 class ReportedError(Exception):
@@ -221,15 +222,6 @@ def sweep_job() -> int | None:
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return None
     return HydraConfig.get().job.get("num")
-
-
-def into_run_log(line: str) -> None:
-    """`line`, which the entry point prints on stderr, into the run's own log file too where one is open (train.py's
-    train.log: conf/hydra/job_logging/): the log of a run that stopped on an error then says why."""
-    record = logging.LogRecord("gan_digits", logging.ERROR, __file__, 0, line, None, None)
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.FileHandler):
-            handler.handle(record)
 
 
 def report_user_errors(entry_point: Callable[..., Any]) -> Callable[..., Any]:

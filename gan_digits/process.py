@@ -1,6 +1,5 @@
 """The process-wide settings training runs under, in every process that trains."""
 
-import logging
 import os
 import warnings
 
@@ -8,6 +7,7 @@ import lightning as L
 
 from gan_digits.allocator import keep_freed_memory
 from gan_digits.cuda_check import skip_unusable_nvml
+from gan_digits.run_log import log_into, run_log_handler
 
 
 def prepare_process() -> None:
@@ -43,19 +43,6 @@ def quiet_answered_warnings(resuming: bool) -> None:
     warnings.filterwarnings("ignore", message=r"`ModelCheckpoint\(monitor=.*\)` could not find the monitored key")
 
 
-def run_log() -> logging.FileHandler | None:
-    """The handler of the run's log file (train.py's train.log: conf/hydra/job_logging/), where this process has one."""
-    return next((h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)), None)
-
-
-def log_into(path: str, formatter: logging.Formatter) -> None:
-    """Lightning's lines, which every message of a run goes out by, into the run's log file at `path` too: a spawned
-    rank's epoch lines were printed alone."""
-    handler = logging.FileHandler(path)
-    handler.setFormatter(formatter)
-    logging.getLogger("lightning.pytorch").addHandler(handler)
-
-
 class PreparedProcess(L.Callback):
     """`prepare_process()`, `quiet_answered_warnings()` and the run's log file in every rank. DDP's spawned ranks
     (`ddp_spawn`, a `-m` sweep on several devices) start as fresh Pythons that never run `build()` nor Hydra's
@@ -64,7 +51,7 @@ class PreparedProcess(L.Callback):
 
     def __init__(self, resuming: bool = False):
         self.resuming = resuming
-        handler = run_log()
+        handler = run_log_handler()
         self.log_file = (handler.baseFilename, handler.formatter) if handler is not None else None
         self.built_in = os.getpid()
 

@@ -154,12 +154,16 @@ def test_a_run_resuming_another_runs_checkpoint_into_an_earlier_runs_folder_is_r
 
 def test_a_run_keeps_its_log_with_the_error_that_stopped_a_later_command(tmp_path):
     """A run's folder held no log (train.log was left out: Lightning printed around Hydra's logging): the precision
-    picked, the epochs and the closing lines were the terminal's alone, and a sweep's interleaved."""
+    picked, its warnings, the epochs and the closing lines were the terminal's alone, and a sweep's interleaved."""
     run = tmp_path / "run"
-    result = run_script("train.py", "model=gan", *TINY_MODEL["gan"], *TINY_RUN, f"hydra.run.dir={run}")
+    # 4 batches, under the logging interval of 50: Lightning's warning, Python's way (warnings.warn), in one line
+    result = run_script("train.py", "model=gan", *TINY_MODEL["gan"], *TINY_RUN, "trainer.log_every_n_steps=50",
+                        f"hydra.run.dir={run}")
     assert result.returncode == 0, result.stderr
     log = (run / "train.log").read_text()
     assert re.match(r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\] Seed set to 42\n", log)
+    [warned] = [line for line in result.stderr.splitlines() if "smaller than the logging interval" in line]
+    assert re.search(rf"\] {re.escape(warned)}\n\[", log) and f"{warned}\n\n" not in result.stderr
     assert re.search(r"\] epoch 1 of 8: step 8 \(4 batches\) after 0 min \d+ s of training; val/fid ", log)
     summary = result.stderr[result.stderr.index("done: step 8 (4 batches)"):]  # its lines as printed, in the log
     assert log.endswith(summary) and "  sample it:" in summary
