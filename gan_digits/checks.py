@@ -5,6 +5,7 @@ import difflib
 import errno
 import functools
 import importlib
+import logging
 import os
 import pkgutil
 import re
@@ -243,7 +244,7 @@ def report_user_errors(entry_point: Callable[..., Any]) -> Callable[..., Any]:
             if cause is None:
                 raise
             print(f"error: {cause}", file=sys.stderr)
-            into_run_log(f"error: {cause}")
+            into_run_log(f"error: {cause}", logging.ERROR)
             if (job := sweep_job()) is not None:
                 from hydra.errors import CompactHydraException  # what Hydra prints as its message alone
 

@@ -4,6 +4,8 @@ the error that stopped the run, a spawned DDP rank's lines, Python's warnings as
 
 import logging
 
+HANDLER = "run_log"  # the name of the handler that writes it (the job logging config's), not another file's
+
 
 class WarningLine(logging.Filter):
     """A captured warning without the newline `warnings.formatwarning` ends it with, which the log's handlers would
@@ -16,20 +18,23 @@ class WarningLine(logging.Filter):
 
 
 def run_log_handler() -> logging.FileHandler | None:
-    """The handler writing the run's log file, where this process has one."""
-    return next((h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)), None)
+    """The handler writing the run's log file, where this process has one: Hydra's, on the root logger, or the one
+    `log_into` gave Lightning's logger in a spawned rank."""
+    loggers = (logging.getLogger(), logging.getLogger("lightning.pytorch"))
+    return next((h for logger in loggers for h in logger.handlers if h.get_name() == HANDLER), None)
 
 
-def into_run_log(line: str) -> None:
-    """`line`, which the entry point prints on stderr, into the run's log file too where one is open: the log of a
-    run that stopped on an error then says why."""
+def into_run_log(line: str, level: int = logging.INFO) -> None:
+    """`line` into the run's log file alone, where one is open: what the terminal gets otherwise (the error an entry
+    point prints on stderr; the progress bar, where the log gets an epoch's line instead)."""
     if (handler := run_log_handler()) is not None:
-        handler.handle(logging.LogRecord("gan_digits", logging.ERROR, __file__, 0, line, None, None))
+        handler.handle(logging.LogRecord("gan_digits", level, __file__, 0, line, None, None))
 
 
 def log_into(path: str, formatter: logging.Formatter) -> None:
     """Lightning's lines, which every message of a run goes out by, into the run's log file at `path` too: for a
     spawned DDP rank, where Hydra set no logging up."""
     handler = logging.FileHandler(path)
+    handler.set_name(HANDLER)
     handler.setFormatter(formatter)
     logging.getLogger("lightning.pytorch").addHandler(handler)

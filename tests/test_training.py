@@ -15,6 +15,7 @@ from conftest import MODELS, compose_train
 from gan_digits.checkpoint import build_generator, load_checkpoint
 from gan_digits.module import GANModule
 from gan_digits.nets.clusters import fit_clusters
+from gan_digits.run_log import HANDLER
 from gan_digits.training import build
 
 SCALARS = {"train/d_loss", "train/g_loss", "train/d_real", "train/d_fake"}
@@ -338,7 +339,7 @@ def test_a_run_that_ends_before_its_first_validation_says_so_without_lightnings_
 def test_without_a_progress_bar_every_epoch_ends_with_a_line(tmp_path, caplog):
     """A batch job's log (`trainer.enable_progress_bar=false`) said nothing from the model summary to the run's
     last lines. The validation's metrics come on the lines of the epochs that ran one, an epoch that max_steps cut
-    short says so; with the bar, no line."""
+    short says so; with the bar, the lines go to the run's log alone."""
     from gan_digits.training import train
 
     caplog.set_level(logging.INFO)
@@ -357,5 +358,14 @@ def test_without_a_progress_bar_every_epoch_ends_with_a_line(tmp_path, caplog):
     assert re.fullmatch(r"epoch 1 of 8 \(cut short: 2 of its 4 batches\): step 4 \(2 batches\) after 0 min \d+ s of "
                         r"training", line)
     caplog.clear()
-    train(compose_train("gan", [*epochs, "trainer.enable_progress_bar=true"], output_dir=tmp_path / "bar"))
+    run_log = logging.FileHandler(tmp_path / "train.log")  # as Hydra's job logging opens it under train.py
+    run_log.set_name(HANDLER)
+    logging.getLogger().addHandler(run_log)
+    try:
+        train(compose_train("gan", [*epochs, "trainer.enable_progress_bar=true"], output_dir=tmp_path / "bar"))
+    finally:
+        logging.getLogger().removeHandler(run_log)
+        run_log.close()
     assert "done: step 24" in caplog.text and not [r for r in caplog.records if r.getMessage().startswith("epoch ")]
+    logged = [line for line in (tmp_path / "train.log").read_text().splitlines() if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in logged] == ["epoch 1 of 3", "epoch 2 of 3", "epoch 3 of 3"]  # the log alone

@@ -1,6 +1,6 @@
-"""A line at every epoch's end where no progress bar draws one: a batch job's log (`trainer.enable_progress_bar=false`
-or `callbacks.progress_bar.refresh_rate=0`, a SLURM output file) said nothing from the model summary to the run's
-last lines, however many hours apart."""
+"""A line at every epoch's end, in the run's train.log, and on the terminal where no progress bar draws one: a batch
+job's log (`trainer.enable_progress_bar=false` or `callbacks.progress_bar.refresh_rate=0`, a SLURM output file) said
+nothing from the model summary to the run's last lines, however many hours apart."""
 
 import time
 
@@ -8,6 +8,7 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_info
 
 from gan_digits.callbacks.quality import said_quality
+from gan_digits.run_log import into_run_log
 
 
 def said_duration(seconds: float) -> str:
@@ -18,7 +19,7 @@ def said_duration(seconds: float) -> str:
 
 class EpochLines(L.Callback):
     """`epoch 3 of 8: step 5,154 (2,577 batches) after 1 min 18 s of training; val/fid 1.021, val/modes 10`, on rank 0,
-    the validation's metrics when one ran in that epoch. Silent while a progress bar shows the same."""
+    the validation's metrics when one ran in that epoch. Where a progress bar shows the same, into train.log alone."""
 
     def __init__(self):
         self.started = time.monotonic()
@@ -32,7 +33,7 @@ class EpochLines(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         validated, self.validated = self.validated, False
-        if (bar := trainer.progress_bar_callback) is not None and bar.is_enabled:  # refresh_rate=0 turns it off too
+        if not trainer.is_global_zero:
             return
         epoch = f"epoch {trainer.current_epoch + 1}"
         if trainer.max_epochs and trainer.max_epochs > 0:
@@ -44,5 +45,9 @@ class EpochLines(L.Callback):
         trained = said_duration(time.monotonic() - self.started)
         said = f"{batches:,} batch{'' if batches == 1 else 'es'}"
         line = f"{epoch}: step {trainer.global_step:,} ({said}) after {trained} of training"
-        quality = said_quality(trainer.callback_metrics) if validated else ""
-        rank_zero_info(f"{line}; {quality}" if quality else line)
+        if quality := (said_quality(trainer.callback_metrics) if validated else ""):
+            line += f"; {quality}"
+        if (bar := trainer.progress_bar_callback) is not None and bar.is_enabled:  # refresh_rate=0 turns it off too
+            into_run_log(line)  # the terminal has the bar
+        else:
+            rank_zero_info(line)
