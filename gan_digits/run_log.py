@@ -1,6 +1,7 @@
 """The run's own log, train.log in its folder (conf/hydra/job_logging/lightning.yaml): what the run printed, each
-line with its time. Hydra opens it in train.py's process; these put in what would otherwise reach the terminal alone:
-the error that stopped the run, a spawned DDP rank's lines, Python's warnings as one line each."""
+line with its time. Hydra opens it in train.py's process; these put in what would otherwise reach the terminal alone
+or not at all: the error that stopped the run, a spawned DDP rank's lines, Python's warnings as one line each, the
+epoch lines while the terminal has the progress bar."""
 
 import logging
 
