@@ -8,6 +8,14 @@ import logging
 HANDLER = "run_log"  # the name of the handler that writes it (the job logging config's), not another file's
 
 
+class RunLogFile(logging.FileHandler):
+    """train.log's handler. A line it cannot write (the disk is full) is passed over: the run stops on that disk's
+    one-line error, where logging would print a traceback at every line after it."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+
 class WarningLine(logging.Filter):
     """A captured warning without the newline `warnings.formatwarning` ends it with, which the log's handlers would
     follow with a blank line."""
@@ -35,7 +43,7 @@ def into_run_log(line: str, level: int = logging.INFO) -> None:
 def log_into(path: str, formatter: logging.Formatter) -> None:
     """Lightning's lines, which every message of a run goes out by, into the run's log file at `path` too: for a
     spawned DDP rank, where Hydra set no logging up."""
-    handler = logging.FileHandler(path)
+    handler = RunLogFile(path)
     handler.set_name(HANDLER)
     handler.setFormatter(formatter)
     logging.getLogger("lightning.pytorch").addHandler(handler)

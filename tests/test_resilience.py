@@ -19,6 +19,7 @@ from gan_digits.checkpoint import CheckpointError
 from gan_digits.checks import ConfigError, report_user_errors
 from gan_digits.data import MNISTFileError
 from gan_digits.losses import BCELoss
+from gan_digits.run_log import HANDLER, RunLogFile
 from gan_digits.training import build, train
 from test_cli import TINY_CLI
 from test_sampling import _Payload
@@ -302,10 +303,20 @@ def test_disk_full_mid_write_leaves_the_old_checkpoint_whole_and_says_so(tmp_pat
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(local.LocalFileOpener, "write", fail_midway)
-    with pytest.raises(SystemExit) as stopped:  # as train.py reports it: one line, exit 1
-        report_user_errors(trainer.save_checkpoint)(last)
+    run_log = RunLogFile(tmp_path / "train.log")  # the run's log, on the same full disk
+    run_log.set_name(HANDLER)
+    run_log.stream.close()
+    run_log.stream = type("FullDisk", (), {"write": fail_midway, "flush": lambda self: None})()
+    logging.getLogger().addHandler(run_log)
+    try:
+        with pytest.raises(SystemExit) as stopped:  # as train.py reports it: one line, exit 1
+            report_user_errors(trainer.save_checkpoint)(last)
+    finally:
+        logging.getLogger().removeHandler(run_log)
     assert stopped.value.code == 1
-    assert capsys.readouterr().err.startswith("error: the disk is full (No space left on device). Checkpoints are")
+    printed = capsys.readouterr().err  # the one line, no "--- Logging error ---" traceback after it
+    assert printed.startswith("error: the disk is full (No space left on device). Checkpoints are")
+    assert printed.count("\n") == 1, printed
     assert last.read_bytes() == before
     assert sorted(p.name for p in last.parent.iterdir() if "last" in p.name) == ["last.ckpt"]
 
