@@ -113,8 +113,8 @@ def dropped_on_error(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig]
     this command created for the run, holding only Hydra's `.hydra` config and the run's log, is removed, instead of
     one such folder per try piling up in outputs/ (and in compare's and TensorBoard's lists). A folder the user
     named stays, as do a sweep's job folders (compare lists a failed job), and the folders above it that it created
-    are removed too while empty (outputs/<date>/ of the day's first try). A run that this command failed to train on, its
-    checkpoint as it was, gets its earlier `.hydra` record back."""
+    are removed too while empty (outputs/<date>/ of the day's first try). A run that this command failed to train
+    on, its checkpoint as it was, gets its earlier `.hydra` record back."""
 
     @functools.wraps(task)
     def wrapped(cfg: DictConfig) -> Any:

@@ -15,7 +15,7 @@ from lightning.pytorch.callbacks import EarlyStopping, Timer
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from gan_digits.callbacks import QualityMetrics
-from gan_digits.callbacks.epoch_lines import said_duration
+from gan_digits.callbacks.epoch_lines import said_duration, said_steps
 from gan_digits.callbacks.quality import said_quality
 from gan_digits.checkpoint import load_checkpoint
 from gan_digits.run_commands import as_override, local_command, project_script, resume_command, shown
@@ -133,9 +133,7 @@ def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, floa
     if (command := tensorboard_command(trainer)) is not None:
         rows.append(("TensorBoard", command))
     width = max(len(label) for label, _ in rows) + 2
-    batches = steps // 2
-    said = f"{batches:,} batch{'' if batches == 1 else 'es'}"
-    head = f"done: step {steps:,} ({said}) after {said_duration(seconds)} of training"
+    head = f"done: {said_steps(steps)} after {said_duration(seconds)} of training"
     if trained_nothing and (end := run_end(trainer, ended)) is not None:
-        head = f"done: nothing trained: the checkpoint is at step {steps:,} ({said}), where {end}: raise it to train on"
+        head = f"done: nothing trained: the checkpoint is at {said_steps(steps)}, where {end}: raise it to train on"
     return "\n".join([head] + [f"  {label + ':':<{width}}{value}" for label, value in rows])

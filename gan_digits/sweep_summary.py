@@ -16,12 +16,12 @@ from gan_digits.run_commands import local_command, shown
 def sweep_summary(sweep_dir: Path) -> str:
     """`compare`'s table of the sweep's runs, then the commands that plot them and open their TensorBoard."""
     from gan_digits.compare import compare  # reads events: imported once the jobs have run
-    from gan_digits.plot import find_runs
 
     try:
-        runs, table = find_runs([sweep_dir], started=True), compare([sweep_dir])
+        table = compare([sweep_dir])
     except UserInputError as err:  # no job started (Optuna's study may end so)
         return f"sweep done: {err}"
+    runs = len(table.splitlines()) - 2  # a row each, below the header and its rule
     folder = shown(sweep_dir)
     python = local_command("python")
     commands = {
@@ -30,7 +30,7 @@ def sweep_summary(sweep_dir: Path) -> str:
         "TensorBoard": shlex.join([local_command("tensorboard"), "--logdir", folder]),
     }
     width = max(map(len, commands)) + 2
-    lines = [f"sweep done: {len(runs)} run{'' if len(runs) == 1 else 's'} in {folder}", table]
+    lines = [f"sweep done: {runs} run{'' if runs == 1 else 's'} in {folder}", table]
     return "\n".join(lines + [f"  {label + ':':<{width}}{command}" for label, command in commands.items()])
 
 

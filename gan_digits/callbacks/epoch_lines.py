@@ -17,6 +17,12 @@ def said_duration(seconds: float) -> str:
     return f"{minutes} min {secs} s"
 
 
+def said_steps(steps: int) -> str:
+    """`step 13,744 (6,872 batches)`: how a run says how far it has got (two optimizer steps a batch)."""
+    batches = steps // 2
+    return f"step {steps:,} ({batches:,} batch{'' if batches == 1 else 'es'})"
+
+
 class EpochLines(L.Callback):
     """`epoch 3 of 8: step 5,154 (2,577 batches) after 1 min 18 s of training; val/fid 1.021, val/modes 10`, on rank 0,
     the validation's metrics when one ran in that epoch. Where a progress bar shows the same, into train.log alone."""
@@ -41,10 +47,8 @@ class EpochLines(L.Callback):
         done, whole = trainer.fit_loop.epoch_loop.batch_progress.current.completed, trainer.num_training_batches
         if done < whole:  # trainer.max_steps, max_time or a signal ended it
             epoch += f" (cut short: {done:,} of its {whole:,} batches)"
-        batches = trainer.global_step // 2  # two optimizer steps a batch
         trained = said_duration(time.monotonic() - self.started)
-        said = f"{batches:,} batch{'' if batches == 1 else 'es'}"
-        line = f"{epoch}: step {trainer.global_step:,} ({said}) after {trained} of training"
+        line = f"{epoch}: {said_steps(trainer.global_step)} after {trained} of training"
         if quality := (said_quality(trainer.callback_metrics) if validated else ""):
             line += f"; {quality}"
         if (bar := trainer.progress_bar_callback) is not None and bar.is_enabled:  # refresh_rate=0 turns it off too
