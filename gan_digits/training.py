@@ -15,6 +15,8 @@ from hydra.errors import InstantiationException
 from hydra.utils import to_absolute_path
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, ProgressBar, TQDMProgressBar
+from lightning.pytorch.core.saving import save_hparams_to_yaml
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
@@ -342,6 +344,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     params["seed"] = cfg.seed
     for logger in trainer.loggers:
         logger.log_hyperparams(params, {f"hparams/{name}": value for name, value in metrics.items()})
+        if isinstance(logger, TensorBoardLogger) and trainer.is_global_zero:
+            # Lightning writes tb/hparams.yaml once, at the fit's start, from what it was given by then: `{}`.
+            save_hparams_to_yaml(Path(logger.log_dir) / logger.NAME_HPARAMS_FILE, logger.hparams)
         logger.finalize("success")  # fit already finalized once: flush what came after
     if trainer.is_global_zero:  # the one rank that prints (it reads last.ckpt back)
         rank_zero_info(run_summary(trainer, cfg.paths.output_dir, metrics, seconds, resumed_at,

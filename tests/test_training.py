@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from hydra.utils import instantiate
 from omegaconf import open_dict
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -95,6 +96,15 @@ def test_clusters_are_fitted_on_the_training_digits_and_saved(model, clusters, t
     # sample.py's generator draws clusters as often as training did.
     sampler = build_generator(load_checkpoint(tmp_path / "checkpoints" / "last.ckpt"))
     assert torch.equal(sampler.cluster_cdf, module.generator_ema.cluster_cdf)
+
+
+def test_tensorboard_hparams_file_holds_the_runs_hyperparameters(trained):
+    """Lightning wrote tb/hparams.yaml at the fit's start, before the run's hyper-parameters were logged: `{}`."""
+    written = yaml.safe_load((trained["gan"] / "tb" / "hparams.yaml").read_text())
+    assert written["seed"] == 42
+    assert written["model/generator/_target_"] == "gan_digits.nets.MLPGenerator"
+    assert written["model/generator/hidden"] == "[32, 64]"  # TINY_MODEL's, as the HPARAMS tab shows a list
+    assert (written["data/batch_size"], written["trainer/max_steps"]) == (32, 8)  # TINY_RUN's
 
 
 @pytest.mark.parametrize("model", MODELS)
