@@ -7,18 +7,26 @@
 Each run's TensorBoard events and its `.hydra/overrides.yaml`; the overrides that every run shares
 are left out, so the table shows what differs. A job of a sweep that failed before training gets its
 row too ("none logged"), so a sweep's table has every job. Prints a Markdown table (it pastes into notes).
+
+    python -m gan_digits.compare multirun/2026-12-02/05-00-00 --mean-over seed
+
+makes the runs that differ only in `seed` one row: each metric's mean ± standard deviation over them. One
+run of a GAN recipe differs from the next by ~10%: a difference between recipes is one when it outlasts seeds.
 """
 
+import statistics
 from pathlib import Path
 
 from gan_digits.callbacks.quality import QUALITY
-from gan_digits.checks import report_user_errors
+from gan_digits.checks import UserInputError, report_user_errors
 from gan_digits.command_line import KeyValueParser
 from gan_digits.plot import find_runs, read_scalars
 from gan_digits.run_commands import differing_overrides, shown
 
 # After the best val/fid, the last value of each quality metric the end of a run names too.
 HEADER = ("run", "overrides", "step", "best val/fid (step)", *(f"last {name}" for name in QUALITY))
+# --mean-over: a row per group of runs, each metric's mean ± standard deviation over the group.
+MEAN_HEADER = ("overrides", "runs", "best val/fid", *(f"last {name}" for name in QUALITY))
 
 
 def number(value: float | int | None) -> str:
@@ -42,15 +50,57 @@ def row(run: Path, scalars: dict[str, list[tuple[int, float]]], differing: list[
     return shown(run), " ".join(differing) or "–", steps, best_cell, *map(number, last)
 
 
-def compare(paths: list[str | Path]) -> str:
-    """The Markdown table of the runs in `paths` (run dirs, or sweep dirs holding them)."""
+def mean_cell(values: list[float]) -> str:
+    """A group's cell: mean ± sample standard deviation, the value alone for one run, a dash for none."""
+    if len(values) < 2:
+        return number(values[0] if values else None)
+    return f"{statistics.fmean(values):.4g} ± {statistics.stdev(values):.2g}"
+
+
+def override_key(item: str) -> str:
+    """`seed` of `seed=3`, `+seed=3` or `++seed=3`."""
+    return item.partition("=")[0].lstrip("+~")
+
+
+def mean_rows(runs: list[Path], scalars: dict, differing: dict[Path, list[str]], key: str) -> list[tuple[str, ...]]:
+    """A row per group of runs that differ only in `key`, the lowest mean best FID first. Refused when no run sets
+    `key` apart, which would make every run a group of its own (a mistyped key, most often)."""
+    keys = {override_key(item) for items in differing.values() for item in items}
+    if key not in keys:
+        raise UserInputError(f"--mean-over {key} is not allowed: no two of these runs differ in {key}; they differ in "
+                             f"{', '.join(sorted(keys)) or 'nothing'}")
+    groups: dict[frozenset[str], list[Path]] = {}  # the same overrides in another order are the same group
+    for run in runs:
+        groups.setdefault(frozenset(item for item in differing[run] if override_key(item) != key), []).append(run)
+
+    def bests(group: list[Path]) -> list[float]:
+        return [best[0] for run in group if (best := best_fid(scalars[run]))]
+
+    def lasts(group: list[Path], name: str) -> list[float]:
+        return [scalars[run][name][-1][1] for run in group if name in scalars[run]]
+
+    rows = []
+    for group in sorted(groups.values(), key=lambda group: statistics.fmean(bests(group) or [float("inf")])):
+        others = [item for item in differing[group[0]] if override_key(item) != key]  # in the order they were typed
+        silent = sum(not scalars[run] for run in group)  # jobs that failed before training: in no mean
+        count = f"{len(group)} ({silent} logged none)" if silent else str(len(group))
+        rows.append((" ".join(others) or "–", count, mean_cell(bests(group)),
+                     *(mean_cell(lasts(group, name)) for name in QUALITY)))
+    return rows
+
+
+def compare(paths: list[str | Path], mean_over: str | None = None) -> str:
+    """The Markdown table of the runs in `paths` (run dirs, or sweep dirs holding them): a row per run, or with
+    `mean_over` (an override's key, e.g. seed) a row per group of runs that differ only in it."""
     runs = find_runs(paths, started=True)
     scalars = {run: read_scalars(run) for run in runs}  # none for a run that has logged none: it still gets its row
     differing = differing_overrides(runs)
-    # The lowest FID first; runs without one yet last.
-    ranked = sorted(runs, key=lambda run: (best_fid(scalars[run]) or (float("inf"), 0))[0])
-    rows = [row(run, scalars[run], differing[run]) for run in ranked]
-    lines = ["| " + " | ".join(HEADER) + " |", "|" + " --- |" * len(HEADER)]
+    if mean_over is not None:
+        header, rows = MEAN_HEADER, mean_rows(runs, scalars, differing, mean_over)
+    else:  # the lowest FID first; runs without one yet last
+        ranked = sorted(runs, key=lambda run: (best_fid(scalars[run]) or (float("inf"), 0))[0])
+        header, rows = HEADER, [row(run, scalars[run], differing[run]) for run in ranked]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows])
 
 
@@ -59,8 +109,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = KeyValueParser(prog="python -m gan_digits.compare", description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+",
                         help="run dirs written by train.py, or folders with some below them (a sweep dir, outputs/)")
+    parser.add_argument("--mean-over", metavar="KEY", help="an override's key (e.g. seed): the runs that differ only "
+                        "in it become one row, each metric's mean ± standard deviation over them")
     args = parser.parse_args(argv)
-    print(compare(args.paths))
+    print(compare(args.paths, args.mean_over))
 
 
 if __name__ == "__main__":

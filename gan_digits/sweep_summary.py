@@ -6,6 +6,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
@@ -13,8 +14,9 @@ from gan_digits.checks import UserInputError
 from gan_digits.run_commands import local_command, shown
 
 
-def sweep_summary(sweep_dir: Path) -> str:
-    """`compare`'s table of the sweep's runs, then the commands that plot them and open their TensorBoard."""
+def sweep_summary(sweep_dir: Path, over_seeds: bool = False) -> str:
+    """`compare`'s table of the sweep's runs, then the commands that plot them and open their TensorBoard; for a sweep
+    `over_seeds` (seed=1,2,3), the one that averages each recipe over them."""
     from gan_digits.compare import compare  # reads events: imported once the jobs have run
 
     try:
@@ -26,6 +28,8 @@ def sweep_summary(sweep_dir: Path) -> str:
     python = local_command("python")
     commands = {
         "compare them": shlex.join([python, "-m", "gan_digits.compare", folder]),
+        **({"mean over seeds": shlex.join([python, "-m", "gan_digits.compare", folder, "--mean-over", "seed"])}
+           if over_seeds else {}),
         "plot them": shlex.join([python, "-m", "gan_digits.plot", folder, "--out", shown(sweep_dir / "curves.png")]),
         "TensorBoard": shlex.join([local_command("tensorboard"), "--logdir", folder]),
     }
@@ -39,4 +43,6 @@ class SweepSummary(Callback):
     where Hydra ends the sweep with that job's error."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        print(f"\n{sweep_summary(Path(config.hydra.sweep.dir))}")  # apart from the last job's lines
+        swept = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+        over_seeds = any(override.key_or_group == "seed" and override.is_sweep_override() for override in swept)
+        print(f"\n{sweep_summary(Path(config.hydra.sweep.dir), over_seeds)}")  # apart from the last job's lines

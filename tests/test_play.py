@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch.utils.tensorboard import SummaryWriter
 
 from conftest import DATA, compose_train, run_script
 from headless_page import HeadlessPage
@@ -263,6 +264,35 @@ def test_compare_ranks_runs_by_best_fid_and_shows_what_differs(sweep):
     result = run_script("-m", "gan_digits.compare", str(sweep / "0" / "tb" / "missing"))
     assert result.returncode == 2 and result.stderr == \
         f"error: {sweep / '0' / 'tb' / 'missing'} does not exist: expected a run dir written by train.py or a sweep dir\n"
+
+
+def _job(sweep: Path, job: str, overrides: list[str], fids: list[float] = ()) -> None:
+    """A sweep's job folder as train.py leaves it: its overrides, and a val/fid a step when it trained."""
+    (sweep / job / ".hydra").mkdir(parents=True)
+    (sweep / job / ".hydra" / "overrides.yaml").write_text("".join(f"- {item}\n" for item in overrides))
+    if fids:
+        with SummaryWriter(sweep / job / "tb") as writer:
+            for step, fid in enumerate(fids, 1):
+                writer.add_scalar("val/fid", fid, step)
+
+
+def test_compare_mean_over_seeds_makes_one_row_of_each_recipe(tmp_path):
+    """A recipe's runs over seeds are one row: each metric's mean ± standard deviation, the lowest mean first."""
+    sweep = tmp_path / "sweep"
+    _job(sweep, "0", ["model=gan", "seed=1"], [9.0, 5.0])
+    _job(sweep, "1", ["model=gan", "seed=2"], [4.0, 6.0])
+    _job(sweep, "2", ["seed=1", "model=dcgan"], [3.0])  # the same recipe, its overrides in another order
+    _job(sweep, "3", ["model=dcgan", "seed=2"])  # failed before training: counted, in no mean
+    table = compare([sweep], "seed").splitlines()
+    assert table[0] == "| overrides | runs | best val/fid | last val/fid | last val/intra_fid | last val/label_acc | last val/modes |"
+    assert [line.strip("| ").split(" | ") for line in table[2:]] == [
+        ["model=dcgan", "2 (1 logged none)", "3", "3", "–", "–", "–"],
+        ["model=gan", "2", "4.5 ± 0.71", "5.5 ± 0.71", "–", "–", "–"]]  # bests 5 and 4, lasts 5 and 6
+    result = run_script("-m", "gan_digits.compare", str(sweep), "mean_over=seed")
+    assert result.returncode == 0 and result.stdout.splitlines() == table
+    result = run_script("-m", "gan_digits.compare", str(sweep), "--mean-over", "seeds")
+    assert result.returncode == 2 and result.stderr == ("error: --mean-over seeds is not allowed: no two of these "
+                                                        "runs differ in seeds; they differ in model, seed\n")
 
 
 def test_compare_and_plot_find_the_events_of_a_renamed_logger_and_its_versions(tmp_path):
