@@ -18,10 +18,10 @@ import statistics
 from pathlib import Path
 
 from gan_digits.callbacks.quality import QUALITY
-from gan_digits.checks import UserInputError, report_user_errors
+from gan_digits.checks import report_user_errors
 from gan_digits.command_line import KeyValueParser
 from gan_digits.plot import find_runs, read_scalars
-from gan_digits.run_commands import differing_overrides, shown
+from gan_digits.run_commands import differing_overrides, grouped_over, shown
 
 # After the best val/fid, the last value of each quality metric the end of a run names too.
 HEADER = ("run", "overrides", "step", "best val/fid (step)", *(f"last {name}" for name in QUALITY))
@@ -57,21 +57,8 @@ def mean_cell(values: list[float]) -> str:
     return f"{statistics.fmean(values):.4g} ± {statistics.stdev(values):.2g}"
 
 
-def override_key(item: str) -> str:
-    """`seed` of `seed=3`, `+seed=3` or `++seed=3`."""
-    return item.partition("=")[0].lstrip("+~")
-
-
-def mean_rows(runs: list[Path], scalars: dict, differing: dict[Path, list[str]], key: str) -> list[tuple[str, ...]]:
-    """A row per group of runs that differ only in `key`, the lowest mean best FID first. Refused when no run sets
-    `key` apart, which would make every run a group of its own (a mistyped key, most often)."""
-    keys = {override_key(item) for items in differing.values() for item in items}
-    if key not in keys:
-        raise UserInputError(f"--mean-over {key} is not allowed: no two of these runs differ in {key}; they differ in "
-                             f"{', '.join(sorted(keys)) or 'nothing'}")
-    groups: dict[frozenset[str], list[Path]] = {}  # the same overrides in another order are the same group
-    for run in runs:
-        groups.setdefault(frozenset(item for item in differing[run] if override_key(item) != key), []).append(run)
+def mean_rows(runs: list[Path], scalars: dict, key: str) -> list[tuple[str, ...]]:
+    """A row per group of runs that differ only in `key`, the lowest mean best FID first."""
 
     def bests(group: list[Path]) -> list[float]:
         return [best[0] for run in group if (best := best_fid(scalars[run]))]
@@ -80,8 +67,8 @@ def mean_rows(runs: list[Path], scalars: dict, differing: dict[Path, list[str]],
         return [scalars[run][name][-1][1] for run in group if name in scalars[run]]
 
     rows = []
-    for group in sorted(groups.values(), key=lambda group: statistics.fmean(bests(group) or [float("inf")])):
-        others = [item for item in differing[group[0]] if override_key(item) != key]  # in the order they were typed
+    groups = grouped_over(runs, key)
+    for others, group in sorted(groups.items(), key=lambda item: statistics.fmean(bests(item[1]) or [float("inf")])):
         silent = sum(not scalars[run] for run in group)  # jobs that failed before training: in no mean
         count = f"{len(group)} ({silent} logged none)" if silent else str(len(group))
         rows.append((" ".join(others) or "–", count, mean_cell(bests(group)),
@@ -94,10 +81,10 @@ def compare(paths: list[str | Path], mean_over: str | None = None) -> str:
     `mean_over` (an override's key, e.g. seed) a row per group of runs that differ only in it."""
     runs = find_runs(paths, started=True)
     scalars = {run: read_scalars(run) for run in runs}  # none for a run that has logged none: it still gets its row
-    differing = differing_overrides(runs)
     if mean_over is not None:
-        header, rows = MEAN_HEADER, mean_rows(runs, scalars, differing, mean_over)
+        header, rows = MEAN_HEADER, mean_rows(runs, scalars, mean_over)
     else:  # the lowest FID first; runs without one yet last
+        differing = differing_overrides(runs)
         ranked = sorted(runs, key=lambda run: (best_fid(scalars[run]) or (float("inf"), 0))[0])
         header, rows = HEADER, [row(run, scalars[run], differing[run]) for run in ranked]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]

@@ -3,9 +3,11 @@
     python -m gan_digits.plot outputs/2026-11-23/19-34-00               # -> <run dir>/curves.png
     python -m gan_digits.plot multirun/2026-11-23/20-00-00 --out sweep.png   # every run of a sweep (or .../*)
     python -m gan_digits.plot outputs --out all.png                          # every run below outputs/
+    python -m gan_digits.plot multirun/2026-11-23/20-00-00 --mean-over seed  # a recipe's mean ± sd over its seeds
 """
 
 import logging
+import statistics
 import sys
 import textwrap
 from collections.abc import Callable
@@ -21,7 +23,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from gan_digits.checks import UserInputError, check_output, report_user_errors  # noqa: E402
 from gan_digits.command_line import KeyValueParser  # noqa: E402
-from gan_digits.run_commands import differing_overrides  # noqa: E402
+from gan_digits.run_commands import differing_overrides, grouped_over  # noqa: E402
 
 # TensorBoard's event reader says at INFO which file it reads next: noise wherever INFO is shown (a sweep's end).
 logging.getLogger("tensorboard").setLevel(logging.WARNING)
@@ -128,7 +130,32 @@ def run_labels(runs: list[Path]) -> dict[Path, str]:
             for run, differing in differing_overrides(runs).items()}
 
 
-def plot_runs(paths: list[str | Path], out: str | Path | None = None) -> Path:
+# A tag's curve: its steps, its values there, and the spread around them (a group's standard deviation) or None.
+Curve = tuple[list[int], list[float], list[float] | None]
+
+
+def run_curves(scalars: dict[str, list[tuple[int, float]]]) -> dict[str, Curve]:
+    """One run's curves, as logged."""
+    return {tag: ([step for step, _ in points], [value for _, value in points], None) for tag, points in scalars.items()}
+
+
+def mean_curves(group: list[dict[str, list[tuple[int, float]]]]) -> dict[str, Curve]:
+    """Each tag's mean over a group of runs, with its sample standard deviation, at the steps every run that logged
+    the tag logged it at (runs of one recipe log the same steps; a run cut short ends its group's curve)."""
+    curves = {}
+    for tag in sorted(set().union(*group)):
+        per_run = [dict(scalars[tag]) for scalars in group if tag in scalars]  # a step logged again: its later value
+        steps = sorted(set.intersection(*(set(points) for points in per_run)))
+        if steps:
+            values = [[points[step] for points in per_run] for step in steps]
+            curves[tag] = (steps, [statistics.fmean(at) for at in values],
+                           [statistics.stdev(at) if len(at) > 1 else 0.0 for at in values])
+    return curves
+
+
+def plot_runs(paths: list[str | Path], out: str | Path | None = None, mean_over: str | None = None) -> Path:
+    """The curves of the runs in `paths`, each run's, or with `mean_over` (an override's key, e.g. seed) the mean and
+    standard deviation of each group of runs that differ only in it."""
     out = check_output(out, FIGURE_SUFFIXES) if out else None
     runs = {run: read_scalars(run) for run in find_runs(paths)}
     if silent := [str(run) for run, scalars in runs.items() if not scalars]:
@@ -137,32 +164,41 @@ def plot_runs(paths: list[str | Path], out: str | Path | None = None) -> Path:
             raise UserInputError(note)
         print(f"{note}; plotting the others", file=sys.stderr)
         runs = {run: scalars for run, scalars in runs.items() if scalars}
-    out = out or check_output(next(iter(runs)) / "curves.png" if len(runs) == 1 else Path("curves.png"), FIGURE_SUFFIXES)
-    several = len(runs) > 1  # then a colour per run in every panel, named by the figure's legend below them
-    colours = {run: f"C{number % 10}" for number, run in enumerate(runs)}
-    height = PANEL_HEIGHT + LEGEND_LINE * (len(runs) + 1 if several else 0)
+    if mean_over is not None:
+        groups = grouped_over(list(runs), mean_over)
+        series = {f"{' '.join(others) or 'all runs'}: mean ± sd of {len(group)} run{'s' * (len(group) > 1)}":
+                  mean_curves([runs[run] for run in group]) for others, group in groups.items()}
+    else:
+        labels = run_labels(list(runs)) if len(runs) > 1 else {run: str(run) for run in runs}
+        series = {labels[run]: run_curves(scalars) for run, scalars in runs.items()}
+    several = mean_over is not None or len(runs) > 1  # a colour per series in every panel, named below the panels
+    out = out or check_output(next(iter(runs)) / "curves.png" if not several else Path("curves.png"), FIGURE_SUFFIXES)
+    colours = {label: f"C{number % 10}" for number, label in enumerate(series)}
+    height = PANEL_HEIGHT + LEGEND_LINE * (len(series) + 1 if several else 0)
     figure, axes = plt.subplots(1, len(PANELS), figsize=(5 * len(PANELS), height))
     for ax, (title, tags) in zip(axes, PANELS.items()):
-        for run_dir, scalars in runs.items():
+        for label, curves in series.items():
             for line_style, tag in zip(LINE_STYLES, tags):
-                if tag in scalars:
-                    steps, values = zip(*scalars[tag])
-                    style = {"color": colours[run_dir], "linestyle": line_style} if several else {}
+                if tag in curves:
+                    steps, values, spread = curves[tag]
+                    style = {"color": colours[label], "linestyle": line_style} if several else {}
                     ax.plot(steps, values, label=tag, marker="o" if tag.startswith("val/") else None, **style)
+                    if spread is not None:
+                        ax.fill_between(steps, [v - d for v, d in zip(values, spread)],
+                                        [v + d for v, d in zip(values, spread)], color=colours[label], alpha=0.2, lw=0)
         ax.set_title(title)
         ax.set_xlabel("optimizer step")
         if not ax.lines:
             why = textwrap.fill(WHEN_LOGGED[tags[0].split("/")[0]], 34)  # a panel's width
             ax.text(0.5, 0.5, f"none logged:\n{why}", ha="center", va="center", transform=ax.transAxes, color="gray")
-        elif several:  # which line is which tag, in grey: the colours are the runs'
+        elif several:  # which line is which tag, in grey: the colours are the series'
             drawn = {line.get_label(): line for line in ax.lines}
             ax.legend([Line2D([], [], color="grey", linestyle=drawn[tag].get_linestyle(), marker=drawn[tag].get_marker())
                        for tag in tags if tag in drawn], [tag for tag in tags if tag in drawn], fontsize=7)
         else:
             ax.legend(fontsize=7)
     if several:
-        labels = run_labels(list(runs))
-        figure.legend([Line2D([], [], color=colours[run]) for run in runs], [labels[run] for run in runs],
+        figure.legend([Line2D([], [], color=colours[label]) for label in series], list(series),
                       loc="lower left", fontsize=7, frameon=False)
     figure.tight_layout(rect=(0, (height - PANEL_HEIGHT) / height, 1, 1))
     figure.savefig(out, dpi=100)
@@ -176,8 +212,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("paths", nargs="+", help="run dirs written by train.py (or their tb/ folders), or folders with "
                         "some below them (a sweep dir, outputs/)")
     parser.add_argument("--out", help="default: <run dir>/curves.png, or ./curves.png for several runs")
+    parser.add_argument("--mean-over", metavar="KEY", help="an override's key (e.g. seed): the runs that differ only "
+                        "in it become one curve, their mean, in a band of ± their standard deviation")
     args = parser.parse_args(argv)
-    print(plot_runs(args.paths, args.out))
+    print(plot_runs(args.paths, args.out, args.mean_over))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from gan_digits.checks import UserInputError
+
 
 def started_in() -> Path:
     """The folder the command was started in, which `hydra.job.chdir=true` leaves for the run dir."""
@@ -87,6 +89,27 @@ def differing_overrides(runs: list[Path]) -> dict[Path, list[str]]:
     run_overrides = {run: overrides(run) for run in runs}
     shared = set.intersection(*(set(items) for items in run_overrides.values())) if runs else set()
     return {run: [item for item in items if item not in shared] for run, items in run_overrides.items()}
+
+
+def override_key(item: str) -> str:
+    """`seed` of `seed=3`, `+seed=3` or `++seed=3`."""
+    return item.partition("=")[0].lstrip("+~")
+
+
+def grouped_over(runs: list[Path], key: str) -> dict[tuple[str, ...], list[Path]]:
+    """The runs that differ only in `key` (seed), together: {the overrides that set a group apart, as its first run
+    has them: its runs}. Refused when no two runs differ in `key`, which would make every run a group of its own (a
+    mistyped key, most often)."""
+    differing = differing_overrides(runs)
+    keys = {override_key(item) for items in differing.values() for item in items}
+    if key not in keys:
+        raise UserInputError(f"--mean-over {key} is not allowed: no two of these runs differ in {key}; they differ in "
+                             f"{', '.join(sorted(keys)) or 'nothing'}")
+    others = {run: [item for item in differing[run] if override_key(item) != key] for run in runs}
+    groups: dict[frozenset[str], list[Path]] = {}  # the same overrides in another order are the same group
+    for run in runs:
+        groups.setdefault(frozenset(others[run]), []).append(run)
+    return {tuple(others[group[0]]): group for group in groups.values()}
 
 
 def resume_command(run_dir: Path, *changes: str) -> str | None:

@@ -276,13 +276,21 @@ def _job(sweep: Path, job: str, overrides: list[str], fids: list[float] = ()) ->
                 writer.add_scalar("val/fid", fid, step)
 
 
-def test_compare_mean_over_seeds_makes_one_row_of_each_recipe(tmp_path):
-    """A recipe's runs over seeds are one row: each metric's mean ± standard deviation, the lowest mean first."""
+@pytest.fixture
+def seed_sweep(tmp_path):
+    """A sweep of two recipes over seeds, as `-m model=gan,dcgan seed=1,2` leaves it, with val/fid alone."""
     sweep = tmp_path / "sweep"
     _job(sweep, "0", ["model=gan", "seed=1"], [9.0, 5.0])
     _job(sweep, "1", ["model=gan", "seed=2"], [4.0, 6.0])
     _job(sweep, "2", ["seed=1", "model=dcgan"], [3.0])  # the same recipe, its overrides in another order
-    _job(sweep, "3", ["model=dcgan", "seed=2"])  # failed before training: counted, in no mean
+    _job(sweep, "3", ["model=dcgan", "seed=2"])  # failed before training
+    return sweep
+
+
+def test_compare_mean_over_seeds_makes_one_row_of_each_recipe(seed_sweep):
+    """A recipe's runs over seeds are one row: each metric's mean ± standard deviation, the lowest mean first; a job
+    that failed before training is counted, in no mean."""
+    sweep = seed_sweep
     table = compare([sweep], "seed").splitlines()
     assert table[0] == "| overrides | runs | best val/fid | last val/fid | last val/intra_fid | last val/label_acc | last val/modes |"
     assert [line.strip("| ").split(" | ") for line in table[2:]] == [
@@ -293,6 +301,22 @@ def test_compare_mean_over_seeds_makes_one_row_of_each_recipe(tmp_path):
     result = run_script("-m", "gan_digits.compare", str(sweep), "--mean-over", "seeds")
     assert result.returncode == 2 and result.stderr == ("error: --mean-over seeds is not allowed: no two of these "
                                                         "runs differ in seeds; they differ in model, seed\n")
+
+
+def test_plot_mean_over_seeds_draws_each_recipes_mean_in_a_band_of_its_spread(seed_sweep, tmp_path, monkeypatch):
+    figures = []
+    monkeypatch.setattr(plot.plt, "close", figures.append)
+    plot_runs([seed_sweep], tmp_path / "seeds.png", mean_over="seed")
+    figure = figures[0]
+    assert [text.get_text() for text in figure.legends[0].get_texts()] == [
+        "model=gan: mean ± sd of 2 runs", "model=dcgan: mean ± sd of 1 run"]
+    fid = figure.axes[list(plot.PANELS).index("FID (lower is better)")]
+    assert [list(line.get_xdata()) for line in fid.lines] == [[1, 2], [1]]
+    assert list(fid.lines[0].get_ydata()) == [6.5, 5.5]  # the means of 9 and 4, then of 5 and 6
+    band = fid.collections[0].get_paths()[0].vertices[:, 1]  # 6.5 ± 3.54 at step 1, 5.5 ± 0.71 at step 2
+    assert min(band) == pytest.approx(6.5 - 5 / 2**0.5) and max(band) == pytest.approx(6.5 + 5 / 2**0.5)
+    result = run_script("-m", "gan_digits.plot", str(seed_sweep), "--mean-over", "model", "--out", str(tmp_path / "m.png"))
+    assert result.returncode == 0 and result.stdout == f"{tmp_path / 'm.png'}\n"  # a curve per seed, over models
 
 
 def test_compare_and_plot_find_the_events_of_a_renamed_logger_and_its_versions(tmp_path):
@@ -475,7 +499,7 @@ def test_studio_names_a_bad_word_as_typed(argv, message, capsys):
     ("gif", ["run", "ms=fast"], "ms='fast' is not allowed: expected an integer"),
     ("plot", ["run", "--ot", "c.png"], "ot is not allowed: python -m gan_digits.plot has no setting ot (did you mean out?)"),
     ("compare", ["sweep", "out=table.md"], "out=table.md is not allowed: python -m gan_digits.compare has no setting out "
-                                           "(it takes none)"),
+                                           "(the settings are mean_over)"),
     # was argparse's "the following arguments are required: run_dir"
     ("gif", [], "run_dir must be set: a run dir (outputs/<date>/<time>) or its samples/ folder (python -m gan_digits.gif "
                 "<run_dir>)"),
