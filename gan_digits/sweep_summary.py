@@ -2,11 +2,14 @@
 commands that plot and show them. Each job's own closing lines had scrolled away behind the jobs after it, and
 nothing named the sweep's folder."""
 
+import atexit
+import importlib
 import shlex
 from pathlib import Path
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
@@ -14,15 +17,19 @@ from gan_digits.checks import UserInputError
 from gan_digits.run_commands import local_command, shown
 
 
-def sweep_summary(sweep_dir: Path, over_seeds: bool = False) -> str:
+def sweep_summary(sweep_dir: Path, over_seeds: bool = False, failed: bool = False) -> str | None:
     """`compare`'s table of the sweep's runs, then the commands that plot them and open their TensorBoard; for a sweep
-    `over_seeds` (seed=1,2,3), the one that averages each recipe over them."""
+    `over_seeds` (seed=1,2,3), the one that averages each recipe over them. After a `failed` job, None when no job
+    trained (each one's error has been printed)."""
     from gan_digits.compare import compare  # reads events: imported once the jobs have run
+    from gan_digits.plot import find_runs
 
     try:
+        if failed:
+            find_runs([sweep_dir])  # the jobs that logged: a table of none logged alone would say nothing more
         table = compare([sweep_dir])
-    except UserInputError as err:  # no job started (Optuna's study may end so)
-        return f"sweep done: {err}"
+    except UserInputError as err:  # no job started (Optuna's study may end so), or every one failed before training
+        return None if failed else f"sweep done: {err}"
     runs = len(table.splitlines()) - 2  # a row each, below the header and its rule
     folder = shown(sweep_dir)
     python = local_command("python")
@@ -34,15 +41,38 @@ def sweep_summary(sweep_dir: Path, over_seeds: bool = False) -> str:
         "TensorBoard": shlex.join([local_command("tensorboard"), "--logdir", folder]),
     }
     width = max(map(len, commands)) + 2
-    lines = [f"sweep done: {runs} run{'' if runs == 1 else 's'} in {folder}", table]
+    heading = "sweep done, with a failed job" if failed else "sweep done"
+    lines = [f"{heading}: {runs} run{'' if runs == 1 else 's'} in {folder}", table]
     return "\n".join(lines + [f"  {label + ':':<{width}}{command}" for label, command in commands.items()])
 
 
+def swept_over_seeds(config: DictConfig) -> bool:
+    """Whether the sweep's command line sweeps `seed` (seed=1,2,3, seed=range(1,4), ...)."""
+    swept = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+    return any(override.key_or_group == "seed" and override.is_sweep_override() for override in swept)
+
+
 class SweepSummary(Callback):
-    """Hydra calls it once a sweep's jobs have all run (conf/train.yaml: hydra.callbacks); not after a failed job,
-    where Hydra ends the sweep with that job's error."""
+    """Hydra calls it once a sweep's jobs have all run (conf/train.yaml: hydra.callbacks). After a failed job Hydra
+    ends the sweep with that job's error instead, before `on_multirun_end`: the table then comes as the process
+    exits, after the error."""
+
+    def __init__(self) -> None:
+        self.a_job_failed = False
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        atexit.register(self.after_a_failed_job, Path(config.hydra.sweep.dir), swept_over_seeds(config))
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if job_return.status == JobStatus.FAILED:  # not a Ctrl-C, which Hydra lets through
+            self.a_job_failed = True
+            # Imported now: at the process's exit a module imported then cannot register its own exit work (torch's).
+            importlib.import_module("gan_digits.compare")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        swept = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
-        over_seeds = any(override.key_or_group == "seed" and override.is_sweep_override() for override in swept)
-        print(f"\n{sweep_summary(Path(config.hydra.sweep.dir), over_seeds)}")  # apart from the last job's lines
+        atexit.unregister(self.after_a_failed_job)
+        print(f"\n{sweep_summary(Path(config.hydra.sweep.dir), swept_over_seeds(config))}")  # apart from the last job's
+
+    def after_a_failed_job(self, sweep_dir: Path, over_seeds: bool) -> None:
+        if self.a_job_failed and (summary := sweep_summary(sweep_dir, over_seeds, failed=True)):
+            print(f"\n{summary}")

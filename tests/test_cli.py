@@ -280,7 +280,21 @@ def test_a_failed_job_of_a_sweep_leaves_the_other_jobs_to_run(tmp_path):
     assert [line for line in result.stderr.splitlines() if line.startswith("error: job")] == [
         "error: job #0 of the sweep failed: model.discriminator, model.generator must be set: model=default is the "
         "base the models inherit: choose one of cdcgan, cdcgan_tf, dcgan, dcgan_tf, gan"]
-    assert "Traceback" not in result.stderr and "sweep done" not in result.stdout  # no table: Hydra ends at the error
+    assert "Traceback" not in result.stderr and "sweep done" not in result.stdout  # no table: no job trained
+
+
+def test_a_sweep_with_a_failed_job_still_ends_with_its_runs_side_by_side(tmp_path):
+    """Hydra ends such a sweep with the failed job's error, before the callback's end of a sweep: no table."""
+    sweep = tmp_path / "sweep"
+    result = run_script("train.py", "-m", "model=gan", *TINY_MODEL["gan"], *TINY_RUN, "model.generator.latent_dim=100,0",
+                        f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 1
+    assert "error: job #1 of the sweep failed: model.generator.latent_dim=0 is not allowed" in result.stderr
+    lines = result.stdout.splitlines()
+    table = compare([sweep]).splitlines()
+    assert lines[lines.index(f"sweep done, with a failed job: 2 runs in {sweep}") + 1:][:len(table)] == table
+    assert [row.split(" | ")[1:3] for row in table[2:]] == [["model.generator.latent_dim=100", "8"],
+                                                            ["model.generator.latent_dim=0", "none logged"]]
 
 
 def test_a_sweep_ends_with_its_runs_side_by_side_and_the_commands_that_show_them(tmp_path):
