@@ -99,19 +99,25 @@ def said_as_config(key: str):
         raise ConfigError(f"{key} config: {cause}{hint}") from err
 
 
-# Settings Lightning checks against the epoch's batches only once fit has begun, in each rank: by the name of
-# the exception it raises, the words that tell its message apart, and what the message's advice means here.
-FIT_TIME_REFUSALS = {"ValueError": ("`val_check_interval`", " (here: trainer.check_val_every_n_epoch=null)"),
-                     "MisconfigurationException": ("`limit_train_batches`|`limit_val_batches`", "")}  # a share under a batch
+# Settings Lightning checks only once fit has begun, in each rank, against the epoch's batches or the restored
+# checkpoint: by the name of the exception it raises, the words that tell its message apart, and the line to say
+# ({0}: Lightning's message, {1}...: what the words caught).
+FIT_TIME_REFUSALS = (
+    ("ValueError", r"`val_check_interval`", "trainer config: {0} (here: trainer.check_val_every_n_epoch=null)"),
+    ("MisconfigurationException", r"`limit_train_batches`|`limit_val_batches`", "trainer config: {0}"),  # under a batch
+    ("MisconfigurationException", r"restored a checkpoint with current_epoch=(\d+), but you have set Trainer\(max_epochs="
+     r"(\d+)\)", "trainer.max_epochs={2} is not allowed: the checkpoint this run resumes is at epoch {1} (counted from "
+     "0), past it: raise it to train on"),
+)
 
 
 def fit_time_refusal(kind: str, message: str) -> ConfigError | None:
     """Lightning's fit-time refusal of a trainer setting (`kind`: the exception's class name) as one line, or None
     for any other error."""
-    words, advice = FIT_TIME_REFUSALS.get(kind, (None, ""))
-    if words is None or not re.search(words, message):
-        return None
-    return ConfigError(f"trainer config: {message.strip()}{advice}")
+    for refused, words, line in FIT_TIME_REFUSALS:
+        if refused == kind and (caught := re.search(words, message)):
+            return ConfigError(line.format(message.strip(), *caught.groups()))
+    return None
 
 
 def refused_in_spawned_rank(traceback_text: str) -> ConfigError | None:

@@ -14,6 +14,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from conftest import MODELS, compose_train
 from gan_digits.checkpoint import build_generator, load_checkpoint
+from gan_digits.checks import ConfigError
 from gan_digits.module import GANModule
 from gan_digits.nets.clusters import fit_clusters
 from gan_digits.run_log import HANDLER
@@ -187,6 +188,18 @@ def test_a_run_ended_by_max_steps_is_trained_on_for_twice_the_steps(tmp_path, ma
     train_on = run_summary(trainer, tmp_path, {}, 0.0).splitlines()[-2]
     assert train_on.startswith("  train on:") and train_on.endswith(
         f"train.py model=gan hydra.run.dir={tmp_path} ckpt_path=last trainer.max_steps={trained_on}")
+
+
+def test_resuming_with_max_epochs_below_the_checkpoints_epoch_is_one_line(tmp_path):
+    """Lightning's refusal came as its traceback (MisconfigurationException: You restored a checkpoint with ...)."""
+    from gan_digits.training import train
+
+    train(compose_train("gan", ["trainer.max_steps=-1", "trainer.max_epochs=3", "trainer.limit_val_batches=0"],
+                        output_dir=tmp_path))
+    resume = ["trainer.max_steps=-1", "trainer.max_epochs=1", "trainer.limit_val_batches=0", "ckpt_path=last"]
+    with pytest.raises(ConfigError, match=r"^trainer.max_epochs=1 is not allowed: the checkpoint this run resumes is "
+                                          r"at epoch 2 \(counted from 0\), past it: raise it to train on$"):
+        train(compose_train("gan", resume, output_dir=tmp_path))
 
 
 def test_fast_dev_run_trains_one_batch_and_says_so(tmp_path):
