@@ -21,7 +21,7 @@ GROUPS = {
     if group.is_dir() and group.name != "hydra"
 }
 MODELS = GROUPS["model"]
-OPTIONAL_GROUPS = ("callbacks", "logger", "hparams_search", "launcher")
+OPTIONAL_GROUPS = ("callbacks", "logger", "experiment", "hparams_search", "launcher")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
