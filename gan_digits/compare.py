@@ -76,19 +76,28 @@ def mean_rows(runs: list[Path], scalars: dict, key: str) -> list[tuple[str, ...]
     return rows
 
 
-def compare(paths: list[str | Path], mean_over: str | None = None) -> str:
-    """The Markdown table of the runs in `paths` (run dirs, or sweep dirs holding them): a row per run, or with
-    `mean_over` (an override's key, e.g. seed) a row per group of runs that differ only in it."""
-    runs = find_runs(paths, started=True)
-    scalars = {run: read_scalars(run) for run in runs}  # none for a run that has logged none: it still gets its row
+def ranked_runs(paths: list[str | Path]) -> dict[Path, dict[str, list[tuple[int, float]]]]:
+    """The runs in `paths` (run dirs, or sweep dirs holding them) with their scalars, the lowest best val/fid first;
+    runs without one yet last (a job that failed before training has none: it still gets its row)."""
+    scalars = {run: read_scalars(run) for run in find_runs(paths, started=True)}
+    return dict(sorted(scalars.items(), key=lambda item: (best_fid(item[1]) or (float("inf"), 0))[0]))
+
+
+def table(runs: dict[Path, dict[str, list[tuple[int, float]]]], mean_over: str | None = None) -> str:
+    """The Markdown table of `ranked_runs`: a row per run, or with `mean_over` (an override's key, e.g. seed) a row
+    per group of runs that differ only in it."""
     if mean_over is not None:
-        header, rows = MEAN_HEADER, mean_rows(runs, scalars, mean_over)
-    else:  # the lowest FID first; runs without one yet last
-        differing = differing_overrides(runs)
-        ranked = sorted(runs, key=lambda run: (best_fid(scalars[run]) or (float("inf"), 0))[0])
-        header, rows = HEADER, [row(run, scalars[run], differing[run]) for run in ranked]
+        header, rows = MEAN_HEADER, mean_rows(list(runs), runs, mean_over)
+    else:
+        differing = differing_overrides(list(runs))
+        header, rows = HEADER, [row(run, scalars, differing[run]) for run, scalars in runs.items()]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows])
+
+
+def compare(paths: list[str | Path], mean_over: str | None = None) -> str:
+    """`table` of the runs in `paths`."""
+    return table(ranked_runs(paths), mean_over)
 
 
 @report_user_errors

@@ -14,26 +14,28 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from gan_digits.checks import UserInputError
-from gan_digits.run_commands import local_command, shown
+from gan_digits.run_commands import as_override, local_command, project_script, shown
 
 
 def sweep_summary(sweep_dir: Path, over_seeds: bool = False, failed: bool = False) -> str | None:
-    """`compare`'s table of the sweep's runs, then the commands that plot them and open their TensorBoard; for a sweep
-    `over_seeds` (seed=1,2,3), the one that averages each recipe over them. After a `failed` job, None when no job
-    trained (each one's error has been printed)."""
-    from gan_digits.compare import compare  # reads events: imported once the jobs have run
-    from gan_digits.plot import find_runs
+    """`compare`'s table of the sweep's runs, then the commands that sample the best, plot them and open their
+    TensorBoard; for a sweep `over_seeds` (seed=1,2,3), the one that averages each recipe over them. After a
+    `failed` job, None when no job trained (each one's error has been printed)."""
+    from gan_digits.compare import best_fid, ranked_runs, table  # read events: imported once the jobs have run
 
     try:
-        if failed:
-            find_runs([sweep_dir])  # the jobs that logged: a table of none logged alone would say nothing more
-        table = compare([sweep_dir])
-    except UserInputError as err:  # no job started (Optuna's study may end so), or every one failed before training
+        runs = ranked_runs([sweep_dir])
+    except UserInputError as err:  # no job started (Optuna's study may end so)
         return None if failed else f"sweep done: {err}"
-    runs = len(table.splitlines()) - 2  # a row each, below the header and its rule
+    if failed and not any(runs.values()):  # every job failed before training: a table of none logged says no more
+        return None
+    best = next(iter(runs))  # the lowest val/fid, when one logged any
     folder = shown(sweep_dir)
     python = local_command("python")
+    last = best / "checkpoints" / "last.ckpt"
     commands = {
+        **({"sample the best": shlex.join([python, project_script("sample.py"), as_override("ckpt", shown(last))])}
+           if best_fid(runs[best]) and last.is_file() else {}),
         "compare them": shlex.join([python, "-m", "gan_digits.compare", folder]),
         **({"mean over seeds": shlex.join([python, "-m", "gan_digits.compare", folder, "--mean-over", "seed"])}
            if over_seeds else {}),
@@ -42,7 +44,7 @@ def sweep_summary(sweep_dir: Path, over_seeds: bool = False, failed: bool = Fals
     }
     width = max(map(len, commands)) + 2
     heading = "sweep done, with a failed job" if failed else "sweep done"
-    lines = [f"{heading}: {runs} run{'' if runs == 1 else 's'} in {folder}", table]
+    lines = [f"{heading}: {len(runs)} run{'' if len(runs) == 1 else 's'} in {folder}", table(runs)]
     return "\n".join(lines + [f"  {label + ':':<{width}}{command}" for label, command in commands.items()])
 
 

@@ -309,7 +309,9 @@ def test_a_sweep_ends_with_its_runs_side_by_side_and_the_commands_that_show_them
     assert end[:len(table)] == table
     assert sorted(row.split(" | ")[1] for row in table[2:]) == ["seed=1", "seed=2"]
     commands = dict(line.strip().split(": ", 1) for line in end[len(table):])
-    assert list(commands) == ["compare them", "mean over seeds", "plot them", "TensorBoard"]  # a sweep over seeds
+    assert list(commands) == ["sample the best", "compare them", "mean over seeds", "plot them", "TensorBoard"]
+    best = Path(table[2].strip("| ").split(" | ")[0])  # the lowest val/fid first
+    assert shlex.split(commands["sample the best"])[1:] == ["sample.py", f"ckpt={best / 'checkpoints' / 'last.ckpt'}"]
     assert shlex.split(commands["compare them"])[1:] == ["-m", "gan_digits.compare", str(sweep)]
     assert shlex.split(commands["mean over seeds"])[1:] == ["-m", "gan_digits.compare", str(sweep), "--mean-over", "seed"]
     assert shlex.split(commands["plot them"])[1:] == ["-m", "gan_digits.plot", str(sweep), "--out", str(sweep / "curves.png")]
