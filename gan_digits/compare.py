@@ -20,7 +20,7 @@ from pathlib import Path
 from gan_digits.callbacks.quality import QUALITY
 from gan_digits.checks import report_user_errors
 from gan_digits.command_line import KeyValueParser
-from gan_digits.plot import find_runs, read_scalars
+from gan_digits.plot import Scalars, find_runs, read_scalars
 from gan_digits.run_commands import differing_overrides, grouped_over, shown
 
 # After the best val/fid, the last value of each quality metric the end of a run names too.
@@ -34,13 +34,13 @@ def number(value: float | int | None) -> str:
     return "–" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def best_fid(scalars: dict[str, list[tuple[int, float]]]) -> tuple[float, int] | None:
+def best_fid(scalars: Scalars) -> tuple[float, int] | None:
     """(the lowest val/fid, its step), or None before the first one."""
     points = scalars.get("val/fid")
     return min((value, step) for step, value in points) if points else None
 
 
-def row(run: Path, scalars: dict[str, list[tuple[int, float]]], differing: list[str]) -> tuple[str, ...]:
+def row(run: Path, scalars: Scalars, differing: list[str]) -> tuple[str, ...]:
     """One run's cells, in HEADER's order."""
     best = best_fid(scalars)
     last_step = max((step for points in scalars.values() for step, _ in points), default=None)
@@ -57,8 +57,8 @@ def mean_cell(values: list[float]) -> str:
     return f"{statistics.fmean(values):.4g} ± {statistics.stdev(values):.2g}"
 
 
-def mean_rows(runs: list[Path], scalars: dict, key: str) -> list[tuple[str, ...]]:
-    """A row per group of runs that differ only in `key`, the lowest mean best FID first."""
+def mean_rows(scalars: dict[Path, Scalars], key: str) -> list[tuple[str, ...]]:
+    """A row per group of the runs (`scalars`' keys) that differ only in `key`, the lowest mean best FID first."""
 
     def bests(group: list[Path]) -> list[float]:
         return [best[0] for run in group if (best := best_fid(scalars[run]))]
@@ -67,7 +67,7 @@ def mean_rows(runs: list[Path], scalars: dict, key: str) -> list[tuple[str, ...]
         return [scalars[run][name][-1][1] for run in group if name in scalars[run]]
 
     rows = []
-    groups = grouped_over(runs, key)
+    groups = grouped_over(list(scalars), key)
     for others, group in sorted(groups.items(), key=lambda item: statistics.fmean(bests(item[1]) or [float("inf")])):
         silent = sum(not scalars[run] for run in group)  # jobs that failed before training: in no mean
         count = f"{len(group)} ({silent} logged none)" if silent else str(len(group))
@@ -76,18 +76,18 @@ def mean_rows(runs: list[Path], scalars: dict, key: str) -> list[tuple[str, ...]
     return rows
 
 
-def ranked_runs(paths: list[str | Path]) -> dict[Path, dict[str, list[tuple[int, float]]]]:
+def ranked_runs(paths: list[str | Path]) -> dict[Path, Scalars]:
     """The runs in `paths` (run dirs, or sweep dirs holding them) with their scalars, the lowest best val/fid first;
     runs without one yet last (a job that failed before training has none: it still gets its row)."""
     scalars = {run: read_scalars(run) for run in find_runs(paths, started=True)}
     return dict(sorted(scalars.items(), key=lambda item: (best_fid(item[1]) or (float("inf"), 0))[0]))
 
 
-def table(runs: dict[Path, dict[str, list[tuple[int, float]]]], mean_over: str | None = None) -> str:
+def table(runs: dict[Path, Scalars], mean_over: str | None = None) -> str:
     """The Markdown table of `ranked_runs`: a row per run, or with `mean_over` (an override's key, e.g. seed) a row
     per group of runs that differ only in it."""
     if mean_over is not None:
-        header, rows = MEAN_HEADER, mean_rows(list(runs), runs, mean_over)
+        header, rows = MEAN_HEADER, mean_rows(runs, mean_over)
     else:
         differing = differing_overrides(list(runs))
         header, rows = HEADER, [row(run, scalars, differing[run]) for run, scalars in runs.items()]

@@ -105,7 +105,10 @@ def find_runs(paths: list[str | Path], started: bool = False) -> list[Path]:
     return runs
 
 
-def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+Scalars = dict[str, list[tuple[int, float]]]  # a run's {tag: [(step, value), ...]}
+
+
+def read_scalars(run_dir: Path) -> Scalars:
     """{tag: [(step, value), ...]} from the run's events, in step order (several version folders: one curve); none
     for a run that has logged none yet (a job that failed before training)."""
     scalars = {}
@@ -134,12 +137,12 @@ def run_labels(runs: list[Path]) -> dict[Path, str]:
 Curve = tuple[list[int], list[float], list[float] | None]
 
 
-def run_curves(scalars: dict[str, list[tuple[int, float]]]) -> dict[str, Curve]:
+def run_curves(scalars: Scalars) -> dict[str, Curve]:
     """One run's curves, as logged."""
     return {tag: ([step for step, _ in points], [value for _, value in points], None) for tag, points in scalars.items()}
 
 
-def mean_curves(group: list[dict[str, list[tuple[int, float]]]]) -> dict[str, Curve]:
+def mean_curves(group: list[Scalars]) -> dict[str, Curve]:
     """Each tag's mean over a group of runs, with its sample standard deviation, at the steps every run that logged
     the tag logged it at (runs of one recipe log the same steps; a run cut short ends its group's curve)."""
     curves = {}
