@@ -105,9 +105,10 @@ def said_as_config(key: str):
 FIT_TIME_REFUSALS = (
     ("ValueError", r"`val_check_interval`", "trainer config: {0} (here: trainer.check_val_every_n_epoch=null)"),
     ("MisconfigurationException", r"`limit_train_batches`|`limit_val_batches`", "trainer config: {0}"),  # under a batch
-    ("MisconfigurationException", r"restored a checkpoint with current_epoch=(\d+), but you have set Trainer\(max_epochs="
-     r"(\d+)\)", "trainer.max_epochs={2} is not allowed: the checkpoint this run resumes is at epoch {1} (counted from "
-     "0), past it: raise it to train on"),
+    ("MisconfigurationException",
+     r"restored a checkpoint with current_epoch=(\d+), but you have set Trainer\(max_epochs=(\d+)\)",
+     "trainer.max_epochs={2} is not allowed: the checkpoint this run resumes is at epoch {1} (counted from 0), past it: "
+     "raise it to train on"),
 )
 
 
