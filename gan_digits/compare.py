@@ -26,7 +26,7 @@ from gan_digits.run_commands import differing_overrides, grouped_over, shown
 # After the best val/fid, the last value of each quality metric the end of a run names too.
 HEADER = ("run", "overrides", "step", "best val/fid (step)", *(f"last {name}" for name in QUALITY))
 # --mean-over: a row per group of runs, each metric's mean ± standard deviation over the group.
-MEAN_HEADER = ("overrides", "runs", "best val/fid", *(f"last {name}" for name in QUALITY))
+MEAN_HEADER = ("overrides", "runs", "step", "best val/fid", *(f"last {name}" for name in QUALITY))
 
 
 def number(value: float | int | None) -> str:
@@ -40,13 +40,17 @@ def best_fid(scalars: Scalars) -> tuple[float, int] | None:
     return min((value, step) for step, value in points) if points else None
 
 
+def last_step(scalars: Scalars) -> int | None:
+    """The step of a run's latest scalar, or None for a run that logged none."""
+    return max((step for points in scalars.values() for step, _ in points), default=None)
+
+
 def row(run: Path, scalars: Scalars, differing: list[str]) -> tuple[str, ...]:
     """One run's cells, in HEADER's order."""
     best = best_fid(scalars)
-    last_step = max((step for points in scalars.values() for step, _ in points), default=None)
     last = [scalars[name][-1][1] if name in scalars else None for name in QUALITY]
     best_cell = f"{number(best[0])} ({best[1]})" if best else number(None)
-    steps = number(last_step) if scalars else "none logged"  # a job that failed before training
+    steps = number(last_step(scalars)) if scalars else "none logged"  # a job that failed before training
     return shown(run), " ".join(differing) or "–", steps, best_cell, *map(number, last)
 
 
@@ -71,7 +75,9 @@ def mean_rows(scalars: dict[Path, Scalars], key: str) -> list[tuple[str, ...]]:
     for others, group in sorted(groups.items(), key=lambda item: statistics.fmean(bests(item[1]) or [float("inf")])):
         silent = sum(not scalars[run] for run in group)  # jobs that failed before training: in no mean
         count = f"{len(group)} ({silent} logged none)" if silent else str(len(group))
-        rows.append((" ".join(others) or "–", count, mean_cell(bests(group)),
+        steps = sorted({step for run in group if (step := last_step(scalars[run])) is not None})
+        reached = f"{steps[0]}–{steps[-1]}" if len(steps) > 1 else number(steps[0] if steps else None)  # runs cut short
+        rows.append((" ".join(others) or "–", count, reached, mean_cell(bests(group)),
                      *(mean_cell(lasts(group, name)) for name in QUALITY)))
     return rows
 

@@ -281,7 +281,7 @@ def seed_sweep(tmp_path):
     """A sweep of two recipes over seeds, as `-m model=gan,dcgan seed=1,2` leaves it, with val/fid alone."""
     sweep = tmp_path / "sweep"
     _job(sweep, "0", ["model=gan", "seed=1"], [9.0, 5.0])
-    _job(sweep, "1", ["model=gan", "seed=2"], [4.0, 6.0])
+    _job(sweep, "1", ["model=gan", "seed=2"], [4.0, 6.0, 7.0])  # one step further
     _job(sweep, "2", ["seed=1", "model=dcgan"], [3.0])  # the same recipe, its overrides in another order
     _job(sweep, "3", ["model=dcgan", "seed=2"])  # failed before training
     return sweep
@@ -292,10 +292,11 @@ def test_compare_mean_over_seeds_makes_one_row_of_each_recipe(seed_sweep):
     that failed before training is counted, in no mean."""
     sweep = seed_sweep
     table = compare([sweep], "seed").splitlines()
-    assert table[0] == "| overrides | runs | best val/fid | last val/fid | last val/intra_fid | last val/label_acc | last val/modes |"
+    assert table[0] == ("| overrides | runs | step | best val/fid | last val/fid | last val/intra_fid | last val/label_acc "
+                        "| last val/modes |")
     assert [line.strip("| ").split(" | ") for line in table[2:]] == [
-        ["model=dcgan", "2 (1 logged none)", "3", "3", "–", "–", "–"],
-        ["model=gan", "2", "4.5 ± 0.71", "5.5 ± 0.71", "–", "–", "–"]]  # bests 5 and 4, lasts 5 and 6
+        ["model=dcgan", "2 (1 logged none)", "1", "3", "3", "–", "–", "–"],
+        ["model=gan", "2", "2–3", "4.5 ± 0.71", "6 ± 1.4", "–", "–", "–"]]  # bests 5 and 4, lasts 5 and 7
     result = run_script("-m", "gan_digits.compare", str(sweep), "mean_over=seed")
     assert result.returncode == 0 and result.stdout.splitlines() == table
     result = run_script("-m", "gan_digits.compare", str(sweep), "--mean-over", "seeds")
@@ -311,7 +312,7 @@ def test_plot_mean_over_seeds_draws_each_recipes_mean_in_a_band_of_its_spread(se
     assert [text.get_text() for text in figure.legends[0].get_texts()] == [
         "model=gan: mean ± sd of 2 runs", "model=dcgan: mean ± sd of 1 run"]
     fid = figure.axes[list(plot.PANELS).index("FID (lower is better)")]
-    assert [list(line.get_xdata()) for line in fid.lines] == [[1, 2], [1]]
+    assert [list(line.get_xdata()) for line in fid.lines] == [[1, 2], [1]]  # the steps both gan runs logged
     assert list(fid.lines[0].get_ydata()) == [6.5, 5.5]  # the means of 9 and 4, then of 5 and 6
     band = fid.collections[0].get_paths()[0].vertices[:, 1]  # 6.5 ± 3.54 at step 1, 5.5 ± 0.71 at step 2
     assert min(band) == pytest.approx(6.5 - 5 / 2**0.5) and max(band) == pytest.approx(6.5 + 5 / 2**0.5)
