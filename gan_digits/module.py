@@ -20,7 +20,7 @@ from gan_digits.losses import BCELoss, check_loss, mode_seeking_loss, mode_seeki
 from gan_digits.nets.clusters import check_clusters_fit, fit_clusters
 from gan_digits.nets.contract import Discriminator, Generator
 from gan_digits.resumed_epoch import count_saved_epoch_once
-from gan_digits.resumed_settings import carry_settings_into
+from gan_digits.resumed_settings import carry_settings_into, module_settings_changed
 
 # The fixed-noise grid: 8 columns; a conditional model gets one row per digit 0-9.
 GRID_COLUMNS = 8
@@ -380,12 +380,14 @@ class GANModule(L.LightningModule):
 
     def carry_settings_into(self, checkpoint: dict) -> list[str]:
         """Write this run's optimizer and scheduler settings into `checkpoint`'s states, where its config
-        changes them, before they are restored (resumed_settings.py); one line for each."""
+        changes them, before they are restored (resumed_settings.py); one line for each, and for each of the
+        module's own settings its config changes."""
         saved = checkpoint.get(FORMAT_KEY, {}).get("model")
         if saved is None or self.model_config is None:
             return []
         factories = {"g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer, "scheduler": self.scheduler}
-        return carry_settings_into(checkpoint, saved, self.model_config, factories)
+        return (carry_settings_into(checkpoint, saved, self.model_config, factories)
+                + module_settings_changed(saved, self.model_config))
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         # Called before Lightning restores the optimizers' and schedulers' states, and its loops', from `checkpoint`.

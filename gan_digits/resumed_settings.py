@@ -3,7 +3,9 @@
 Lightning restores each optimizer's and scheduler's state from the checkpoint, settings included: a
 run resumed with `model.g_optimizer.lr=1e-5` went on at the checkpoint's rate, while its config, its
 HPARAMS and the checkpoints it wrote said 1e-5. So before the states are restored, each setting the
-run's config changes against the checkpoint's config is written into them, and said on the console.
+run's config changes against the checkpoint's config is written into them, and said on the console;
+so is each of the module's own settings it changes (a resume that left out `experiment=lsgan` went on
+with BCE without a word).
 """
 
 from collections.abc import Callable
@@ -13,6 +15,8 @@ import torch
 # The keys of a `_partial_` config that are not settings.
 HYDRA_KEYS = {"_target_", "_partial_"}
 OPTIMIZERS = ("g_optimizer", "d_optimizer")  # in the order configure_optimizers returns them
+# The module's own settings, which it reads from this run's config when built (none is restored with the weights).
+MODULE_SETTINGS = ("loss", "ema_decay", "diversity_weight", "code_weight", "cuda_graph")
 
 
 def changed(saved: dict | None, wanted: dict | None) -> list[str]:
@@ -41,4 +45,22 @@ def carry_settings_into(checkpoint: dict, saved: dict, wanted: dict,
             for state in states:
                 state[name] = built[name]
             said.append(f"model.scheduler.{name}={built[name]!r} (the checkpoint's: {saved['scheduler'].get(name)!r})")
+    return said
+
+
+def flat(node, key: str) -> dict[str, object]:
+    """`{key: node}`, or a nested config as `{key.name: value, ...}` (model.loss._target_)."""
+    if not isinstance(node, dict):
+        return {key: node}
+    return {name: value for child, inner in node.items() for name, value in flat(inner, f"{key}.{child}").items()}
+
+
+def module_settings_changed(saved: dict, wanted: dict) -> list[str]:
+    """The module's own settings (MODULE_SETTINGS) that `wanted` (this run's model config) gives differently from
+    `saved` (the checkpoint's), one line each; none for a setting the checkpoint predates."""
+    said = []
+    for key in filter(saved.__contains__, MODULE_SETTINGS):
+        old, new = flat(saved[key], f"model.{key}"), flat(wanted.get(key), f"model.{key}")
+        said += [f"{name}={new.get(name)!r} (the checkpoint's: {old.get(name)!r})"
+                 for name in sorted(old.keys() | new.keys()) if old.get(name) != new.get(name)]
     return said

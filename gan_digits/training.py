@@ -77,6 +77,13 @@ def resume_path(cfg: DictConfig) -> tuple[str | None, str | None, int | None]:
                 f"{path} holds a different {net} than this run builds: the checkpoint's is {saved.get(net)}, "
                 f"this run's is {wanted[net]}. To resume it, {how}"
             )
+    # The EMA copy of G is restored with the weights: a run keeps one exactly when its checkpoint holds one.
+    kept = any(key.startswith("generator_ema.") for key in checkpoint.get("state_dict", {}))
+    if kept != (wanted["ema_decay"] is not None):
+        fix = f"model.ema_decay={as_typed(saved.get('ema_decay', 0.999))}" if kept else "model.ema_decay=null"
+        raise CheckpointError(f"{path} holds {'an' if kept else 'no'} EMA of G, and this run keeps "
+                              f"{'none' if kept else 'one'} (model.ema_decay={as_typed(wanted['ema_decay'])}): a resumed "
+                              f"run restores the checkpoint's weights; give {fix}")
     # Their settings may change (resumed_settings.py), their kind not: the restored state fits only its own.
     for key in ("g_optimizer", "d_optimizer", "scheduler"):
         kinds = [(config or {}).get("_target_") for config in (saved.get(key), wanted[key])]

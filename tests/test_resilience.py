@@ -278,6 +278,23 @@ def test_resume_trains_with_the_configs_optimizer_and_scheduler_settings(tmp_pat
             train(compose_train("gan", [schedule, other, f"ckpt_path={ckpt}"], output_dir=tmp_path / "other"))
 
 
+def test_resume_says_the_modules_own_settings_it_changes_and_refuses_to_add_or_drop_the_ema(tmp_path, caplog):
+    """A resume that left out `experiment=lsgan` went on with BCE without a word; one that dropped the EMA of G
+    ended on load_state_dict's traceback (unexpected keys generator_ema.*)."""
+    train(compose_train("gan", ["experiment=lsgan"], output_dir=tmp_path))
+    with caplog.at_level(logging.INFO):
+        train(compose_train("gan", ["ckpt_path=last", "trainer.max_steps=16", "model.ema_decay=0.99"], output_dir=tmp_path))
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("resumed with ")]
+    assert said == [f"resumed with {line}: this run's setting from here on" for line in (
+        "model.loss._target_='gan_digits.losses.BCELoss' (the checkpoint's: 'gan_digits.losses.LeastSquaresLoss')",
+        "model.ema_decay=0.99 (the checkpoint's: 0.999)")]
+    ckpt = tmp_path / "checkpoints" / "last.ckpt"
+    with pytest.raises(CheckpointError, match=rf"^{ckpt} holds an EMA of G, and this run keeps none \(model.ema_decay="
+                                              r"null\): a resumed run restores the checkpoint's weights; give "
+                                              r"model.ema_decay=0.99$"):
+        train(compose_train("gan", ["ckpt_path=last", "trainer.max_steps=24", "model.ema_decay=null"], output_dir=tmp_path))
+
+
 def test_resume_refuses_pickled_code_and_truncated_files(tmp_path, trained):
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.ckpt"
