@@ -284,7 +284,8 @@ def test_a_failed_job_of_a_sweep_leaves_the_other_jobs_to_run(tmp_path):
 
 
 def test_a_sweep_with_a_failed_job_still_ends_with_its_runs_side_by_side(tmp_path):
-    """Hydra ends such a sweep with the failed job's error, before the callback's end of a sweep: no table."""
+    """Hydra ends such a sweep with the failed job's error, before the callbacks' end of a sweep: it ended without
+    its table."""
     sweep = tmp_path / "sweep"
     result = run_script("train.py", "-m", "model=gan", *TINY_MODEL["gan"], *TINY_RUN, "model.generator.latent_dim=100,0",
                         f"hydra.sweep.dir={sweep}")

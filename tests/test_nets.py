@@ -36,7 +36,8 @@ def test_every_experiment_sets_its_recipe_over_every_models_own_and_builds(model
     merged = OmegaConf.merge(compose_train(model).model, recipe.model)
     assert OmegaConf.to_container(cfg.model) == OmegaConf.to_container(merged)  # interpolations as written
     module = instantiate(cfg.model)  # the values hold for this model too
-    assert module.generator.clusters == OmegaConf.select(recipe, "model.generator.clusters", default=module.generator.clusters)
+    assert type(module.loss).__name__ == cfg.model.loss._target_.rsplit(".", 1)[1]
+    assert (module.generator_ema is None) == (cfg.model.ema_decay is None)
 
 
 def test_generator_and_discriminator_keep_the_contract(module):
