@@ -60,13 +60,15 @@ class SweepSummary(Callback):
     exits, after the error."""
 
     def __init__(self) -> None:
+        self.sweeping = False  # Hydra calls on_job_end for a single run too
         self.a_job_failed = False
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.sweeping = True
         atexit.register(self.after_a_failed_job, Path(config.hydra.sweep.dir), swept_over_seeds(config))
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        if job_return.status == JobStatus.FAILED:  # not a Ctrl-C, which Hydra lets through
+        if self.sweeping and job_return.status == JobStatus.FAILED:  # not a Ctrl-C, which Hydra lets through
             self.a_job_failed = True
             # Imported now: at the process's exit a module imported then cannot register its own exit work (torch's).
             importlib.import_module("gan_digits.compare")

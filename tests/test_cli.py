@@ -298,6 +298,17 @@ def test_a_sweep_with_a_failed_job_still_ends_with_its_runs_side_by_side(tmp_pat
                                                             ["model.generator.latent_dim=0", "none logged"]]
 
 
+def test_the_sweep_summary_heeds_failed_jobs_of_a_sweep_alone():
+    """Hydra calls on_job_end for a single run too: a failed one must not leave a sweep's exit work behind."""
+    from hydra.core.utils import JobReturn, JobStatus
+
+    from gan_digits.sweep_summary import SweepSummary
+
+    summary = SweepSummary()
+    summary.on_job_end(config=None, job_return=JobReturn(status=JobStatus.FAILED))
+    assert not summary.a_job_failed
+
+
 def test_a_sweep_ends_with_its_runs_side_by_side_and_the_commands_that_show_them(tmp_path):
     """Each job's closing lines scrolled away behind the next job's, and nothing named the sweep's folder."""
     sweep = tmp_path / "sweep"
