@@ -92,7 +92,7 @@ def differing_overrides(runs: list[Path]) -> dict[Path, list[str]]:
 
 
 def override_key(item: str) -> str:
-    """`seed` of `seed=3`, `+seed=3` or `++seed=3`."""
+    """`seed` of `seed=3`, `+seed=3`, `++seed=3` or `~seed`."""
     return item.partition("=")[0].lstrip("+~")
 
 

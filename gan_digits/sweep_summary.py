@@ -1,6 +1,6 @@
 """What a finished sweep (`python train.py -m ...`) says last: its runs side by side, the lowest FID first, and the
-commands that plot and show them. Each job's own closing lines had scrolled away behind the jobs after it, and
-nothing named the sweep's folder."""
+commands that sample the best, plot and show them. Each job's own closing lines had scrolled away behind the jobs
+after it, and nothing named the sweep's folder."""
 
 import atexit
 import importlib
