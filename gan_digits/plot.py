@@ -172,8 +172,7 @@ def plot_runs(paths: list[str | Path], out: str | Path | None = None, mean_over:
         series = {f"{' '.join(others) or 'all runs'}: mean ± sd of {len(group)} run{'s' * (len(group) > 1)}":
                   mean_curves([runs[run] for run in group]) for others, group in groups.items()}
     else:
-        labels = run_labels(list(runs)) if len(runs) > 1 else {run: str(run) for run in runs}
-        series = {labels[run]: run_curves(scalars) for run, scalars in runs.items()}
+        series = {label: run_curves(runs[run]) for run, label in run_labels(list(runs)).items()}
     several = mean_over is not None or len(runs) > 1  # a colour per series in every panel, named below the panels
     out = out or check_output(next(iter(runs)) / "curves.png" if not several else Path("curves.png"), FIGURE_SUFFIXES)
     colours = {label: f"C{number % 10}" for number, label in enumerate(series)}
