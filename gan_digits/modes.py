@@ -21,7 +21,8 @@ from gan_digits.data import load_split
 from gan_digits.data.idx import SPLIT_SIZES
 from gan_digits.data.pixels import to_model_range
 from gan_digits.nets.contract import Generator
-from gan_digits.sampling import OUTPUT_SUFFIXES, SCALES, draw, grid_columns, grid_image, labels_for, save_png, write_npz
+from gan_digits.sampling import (OUTPUT_SUFFIXES, SCALES, codes_for, draw, grid_columns, grid_image, labels_for,
+                                 save_png, write_npz)
 
 COLUMNS = 8
 # One sheet's digits are drawn in memory at once: at most MNIST's size (~200 MB of float pixels), so a
@@ -43,11 +44,13 @@ def noise(seed: int, n: int, latent_dim: int, key: str = "seed") -> torch.Tensor
     return torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
 
 
-def one_digit(generator: Generator, digits: Sequence[int] | None, n: int) -> torch.Tensor | None:
-    """Labels for the modes that draw one digit: `digits[0]` (default 0) for a conditional model."""
-    if generator.num_classes is None:
-        return labels_for(generator, n, digits)  # None, or the error for digits asked of an unconditional model
-    return labels_for(generator, n, [0] if digits is None else list(digits)[:1])  # [] is refused there
+def one_digit(generator: Generator, digits: Sequence[int] | None, codes: Sequence[int] | None,
+              n: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Labels and codes for the modes that draw one digit: `digits[0]` (default 0) for a conditional model,
+    `codes[0]` (default: each noise's own) for one with InfoGAN codes; `[]` is refused."""
+    if generator.num_classes is not None:
+        digits = [0] if digits is None else list(digits)[:1]
+    return labels_for(generator, n, digits), codes_for(generator, n, None if codes is None else list(codes)[:1])
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -59,52 +62,61 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 def grid(generator: Generator, n: int = 64, seed: int = 0, digits: Sequence[int] | None = None,
-         columns: int | None = None, **_) -> Sheet:
-    """`n` digits from seed `seed`; a conditional model cycles through `digits` (default 0..9). `columns` wide,
-    by default about square (for a conditional model a multiple of the digits cycled: a digit per column)."""
+         codes: Sequence[int] | None = None, columns: int | None = None, **_) -> Sheet:
+    """`n` digits from seed `seed`; a conditional model cycles through `digits` (default 0..9), one with InfoGAN
+    codes through `codes` (default: each noise's own). `columns` wide, by default about square (a multiple of the
+    digits or codes cycled: one per column)."""
     n = check_int("n", n, 1, MAX_DIGITS)
-    labels = labels_for(generator, n, digits)
-    columns = grid_columns(n, labels) if columns is None else check_int("columns", columns, 1, n)
-    return Sheet(draw(generator, noise(seed, n, generator.latent_dim), labels), columns, labels)
+    labels, asked_codes = labels_for(generator, n, digits), codes_for(generator, n, codes)
+    layout = labels if asked_codes is None else asked_codes
+    columns = grid_columns(n, layout) if columns is None else check_int("columns", columns, 1, n)
+    return Sheet(draw(generator, noise(seed, n, generator.latent_dim), labels, asked_codes), columns, labels)
 
 
-def digit_rows(generator: Generator, digits: Sequence[int] | None = None, seed: int = 0, columns: int | None = None,
-               **_) -> Sheet:
-    """Conditional models: one row per digit in `digits` (default 0..9), `columns` variations each (default 8)."""
-    if generator.num_classes is None:
-        raise ConfigError("mode=digits needs a conditional model (such as cdcgan): this checkpoint's is unconditional")
-    digits = list(range(generator.num_classes)) if digits is None else list(digits)
-    labels_for(generator, 1, digits)  # checks every digit
-    columns = check_int("columns", COLUMNS if columns is None else columns, 1, MAX_DIGITS // len(digits))
-    labels = torch.tensor(digits).repeat_interleave(columns)
-    return Sheet(draw(generator, noise(seed, len(labels), generator.latent_dim), labels), columns, labels)
+def digit_rows(generator: Generator, digits: Sequence[int] | None = None, codes: Sequence[int] | None = None,
+               seed: int = 0, columns: int | None = None, **_) -> Sheet:
+    """One row per digit in `digits` (conditional models, default 0..9) or per InfoGAN code in `codes` (a model
+    with `latent_codes`, default all: the digit each code draws), `columns` variations each (default 8)."""
+    rows = generator.num_classes or generator.latent_codes
+    if rows is None:
+        raise ConfigError("mode=digits needs a conditional model (such as cdcgan) or one with InfoGAN codes "
+                          "(model.generator.latent_codes): this checkpoint's has neither")
+    labels_for(generator, 1, digits)  # each one asked checked, and refused of a model without them
+    codes_for(generator, 1, codes)
+    asked = digits if generator.num_classes else codes
+    asked = list(range(rows)) if asked is None else list(asked)
+    columns = check_int("columns", COLUMNS if columns is None else columns, 1, MAX_DIGITS // len(asked))
+    each = torch.tensor(asked).repeat_interleave(columns)
+    labels, asked_codes = (each, None) if generator.num_classes else (None, each)
+    return Sheet(draw(generator, noise(seed, len(each), generator.latent_dim), labels, asked_codes), columns, labels)
 
 
 def interpolate(generator: Generator, a: int = 0, b: int = 1, steps: int = 10, digits: Sequence[int] | None = None,
-                **_) -> Sheet:
+                codes: Sequence[int] | None = None, **_) -> Sheet:
     """A walk from seed `a`'s noise to seed `b`'s in `steps` images (spherical interpolation)."""
     steps = check_int("steps", steps, 2, MAX_DIGITS)
     t = torch.linspace(0, 1, steps)
     z = slerp(noise(a, 1, generator.latent_dim, "a"), noise(b, 1, generator.latent_dim, "b"), t)
-    labels = one_digit(generator, digits, steps)
-    return Sheet(draw(generator, z, labels), steps, labels)
+    labels, asked_codes = one_digit(generator, digits, codes, steps)
+    return Sheet(draw(generator, z, labels, asked_codes), steps, labels)
 
 
 def arithmetic(generator: Generator, a: int = 0, b: int = 1, op: str = "add", digits: Sequence[int] | None = None,
-               **_) -> Sheet:
+               codes: Sequence[int] | None = None, **_) -> Sheet:
     """Seed `a`'s digit, seed `b`'s digit, and the digit of their noise added (`op=add`) or subtracted."""
     check_choice("op", op, ("add", "sub"))
     z_a, z_b = noise(a, 1, generator.latent_dim, "a"), noise(b, 1, generator.latent_dim, "b")
     z = torch.cat([z_a, z_b, z_a + z_b if op == "add" else z_a - z_b])
-    labels = one_digit(generator, digits, 3)
-    return Sheet(draw(generator, z, labels), 3, labels)
+    labels, asked_codes = one_digit(generator, digits, codes, 3)
+    return Sheet(draw(generator, z, labels, asked_codes), 3, labels)
 
 
 def compare(generator: Generator, real: tuple[torch.Tensor, torch.Tensor], n: int = 32, seed: int = 0,
-            digits: Sequence[int] | None = None, columns: int | None = None, **_) -> Sheet:
+            digits: Sequence[int] | None = None, codes: Sequence[int] | None = None, columns: int | None = None,
+            **_) -> Sheet:
     """Real MNIST test digits (left) beside generated ones (right), in the same layout (`mode=grid`'s, `columns`
     wide each): for a conditional model, each real digit is the one the generated digit beside it was asked to be."""
-    generated = grid(generator, n, seed, digits, columns)
+    generated = grid(generator, n, seed, digits, codes, columns)
     images, labels = real
     if generated.labels is None:
         picked = images[torch.arange(n) % len(images)]  # more than the 10,000 test digits: they come round again
@@ -171,8 +183,9 @@ def sample(ckpt: str | Path, out: str | Path | None = None, mode: str = "grid", 
             if value != default:
                 raise ConfigError(f"{key}={as_typed(value)} does not fit out={str(out)!r}: a .npz holds the 28x28 "
                                   f"digits themselves ({key} lays out a PNG)")
-    if params.get("digits") is not None and not isinstance(params["digits"], (list, tuple)):
-        params["digits"] = [params["digits"]]  # digits=3: one digit, as digits=[3] (digits=abc or 3.5: one bad value)
+    for key in ("digits", "codes"):
+        if params.get(key) is not None and not isinstance(params[key], (list, tuple)):
+            params[key] = [params[key]]  # digits=3: one digit, as digits=[3] (digits=abc or 3.5: one bad value)
     generator = build_generator(load_checkpoint(check_path("ckpt", ckpt)))
     if mode == "compare":
         params["real"] = load_split(check_path("data_root", data_root), "test")

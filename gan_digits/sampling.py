@@ -23,8 +23,12 @@ MAX_SIDE = 16_384  # pixels: 64 digits at scale 16 are 3,872 wide; 60,000 at sca
 
 
 @torch.no_grad()
-def draw(generator: Generator, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-    """Samples in [-1, 1] drawn in eval mode (BatchNorm on running statistics); the mode is restored after."""
+def draw(generator: Generator, z: torch.Tensor, y: torch.Tensor | None,
+         codes: torch.Tensor | None = None) -> torch.Tensor:
+    """Samples in [-1, 1] drawn in eval mode (BatchNorm on running statistics); the mode is restored after.
+    `codes`: the InfoGAN code each sample is asked for (a `latent_codes` model), set in its noise."""
+    if codes is not None:
+        z = generator.with_code(z, codes)
     was_training = generator.training
     generator.eval()
     try:
@@ -36,26 +40,44 @@ def draw(generator: Generator, z: torch.Tensor, y: torch.Tensor | None) -> torch
         generator.train(was_training)
 
 
+def cycled(key: str, asked: Sequence[int], count: int, n: int) -> torch.Tensor:
+    """`n` values cycling through `asked`, each checked to be one of 0..count-1 (`key` names them if not)."""
+    asked = list(asked)
+    if not asked:
+        raise ConfigError(f"{key}=[] is not allowed: expected a list of {key} from 0 to {count - 1}")
+    for value in asked:
+        check_int(key, value, 0, count - 1)
+    return torch.tensor(asked)[torch.arange(n) % len(asked)]
+
+
 def labels_for(generator: Generator, n: int, digits: Sequence[int] | None) -> torch.Tensor | None:
     """The digit asked of each sample, cycling through `digits` (all of 0..9 by default); None if unconditional."""
     if generator.num_classes is None:
         if digits is not None:
-            raise ConfigError(
-                f"digits={list(digits)} given, but this checkpoint's {type(generator).__name__} is unconditional: "
-                "leave digits out (only a conditional model such as cdcgan can be asked for a digit)"
-            )
+            fix = (f"ask for its InfoGAN codes instead, codes={list(digits)} (mode=digits shows the digit each draws)"
+                   if generator.latent_codes else
+                   "leave digits out (only a conditional model such as cdcgan can be asked for a digit)")
+            raise ConfigError(f"digits={list(digits)} given, but this checkpoint's {type(generator).__name__} "
+                              f"is unconditional: {fix}")
         return None
-    classes = generator.num_classes
-    digits = list(range(classes)) if digits is None else list(digits)
-    if not digits:
-        raise ConfigError(f"digits=[] is not allowed: expected a list of digits from 0 to {classes - 1}")
-    for digit in digits:
-        check_int("digits", digit, 0, classes - 1)
-    return torch.tensor(digits)[torch.arange(n) % len(digits)]
+    return cycled("digits", range(generator.num_classes) if digits is None else digits, generator.num_classes, n)
+
+
+def codes_for(generator: Generator, n: int, codes: Sequence[int] | None) -> torch.Tensor | None:
+    """The InfoGAN code asked of each sample (a model with `latent_codes`), cycling through `codes`; None (each
+    noise's own code) when none are asked. Which digit a code draws is the model's own choice, learnt unlabelled."""
+    if codes is None:
+        return None
+    if not generator.latent_codes:
+        fix = (f"ask for its digits instead, digits={list(codes)}" if generator.num_classes else
+               "leave codes out (only a model trained with model.generator.latent_codes has them)")
+        raise ConfigError(f"codes={list(codes)} given, but this checkpoint's {type(generator).__name__} "
+                          f"has no InfoGAN codes: {fix}")
+    return cycled("codes", codes, generator.latent_codes, n)
 
 
 def grid_columns(n: int, labels: torch.Tensor | None) -> int:
-    """About square; for a conditional model a multiple of the digits cycled, so each column is one digit."""
+    """About square; a multiple of the digits (or InfoGAN codes) cycled, if any, so each column is one of them."""
     if labels is None:
         return math.ceil(math.sqrt(n))
     cycle = len(labels.unique())

@@ -1,8 +1,9 @@
 """A local web page to play with a trained generator: `python -m gan_digits.studio ckpt=<path> [port=8000]`.
 
-Pick digits and seeds, walk between two seeds, add or subtract their noise: sliders and buttons,
-and the image follows at once. Served by the standard library on 127.0.0.1 only; every image is
-drawn by the same modes as `sample.py`. A bad request gets a 4xx with a message, never a crash.
+Pick digits (a conditional model's) or codes (an InfoGAN model's) and seeds, walk between two seeds,
+add or subtract their noise: sliders and buttons, and the image follows at once. Served by the standard
+library on 127.0.0.1 only; every image is drawn by the same modes as `sample.py`. A bad request gets a
+4xx with a message, never a crash.
 """
 
 import io
@@ -41,15 +42,15 @@ def parse_request(query: str) -> tuple[str, dict]:
             if not text.lstrip("-").isdigit() or not low <= int(text) <= high:
                 raise ConfigError(f"{key}={text!r} is not allowed: expected an integer from {low} to {high}")
             params[key] = int(text)
-        elif key == "digits":
+        elif key in ("digits", "codes"):  # a conditional model's digits, or an InfoGAN model's codes
             parts = [p for p in text.split(",") if p]
             if not parts or not all(p.isdigit() for p in parts):
-                raise ConfigError(f"digits={text!r} is not allowed: expected digits 0-9 separated by commas")
-            params["digits"] = [int(p) for p in parts]
+                raise ConfigError(f"{key}={text!r} is not allowed: expected {key} such as 3,7 separated by commas")
+            params[key] = [int(p) for p in parts]
         elif key == "op":
             params["op"] = text
         else:
-            raise ConfigError(f"unknown parameter {key!r}: expected mode, digits, op, {', '.join(INT_PARAMS)}")
+            raise ConfigError(f"unknown parameter {key!r}: expected mode, digits, codes, op, {', '.join(INT_PARAMS)}")
     return mode, params
 
 
@@ -74,8 +75,10 @@ def make_server(generator: Generator, host: str = "127.0.0.1", port: int = 8000)
     if host not in LOCAL_HOSTS:
         raise ConfigError(f"host={host!r} is not allowed: the studio serves this machine only ({', '.join(LOCAL_HOSTS)})")
     lock = threading.Lock()  # one drawing at a time: BatchNorm's eval switch is not thread-safe
-    info = json.dumps({"conditional": generator.num_classes is not None, "latent_dim": generator.latent_dim,
-                       "generator": type(generator).__name__}).encode()
+    # What the page offers to pick: a conditional model's digits, an InfoGAN model's codes, or nothing.
+    asks = "digits" if generator.num_classes else "codes" if generator.latent_codes else None
+    info = json.dumps({"asks": asks, "choices": generator.num_classes or generator.latent_codes,
+                       "latent_dim": generator.latent_dim, "generator": type(generator).__name__}).encode()
 
     class Handler(BaseHTTPRequestHandler):
         def _send(self, status: int, body: bytes, content_type: str) -> None:

@@ -84,3 +84,13 @@ def trained(tmp_path_factory):
         train(compose_train(model, output_dir=run_dir))
         runs[model] = run_dir
     return runs
+
+
+@pytest.fixture(scope="session")
+def infogan_ckpt(tmp_path_factory):
+    """The last checkpoint of a tiny MLP GAN run with 4 InfoGAN codes (`model.generator.latent_codes`)."""
+    from gan_digits.training import train
+
+    run_dir = tmp_path_factory.mktemp("run_infogan")
+    train(compose_train("gan", ["model.generator.latent_codes=4"], output_dir=run_dir))
+    return run_dir / "checkpoints" / "last.ckpt"

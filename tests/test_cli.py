@@ -228,11 +228,11 @@ def test_a_sample_setting_its_mode_does_not_read_is_named_with_the_modes_that_do
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: a=3 is not allowed with mode=grid, which does not read it: a is for mode=interpolate and arithmetic "
-        "(mode=grid reads out, n, seed, digits, columns, scale)"]
+        "(mode=grid reads out, n, seed, digits, codes, columns, scale)"]
     result = run_script(*sample, "mode=interpolate", "seed=3", cwd=tmp_path)
     assert result.stderr.strip().splitlines() == [
         "error: seed=3 is not allowed with mode=interpolate, which does not read it: seed is for mode=grid, digits, "
-        "compare and npz (mode=interpolate reads out, a, b, steps, digits, scale)"]
+        "compare and npz (mode=interpolate reads out, a, b, steps, digits, codes, scale)"]
     result = run_script(*sample, "mode=interpolate", "a=3", "b=8", cwd=tmp_path)
     assert result.stderr.strip().splitlines() == [f"error: checkpoint not found: {tmp_path / 'x.ckpt'}"]  # read: on
     assert list(tmp_path.iterdir()) == []
@@ -398,7 +398,7 @@ def test_a_key_added_that_nothing_reads_is_named_before_importing_torch(tmp_path
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: num=3 is not allowed: nothing reads num, which a + added (the keys beside it: ckpt, mode, out, n, seed, "
-        "digits, columns, a, b, steps, op, scale, data_root)"]
+        "digits, codes, columns, a, b, steps, op, scale, data_root)"]
 
 
 @pytest.mark.parametrize("override,message", [

@@ -8,7 +8,8 @@ from PIL import Image
 from conftest import imported_modules, run_script
 from gan_digits.checkpoint import CheckpointError, build_generator, load_checkpoint
 from gan_digits.checks import ConfigError
-from gan_digits.modes import sample
+from gan_digits.data.pixels import to_uint8
+from gan_digits.modes import digit_rows, grid, interpolate, noise, sample, slerp
 from gan_digits.sampling import grid_image
 
 
@@ -73,6 +74,55 @@ def test_digits_pick_the_labels(trained, tmp_path):
     np.testing.assert_array_equal(np.load(out)["labels"], [3, 3, 3])
 
 
+def _drawn_with_codes(generator, z, codes):
+    """What G draws from `z` with the InfoGAN codes `codes` set in it (checked to be the codes G reads back)."""
+    coded = generator.with_code(z, torch.tensor(codes))
+    assert generator.code(coded).tolist() == codes
+    with torch.no_grad():
+        return generator.eval()(coded)
+
+
+def test_codes_ask_an_infogan_model_for_its_codes(infogan_ckpt, tmp_path):
+    """A model trained with InfoGAN codes (its training grid: a row per code) drew only each noise's own code:
+    `mode=digits` needed a conditional model, and nothing could ask for a code."""
+    generator = build_generator(load_checkpoint(infogan_ckpt))
+    rows = digit_rows(generator, codes=[1, 3], columns=4)  # a row per code asked, 4 digits each
+    assert rows.columns == 4 and rows.labels is None
+    torch.testing.assert_close(rows.images, _drawn_with_codes(generator, noise(0, 8, 100), [1] * 4 + [3] * 4))
+    every = digit_rows(generator, seed=5)  # by default every code, 8 digits each
+    torch.testing.assert_close(every.images, _drawn_with_codes(generator, noise(5, 32, 100), [c // 8 for c in range(32)]))
+    walk = interpolate(generator, a=2, b=9, steps=4, codes=[3, 0])  # the first code asked, all the way
+    z = slerp(noise(2, 1, 100), noise(9, 1, 100), torch.linspace(0, 1, 4))
+    torch.testing.assert_close(walk.images, _drawn_with_codes(generator, z, [3] * 4))
+    cycled = grid(generator, n=6, seed=1, codes=[2, 0])
+    assert cycled.columns == 2  # a code per column
+    torch.testing.assert_close(cycled.images, _drawn_with_codes(generator, noise(1, 6, 100), [2, 0] * 3))
+    own = grid(generator, n=6, seed=1)  # none asked: each noise's own code, as before
+    with torch.no_grad():
+        torch.testing.assert_close(own.images, generator(noise(1, 6, 100)))
+    exported = np.load(sample(infogan_ckpt, tmp_path / "d.npz", n=6, seed=1, codes=[2, 0]))
+    np.testing.assert_array_equal(exported["labels"], np.full(6, -1))  # a code is not a digit label
+    np.testing.assert_array_equal(exported["images"], to_uint8(cycled.images[:, 0]).numpy())
+    result = run_script("sample.py", f"ckpt={infogan_ckpt}", "mode=digits", "codes=3", "columns=4",
+                        f"out={tmp_path / 'rows.png'}")
+    assert result.returncode == 0, result.stderr
+    expected = grid_image(digit_rows(generator, codes=[3], columns=4).images, 4)[0].numpy()
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "rows.png")), expected)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"digits": [3]}, r"^digits=\[3\] given, but this checkpoint's MLPGenerator is unconditional: ask for its InfoGAN "
+                      r"codes instead, codes=\[3\] \(mode=digits shows the digit each draws\)$"),
+    ({"codes": [1, 4]}, r"^codes=4 is not allowed: expected an integer from 0 to 3$"),
+    ({"mode": "digits", "codes": []}, r"^codes=\[\] is not allowed: expected a list of codes from 0 to 3$"),
+    ({"mode": "arithmetic", "codes": []}, r"^codes=\[\] is not allowed"),
+])
+def test_bad_codes_are_named(infogan_ckpt, tmp_path, kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        sample(infogan_ckpt, tmp_path / "x.png", **kwargs)
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_same_seed_same_digits_other_seed_other_digits(trained, tmp_path):
     a = np.load(sample(_ckpt(trained, "gan"), tmp_path / "a.npz", n=4, seed=1))["images"]
     b = np.load(sample(_ckpt(trained, "gan"), tmp_path / "b.npz", n=4, seed=1))["images"]
@@ -89,6 +139,12 @@ def test_same_seed_same_digits_other_seed_other_digits(trained, tmp_path):
         ("cdcgan", {"digits": 3.5}, r"^digits=3.5 is not allowed: expected an integer from 0 to 9$"),  # a TypeError
         ("cdcgan", {"mode": "interpolate", "digits": []}, r"^digits=\[\] is not allowed"),  # drew 0s
         ("dcgan", {"digits": [3]}, r"digits=\[3\] given, but this checkpoint's DCGANGenerator is unconditional"),
+        ("cdcgan", {"codes": [3]}, r"^codes=\[3\] given, but this checkpoint's DCGANGenerator has no "
+                                   r"InfoGAN codes: ask for its digits instead, digits=\[3\]$"),
+        ("gan", {"codes": 3}, r"^codes=\[3\] given, but this checkpoint's MLPGenerator has no InfoGAN codes: leave "
+                              r"codes out \(only a model trained with model.generator.latent_codes has them\)$"),
+        ("gan", {"mode": "digits"}, r"^mode=digits needs a conditional model \(such as cdcgan\) or one with InfoGAN "
+                                    r"codes \(model.generator.latent_codes\): this checkpoint's has neither$"),
         ("dcgan", {"n": 0}, r"n=0 is not allowed: expected an integer from 1 to 60000"),
         ("dcgan", {"n": 10**8}, r"n=100000000 is not allowed: expected an integer from 1 to 60000"),  # was an allocation error
         ("gan", {"seed": "abc"}, r"seed='abc' is not allowed: expected an integer from 0 to 2147483647"),  # was torch's traceback
