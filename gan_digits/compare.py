@@ -23,10 +23,10 @@ from gan_digits.command_line import KeyValueParser
 from gan_digits.plot import Scalars, find_runs, read_scalars
 from gan_digits.run_commands import differing_overrides, grouped_over, shown
 
-# After the best val/fid, the last value of each quality metric the end of a run names too.
-HEADER = ("run", "overrides", "step", "best val/fid (step)", *(f"last {name}" for name in QUALITY))
+# After the best val/fid, the last value of each quality metric the end of a run names too (those logged).
+HEADER = ("run", "overrides", "step", "best val/fid (step)")
 # --mean-over: a row per group of runs, each metric's mean ± standard deviation over the group.
-MEAN_HEADER = ("overrides", "runs", "step", "best val/fid", *(f"last {name}" for name in QUALITY))
+MEAN_HEADER = ("overrides", "runs", "step", "best val/fid")
 
 
 def number(value: float | int | None) -> str:
@@ -45,10 +45,16 @@ def last_step(scalars: Scalars) -> int | None:
     return max((step for points in scalars.values() for step, _ in points), default=None)
 
 
-def row(run: Path, scalars: Scalars, differing: list[str]) -> tuple[str, ...]:
-    """One run's cells, in HEADER's order."""
+def logged_quality(runs: dict[Path, Scalars]) -> list[str]:
+    """The QUALITY metrics that any of `runs` logged: a column of dashes alone says nothing (label_acc in a sweep
+    of unconditional models)."""
+    return [name for name in QUALITY if any(name in scalars for scalars in runs.values())]
+
+
+def row(run: Path, scalars: Scalars, differing: list[str], metrics: list[str]) -> tuple[str, ...]:
+    """One run's cells, in HEADER's order, then the last value of each of `metrics`."""
     best = best_fid(scalars)
-    last = [scalars[name][-1][1] if name in scalars else None for name in QUALITY]
+    last = [scalars[name][-1][1] if name in scalars else None for name in metrics]
     best_cell = f"{number(best[0])} ({best[1]})" if best else number(None)
     steps = number(last_step(scalars)) if scalars else "none logged"  # a job that failed before training
     return shown(run), " ".join(differing) or "–", steps, best_cell, *map(number, last)
@@ -61,8 +67,9 @@ def mean_cell(values: list[float]) -> str:
     return f"{statistics.fmean(values):.4g} ± {statistics.stdev(values):.2g}"
 
 
-def mean_rows(scalars: dict[Path, Scalars], key: str) -> list[tuple[str, ...]]:
-    """A row per group of the runs (`scalars`' keys) that differ only in `key`, the lowest mean best FID first."""
+def mean_rows(scalars: dict[Path, Scalars], key: str, metrics: list[str]) -> list[tuple[str, ...]]:
+    """A row per group of the runs (`scalars`' keys) that differ only in `key`, the lowest mean best FID first:
+    MEAN_HEADER's cells, then each of `metrics`' last values."""
 
     def bests(group: list[Path]) -> list[float]:
         return [best[0] for run in group if (best := best_fid(scalars[run]))]
@@ -78,7 +85,7 @@ def mean_rows(scalars: dict[Path, Scalars], key: str) -> list[tuple[str, ...]]:
         steps = sorted({step for run in group if (step := last_step(scalars[run])) is not None})
         reached = f"{steps[0]}–{steps[-1]}" if len(steps) > 1 else number(steps[0] if steps else None)  # runs cut short
         rows.append((" ".join(others) or "–", count, reached, mean_cell(bests(group)),
-                     *(mean_cell(lasts(group, name)) for name in QUALITY)))
+                     *(mean_cell(lasts(group, name)) for name in metrics)))
     return rows
 
 
@@ -92,11 +99,13 @@ def ranked_runs(paths: list[str | Path]) -> dict[Path, Scalars]:
 def table(runs: dict[Path, Scalars], mean_over: str | None = None) -> str:
     """The Markdown table of `ranked_runs`: a row per run, or with `mean_over` (an override's key, e.g. seed) a row
     per group of runs that differ only in it."""
+    metrics = logged_quality(runs)
     if mean_over is not None:
-        header, rows = MEAN_HEADER, mean_rows(runs, mean_over)
+        header, rows = MEAN_HEADER, mean_rows(runs, mean_over, metrics)
     else:
         differing = differing_overrides(list(runs))
-        header, rows = HEADER, [row(run, scalars, differing[run]) for run, scalars in runs.items()]
+        header, rows = HEADER, [row(run, scalars, differing[run], metrics) for run, scalars in runs.items()]
+    header = (*header, *(f"last {name}" for name in metrics))
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows])
 

@@ -121,7 +121,7 @@ def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: 
     conditional = generator.num_classes is not None if generator else digits[1] is not None
     # The floor is scored per digit too: a meter built conditional keeps each digit's real statistics.
     distances = distance_backbone(backbone, inception_weights, prefix="")
-    meter = build_meter(conditional or floor, kid_subset_size, distances)
+    meter = build_meter(conditional or floor, kid_subset_size, distances, generator.latent_codes if generator else None)
     add_real_test_digits(meter, *load_split(data, "test"))
     meter.reset_fake(conditional)
     metrics = _score(meter, generator, digits, n, seed)
@@ -149,9 +149,10 @@ def _parse(argv: list[str] | None) -> Namespace:
     return parser.parse_args(argv)
 
 
-def _cell(value: float | int) -> str:
-    """A table cell: 4 decimals for a distance or a share, a count as it is."""
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+def _cell(value: float | int | None) -> str:
+    """A table cell: 4 decimals for a distance or a share, a count as it is, a dash for none (the floor's
+    code_purity: real digits have no codes)."""
+    return "–" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 @report_user_errors
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     for name, value in metrics.items():
         row = f"  {name:<11} {_cell(value):>8}"
         if floor is not None:
-            row += f"  {_cell(floor[name]):>8}" + (f"  {ratios[f'{name}_x_floor']:.2f}x" if name in X_FLOOR else "")
+            row += f"  {_cell(floor.get(name)):>8}" + (f"  {ratios[f'{name}_x_floor']:.2f}x" if name in X_FLOOR else "")
         print(row)
     if floor is not None:
         metrics = {**metrics, **ratios, "floor": floor}

@@ -13,6 +13,7 @@ from torch import nn
 from conftest import DATA, compose_train, run_script
 from gan_digits.callbacks import QualityMetrics
 from gan_digits.checks import ConfigError, UserInputError, instantiate
+from gan_digits.compare import compare
 from gan_digits.data import load_split
 from gan_digits.evaluate import evaluate
 from gan_digits.evaluate import main as evaluate_main
@@ -84,6 +85,32 @@ def test_modes_and_label_accuracy_on_crafted_sets(extractor, test_split):
     shuffled = labels[1000:2000][torch.randperm(1000, generator=torch.Generator().manual_seed(0))]
     wrong_labels = _score(extractor, real, (images[1000:2000], shuffled), conditional=True)
     assert wrong_labels["label_acc"] < 0.2 and wrong_labels["modes"] == 10
+
+
+def test_code_purity_is_the_share_of_digits_their_code_draws_most(extractor, test_split):
+    """An InfoGAN model's codes were scored by nothing: whether each code draws one digit is what InfoGAN is for."""
+    images, labels = test_split
+    ones, twos, threes = (images[labels == d][:200] for d in (1, 2, 3))
+    meter = QualityMeter(extractor, False, kid_subset_size=100, codes=3)
+    meter.update_real(images[:1000].unsqueeze(1), labels[:1000])
+    # Code 0 draws 200 1s, 100 2s and 100 3s, code 1 100 2s and 100 3s, code 2 nothing; in two batches.
+    batches = [(torch.cat([ones, twos[:100]]), [0] * 200 + [1] * 100),
+               (torch.cat([threes[:100], twos[100:], threes[100:]]), [1] * 100 + [0] * 200)]
+    for digits, codes in batches:
+        meter.update_fake(digits.unsqueeze(1), codes=torch.tensor(codes))
+    with torch.no_grad():  # each code's most drawn digit, as the classifier reads them
+        read = torch.cat([extractor.classify(extractor(digits.unsqueeze(1))).argmax(1) for digits, _ in batches])
+    codes = torch.tensor([code for _, codes in batches for code in codes])
+    expected = sum(torch.bincount(read[codes == code], minlength=10).max() for code in (0, 1)) / 600
+    purity = meter.compute()["code_purity"]
+    assert purity == pytest.approx(float(expected)) and 0.4 < purity < 0.6  # (200 + 100) of 600, read nearly so
+    meter.reset_fake()
+    meter.update_fake(ones.unsqueeze(1), codes=torch.zeros(200, dtype=torch.long))
+    meter.update_fake(threes.unsqueeze(1), codes=torch.ones(200, dtype=torch.long))
+    assert meter.compute()["code_purity"] > 0.98  # a code a digit
+    meter.reset_fake()
+    meter.update_fake(torch.cat([ones, threes]).unsqueeze(1))  # digits without codes (the real-data floor)
+    assert "code_purity" not in meter.compute()
 
 
 def test_intra_fid_flags_one_image_per_label(extractor, test_split):
@@ -301,6 +328,23 @@ def test_the_metrics_a_callback_may_monitor_are_the_ones_a_run_logs(trained):
     events.Reload()
     written = {tag for tag in events.Tags()["scalars"] if not tag.startswith("hparams/")}
     assert written == (module.metric_names() | QualityMetrics.metric_names(conditional=True)) - {"step"}
+
+
+def test_an_infogan_run_logs_and_evaluate_prints_its_code_purity(infogan_ckpt, capsys):
+    """A model trained with InfoGAN codes logs val/code_purity, compare shows it, and evaluate scores it."""
+    run_dir = infogan_ckpt.parents[1]
+    events = EventAccumulator(str(run_dir / "tb"))
+    events.Reload()
+    written = {tag for tag in events.Tags()["scalars"] if not tag.startswith("hparams/")}
+    module = instantiate(compose_train("gan", ["model.generator.latent_codes=4"]).model)
+    assert written == (module.metric_names() | QualityMetrics.metric_names(False, codes=4)) - {"step"}
+    assert "val/code_purity" in written and 0 < events.Scalars("val/code_purity")[-1].value <= 1
+    assert compare([run_dir]).splitlines()[0].endswith("| last val/fid | last val/code_purity | last val/modes |")
+    metrics = evaluate_main([str(infogan_ckpt), "--floor", "n=300", f"data={DATA}", "kid_subset_size=100"])
+    assert set(metrics) == {*METRICS, "code_purity", "fid_x_floor", "floor"} and "code_purity" not in metrics["floor"]
+    assert 0 < metrics["code_purity"] <= 1
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.split()[:1] == ["code_purity"])
+    assert row.split() == ["code_purity", f"{metrics['code_purity']:.4f}", "–"]  # real digits have no codes
 
 
 def _gan_run(tmp_path, *overrides: str, resume: bool = False):

@@ -5,14 +5,14 @@ import lightning as L
 from gan_digits.checks import check_int
 from gan_digits.data.idx import NUM_DIGITS, SPLIT_SIZES
 from gan_digits.metrics import QualityMeter, build_meter, distance_backbone
-from gan_digits.metrics.quality import CONDITIONAL_METRICS, METRICS, check_kid_subset_size
+from gan_digits.metrics.quality import CODE_METRICS, CONDITIONAL_METRICS, METRICS, check_kid_subset_size
 from gan_digits.metrics.scoring import add_generated_digits, add_real_test_digits
 from gan_digits.module import GANModule
 
 # Logged as val/<name> (val/fid is what the checkpoint callback monitors); KID's mean is val/kid.
 RENAMED = {"kid_mean": "kid"}
 # The quality metrics worth a line (docs/metrics.md), in this order, when the run logged them.
-QUALITY = ("val/fid", "val/intra_fid", "val/label_acc", "val/modes")
+QUALITY = ("val/fid", "val/intra_fid", "val/label_acc", "val/code_purity", "val/modes")
 
 
 def said_quality(metrics: dict) -> str:
@@ -48,13 +48,15 @@ class QualityMetrics(L.Callback):
         self.meter: QualityMeter | None = None
 
     @staticmethod
-    def metric_names(conditional: bool) -> set[str]:
+    def metric_names(conditional: bool, codes: int | None = None) -> set[str]:
         """What it logs, known before a run: the names the callbacks that monitor a metric may watch."""
-        return {f"val/{RENAMED.get(name, name)}" for name in METRICS + (CONDITIONAL_METRICS if conditional else ())}
+        names = METRICS + (CONDITIONAL_METRICS if conditional else ()) + (CODE_METRICS if codes else ())
+        return {f"val/{RENAMED.get(name, name)}" for name in names}
 
     def setup(self, trainer: L.Trainer, pl_module: GANModule, stage: str) -> None:
         if self.meter is None:
-            self.meter = build_meter(pl_module.conditional, self.kid_subset_size, self.backbone)
+            self.meter = build_meter(pl_module.conditional, self.kid_subset_size, self.backbone,
+                                     pl_module.generator.latent_codes)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: GANModule) -> None:
         if trainer.sanity_checking:

@@ -8,6 +8,8 @@
 - conditional only: `label_acc` (the classifier reads the digit asked for) and `intra_fid` (the
   mean over digits of the FID between that digit's samples and that digit's real images: high
   when a generator ignores its noise and draws one image per label).
+- InfoGAN codes only: `code_purity`, the share of samples that are the digit their code draws most
+  often (1 = each code one digit; InfoGAN's unsupervised classification accuracy on MNIST).
 """
 
 import warnings
@@ -27,6 +29,7 @@ KID_SUBSET_SEED = 0
 # What QualityMeter.compute() returns: for every model, and for conditional models besides.
 METRICS = ("fid", "kid_mean", "kid_std", "modes", "class_kl", "confidence")
 CONDITIONAL_METRICS = ("label_acc", "intra_fid")
+CODE_METRICS = ("code_purity",)  # for samples given with their InfoGAN codes
 
 
 class _Precomputed(nn.Module):
@@ -56,7 +59,7 @@ class QualityMeter(nn.Module):
     """
 
     def __init__(self, extractor: FeatureExtractor, conditional: bool, kid_subset_size: int = 1000,
-                 backbone: nn.Module | None = None):
+                 backbone: nn.Module | None = None, codes: int | None = None):
         super().__init__()
         self.extractor = extractor
         self.backbone = backbone
@@ -77,6 +80,8 @@ class QualityMeter(nn.Module):
         self.register_buffer("predicted", torch.zeros(NUM_DIGITS, dtype=torch.float64))
         self.register_buffer("confidence_sum", torch.zeros((), dtype=torch.float64))
         self.register_buffer("label_hits", torch.zeros((), dtype=torch.float64))
+        # How often each of `codes` InfoGAN codes drew each digit (as the classifier reads it).
+        self.register_buffer("code_digits", torch.zeros(codes or 0, NUM_DIGITS, dtype=torch.float64))
 
     def _distance_features(self, images: torch.Tensor, classifier_features: torch.Tensor | None = None) -> torch.Tensor:
         """The features FID and KID compare: the backbone's, or the classifier's own."""
@@ -91,8 +96,10 @@ class QualityMeter(nn.Module):
         for digit, metric in enumerate(self.intra):
             metric.update(features[labels == digit], real=True)
 
-    def update_fake(self, images: torch.Tensor, asked: torch.Tensor | None = None) -> None:
-        """Generated digits, with the digits they were asked to be (conditional models)."""
+    def update_fake(self, images: torch.Tensor, asked: torch.Tensor | None = None,
+                    codes: torch.Tensor | None = None) -> None:
+        """Generated digits, with the digits they were asked to be (conditional models) or the InfoGAN codes
+        they were drawn from (a meter built with `codes`)."""
         if self.conditional and asked is None:
             raise ValueError("a conditional model's samples need the digits they were asked for")
         classifier_features = self.extractor(images)
@@ -103,6 +110,8 @@ class QualityMeter(nn.Module):
         top, predicted = probabilities.max(dim=1)
         self.predicted += torch.bincount(predicted, minlength=NUM_DIGITS).double()
         self.confidence_sum += top.sum()
+        if codes is not None:
+            self.code_digits.index_put_((codes, predicted), torch.ones_like(top), accumulate=True)
         if self.conditional:
             self.label_hits += (predicted == asked).sum()
             for digit, metric in enumerate(self.intra):
@@ -118,7 +127,7 @@ class QualityMeter(nn.Module):
             self.conditional = conditional
         for metric in (self.fid, self.kid, *self.intra):
             metric.reset()  # reset_real_features=False: the real statistics stay
-        for buffer in (self.predicted, self.confidence_sum, self.label_hits):
+        for buffer in (self.predicted, self.confidence_sum, self.label_hits, self.code_digits):
             buffer.zero_()
 
     def compute(self) -> dict[str, float]:
@@ -149,6 +158,9 @@ class QualityMeter(nn.Module):
             # Over the digits asked for (an npz may hold only some), each needing two samples for a covariance.
             asked = [m for m in self.intra if self._synced(m.fake_features_num_samples.clone()) >= 2]
             metrics["intra_fid"] = float(torch.stack([m.compute() for m in asked]).mean()) if asked else float("nan")
+        code_digits = self._synced(self.code_digits) if len(self.code_digits) else self.code_digits
+        if code_digits.sum() > 0:  # digits given with their codes (a real-data floor has none)
+            metrics["code_purity"] = float(code_digits.amax(dim=1).sum() / total)
         return metrics
 
     @staticmethod
@@ -176,6 +188,7 @@ def check_kid_subset_size(key: str, value, real_digits: int) -> int:
     return check_int(key, value, 2, real_digits, why=f"KID draws subsets of that many of the {real_digits} real test digits scored")
 
 
-def build_meter(conditional: bool, kid_subset_size: int = 1000, backbone: nn.Module | None = None) -> QualityMeter:
-    """A QualityMeter on the shipped classifier, with FID/KID on `backbone` when given."""
-    return QualityMeter(FeatureExtractor(load_classifier()), conditional, kid_subset_size, backbone)
+def build_meter(conditional: bool, kid_subset_size: int = 1000, backbone: nn.Module | None = None,
+                codes: int | None = None) -> QualityMeter:
+    """A QualityMeter on the shipped classifier, with FID/KID on `backbone` when given, for `codes` InfoGAN codes."""
+    return QualityMeter(FeatureExtractor(load_classifier()), conditional, kid_subset_size, backbone, codes)
