@@ -32,7 +32,9 @@ from gan_digits.model_variants import NETS, overrides_that_build
 from gan_digits.module import GANModule
 from gan_digits.precision import AUTO_HINT, resolve_precision
 from gan_digits.process import PreparedProcess, prepare_process
+from gan_digits.provenance import code_versions, said_versions
 from gan_digits.run_dir import check_no_earlier_run, check_writable, requeued
+from gan_digits.run_log import into_run_log
 from gan_digits.run_summary import run_start, run_summary
 from gan_digits.strategy import accelerator_kind, pick_strategy
 
@@ -325,6 +327,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     ckpt_path, trained_at, resumed_at = resume_path(cfg)
     datamodule, module, trainer = build(cfg, trained_at, resuming=ckpt_path is not None)
     rank_zero_info(run_start(trainer, cfg.paths.output_dir))
+    versions = code_versions()
+    if trainer.is_global_zero:
+        into_run_log(said_versions(versions))  # the terminal has enough: train.log keeps which code made the run
     started = time.monotonic()
     with warnings.catch_warnings():  # the filters PreparedProcess sets at setup, for this fit alone
         try:
@@ -357,6 +362,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # The metrics get their own names: under their usual ones they would add a point at step 0.
     params = flatten({key: OmegaConf.to_container(cfg[key], resolve=True) for key in ("model", "data", "trainer")})
     params["seed"] = cfg.seed
+    params.update({f"code/{name}": version for name, version in versions.items()})
     for logger in trainer.loggers:
         logger.log_hyperparams(params, {f"hparams/{name}": value for name, value in metrics.items()})
         if isinstance(logger, TensorBoardLogger) and trainer.is_global_zero:

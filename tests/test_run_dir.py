@@ -8,6 +8,7 @@ import pytest
 
 from conftest import ROOT, TINY_MODEL, TINY_RUN, compose_train, run_script
 from gan_digits.checks import ConfigError
+from gan_digits.provenance import code_versions, said_versions
 from gan_digits.run_dir import keep_own_folder, resumes_from
 
 
@@ -165,6 +166,8 @@ def test_a_run_keeps_its_log_with_the_error_that_stopped_a_later_command(tmp_pat
     [warned] = [line for line in result.stderr.splitlines() if "smaller than the logging interval" in line]
     assert re.search(rf"\] {re.escape(warned)}\n\[", log) and f"{warned}\n\n" not in result.stderr
     assert re.search(r"\] epoch 1 of 8: step 8 \(4 batches\) after 0 min \d+ s of training; val/fid ", log)
+    said = said_versions(code_versions())  # which code made the run: in its log, not on the terminal
+    assert f"] {said}\n" in log and said not in result.stderr + result.stdout
     summary = result.stderr[result.stderr.index("done: step 8 (4 batches)"):]  # its lines as printed, in the log
     assert log.endswith(summary) and "  sample it:" in summary
     result = run_script("train.py", "model=dcgan", f"hydra.run.dir={run}", "ckpt_path=last")  # another model's

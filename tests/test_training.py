@@ -2,7 +2,10 @@
 
 import logging
 import math
+import platform
 import re
+import subprocess
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -14,9 +17,11 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from conftest import MODELS, compose_train
 from gan_digits.checkpoint import build_generator, load_checkpoint
+from gan_digits import provenance
 from gan_digits.checks import ConfigError
 from gan_digits.module import GANModule
 from gan_digits.nets.clusters import fit_clusters
+from gan_digits.provenance import code_versions
 from gan_digits.run_log import HANDLER
 from gan_digits.training import build
 
@@ -106,6 +111,33 @@ def test_tensorboard_hparams_file_holds_the_runs_hyperparameters(trained):
     assert written["model/generator/_target_"] == "gan_digits.nets.MLPGenerator"
     assert written["model/generator/hidden"] == "[32, 64]"  # TINY_MODEL's, as the HPARAMS tab shows a list
     assert (written["data/batch_size"], written["trainer/max_steps"]) == (32, 8)  # TINY_RUN's
+    # Which code trained it, as plain strings (torch's version object was written as a Python object YAML refuses).
+    assert {key: written[f"code/{key}"] for key in ("gan_digits", "torch", "lightning", "python")} == code_versions()
+    assert written["code/torch"] == str(torch.__version__) and written["code/python"] == platform.python_version()
+
+
+def test_the_code_version_is_the_commit_and_says_local_changes(tmp_path, monkeypatch):
+    """A result is traced to the commit that made it; a checkout with changed files says so; elsewhere the
+    installed package's version stands in."""
+    monkeypatch.setattr(provenance, "ROOT", tmp_path)
+    assert provenance.project_version() == f"{metadata.version('gan_digits')} (no git commit)"  # a copied folder
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    (tmp_path / "train.py").write_text("one\n")
+    git("add", "train.py")
+    git("commit", "-q", "-m", "one")
+    commit = git("rev-parse", "HEAD")[:12]
+    assert provenance.project_version() == commit
+    (tmp_path / "notes.txt").write_text("untracked\n")  # an untracked file changes no code that ran
+    assert provenance.project_version() == commit
+    (tmp_path / "train.py").write_text("two\n")
+    assert provenance.project_version() == f"{commit}+changes"
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))  # no git to ask
+    assert provenance.project_version() == f"{metadata.version('gan_digits')} (no git commit)"
 
 
 @pytest.mark.parametrize("model", MODELS)
