@@ -44,13 +44,22 @@ def noise(seed: int, n: int, latent_dim: int, key: str = "seed") -> torch.Tensor
     return torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
 
 
-def one_digit(generator: Generator, digits: Sequence[int] | None, codes: Sequence[int] | None,
-              n: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """Labels and codes for the modes that draw one digit: `digits[0]` (default 0) for a conditional model,
-    `codes[0]` (default: each noise's own) for one with InfoGAN codes; `[]` is refused."""
+def row_each(generator: Generator, digits: Sequence[int] | None, codes: Sequence[int] | None,
+             z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """The noise `z` (one row of images) repeated for each digit asked of a conditional model (default 0..9) or
+    each InfoGAN code asked (default none: one row, each noise its own code): every image's noise, label and code,
+    row by row. The same noise in every row: what changes from row to row is the digit (or code) alone."""
+    labels_for(generator, 1, digits)  # each one asked checked, and refused of a model without them
+    codes_for(generator, 1, codes)
     if generator.num_classes is not None:
-        digits = [0] if digits is None else list(digits)[:1]
-    return labels_for(generator, n, digits), codes_for(generator, n, None if codes is None else list(codes)[:1])
+        asked = range(generator.num_classes) if digits is None else digits
+    elif codes is not None:
+        asked = codes
+    else:
+        return z, None, None
+    each = torch.tensor(list(asked)).repeat_interleave(len(z))
+    z = z.repeat(len(each) // len(z), 1)
+    return (z, each, None) if generator.num_classes is not None else (z, None, each)
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -93,21 +102,23 @@ def digit_rows(generator: Generator, digits: Sequence[int] | None = None, codes:
 
 def interpolate(generator: Generator, a: int = 0, b: int = 1, steps: int = 10, digits: Sequence[int] | None = None,
                 codes: Sequence[int] | None = None, **_) -> Sheet:
-    """A walk from seed `a`'s noise to seed `b`'s in `steps` images (spherical interpolation)."""
+    """A walk from seed `a`'s noise to seed `b`'s in `steps` images (spherical interpolation); a row per digit (or
+    InfoGAN code) asked, each the same walk."""
     steps = check_int("steps", steps, 2, MAX_DIGITS)
     t = torch.linspace(0, 1, steps)
     z = slerp(noise(a, 1, generator.latent_dim, "a"), noise(b, 1, generator.latent_dim, "b"), t)
-    labels, asked_codes = one_digit(generator, digits, codes, steps)
+    z, labels, asked_codes = row_each(generator, digits, codes, z)
     return Sheet(draw(generator, z, labels, asked_codes), steps, labels)
 
 
 def arithmetic(generator: Generator, a: int = 0, b: int = 1, op: str = "add", digits: Sequence[int] | None = None,
                codes: Sequence[int] | None = None, **_) -> Sheet:
-    """Seed `a`'s digit, seed `b`'s digit, and the digit of their noise added (`op=add`) or subtracted."""
+    """Seed `a`'s digit, seed `b`'s digit, and the digit of their noise added (`op=add`) or subtracted; a row per
+    digit (or InfoGAN code) asked."""
     check_choice("op", op, ("add", "sub"))
     z_a, z_b = noise(a, 1, generator.latent_dim, "a"), noise(b, 1, generator.latent_dim, "b")
     z = torch.cat([z_a, z_b, z_a + z_b if op == "add" else z_a - z_b])
-    labels, asked_codes = one_digit(generator, digits, codes, 3)
+    z, labels, asked_codes = row_each(generator, digits, codes, z)
     return Sheet(draw(generator, z, labels, asked_codes), 3, labels)
 
 

@@ -27,7 +27,7 @@ from gan_digits.checkpoint import build_generator, load_checkpoint
 from gan_digits.checks import ConfigError, UserInputError
 from gan_digits.compare import compare
 from gan_digits.gif import make_gif
-from gan_digits.modes import arithmetic, grid, interpolate, sample
+from gan_digits.modes import arithmetic, grid, interpolate, noise, sample
 from gan_digits.plot import find_runs, plot_runs, read_scalars
 from gan_digits.sampling import draw, enlarged
 from gan_digits.studio import make_server, render_png
@@ -50,7 +50,8 @@ def _ckpt(trained, model):
         ("dcgan", "grid", {"n": 20}, _size(5, 4)),
         ("cdcgan", "digits", {"digits": [1, 4, 9], "columns": 6}, _size(6, 3)),
         ("gan", "interpolate", {"steps": 7}, _size(7, 1)),
-        ("cdcgan", "arithmetic", {"a": 3, "b": 5}, _size(3, 1)),
+        ("cdcgan", "arithmetic", {"a": 3, "b": 5}, _size(3, 10)),  # a row per digit, 0..9 by default
+        ("cdcgan", "interpolate", {"steps": 4, "digits": [3, 7]}, _size(4, 2)),
         ("dcgan", "compare", {"n": 16, "data_root": DATA}, _size(2 * 4 + 1, 4)),
         ("cdcgan", "compare", {"n": 20, "data_root": DATA}, _size(2 * 10 + 1, 2)),
         ("cdcgan", "grid", {"n": 20, "columns": 4}, _size(4, 5)),
@@ -114,6 +115,23 @@ def test_interpolation_endpoints_are_the_two_seeds_samples(trained):
     torch.testing.assert_close(walk[0], first, atol=1e-5, rtol=0)
     torch.testing.assert_close(walk[4], last, atol=1e-5, rtol=0)
     assert (walk[2] - first).abs().max() > 1e-3  # the middle is somewhere else (a tiny model varies little)
+
+
+def test_walks_and_arithmetic_draw_a_row_per_digit_asked_on_the_same_noise(trained):
+    """`mode=interpolate digits=[3,7]` drew the 3s alone (digits[0]), and the studio's walks the first digit picked:
+    each digit asked is now a row, every row the same noise."""
+    generator = build_generator(load_checkpoint(_ckpt(trained, "cdcgan")))
+    walk = interpolate(generator, a=1, b=2, steps=4, digits=[3, 7])
+    assert walk.columns == 4 and walk.labels.tolist() == [3] * 4 + [7] * 4
+    for row, digit in enumerate((3, 7)):
+        alone = interpolate(generator, a=1, b=2, steps=4, digits=[digit]).images
+        torch.testing.assert_close(walk.images[4 * row : 4 * (row + 1)], alone, atol=1e-5, rtol=0)
+    assert (walk.images[:4] - walk.images[4:]).abs().max() > 1e-3  # a 3 and a 7
+    every = arithmetic(generator, a=1, b=2)  # by default a row per digit, 0..9
+    assert every.columns == 3 and every.labels.tolist() == [d for d in range(10) for _ in range(3)]
+    z = noise(1, 1, 100), noise(2, 1, 100)
+    expected = draw(generator, torch.cat([*z, z[0] + z[1]]).repeat(10, 1), every.labels)
+    torch.testing.assert_close(every.images, expected, atol=1e-5, rtol=0)
 
 
 def test_arithmetic_sub_of_a_seed_with_itself_is_the_zero_noise_sample(trained):

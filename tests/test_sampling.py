@@ -91,9 +91,9 @@ def test_codes_ask_an_infogan_model_for_its_codes(infogan_ckpt, tmp_path):
     torch.testing.assert_close(rows.images, _drawn_with_codes(generator, noise(0, 8, 100), [1] * 4 + [3] * 4))
     every = digit_rows(generator, seed=5)  # by default every code, 8 digits each
     torch.testing.assert_close(every.images, _drawn_with_codes(generator, noise(5, 32, 100), [c // 8 for c in range(32)]))
-    walk = interpolate(generator, a=2, b=9, steps=4, codes=[3, 0])  # the first code asked, all the way
+    walk = interpolate(generator, a=2, b=9, steps=4, codes=[3, 0])  # a row per code asked, each the same walk
     z = slerp(noise(2, 1, 100), noise(9, 1, 100), torch.linspace(0, 1, 4))
-    torch.testing.assert_close(walk.images, _drawn_with_codes(generator, z, [3] * 4))
+    torch.testing.assert_close(walk.images, _drawn_with_codes(generator, z.repeat(2, 1), [3] * 4 + [0] * 4))
     cycled = grid(generator, n=6, seed=1, codes=[2, 0])
     assert cycled.columns == 2  # a code per column
     torch.testing.assert_close(cycled.images, _drawn_with_codes(generator, noise(1, 6, 100), [2, 0] * 3))
