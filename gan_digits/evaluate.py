@@ -5,7 +5,9 @@ Prints a table, then one JSON line with every metric (see gan_digits/metrics/qua
 against; `--floor` scores both, the floor beside, with FID and intra-class FID as multiples of the
 floor's (a few seconds more: the real test digits are read once for both). `backbone=inception`
 computes FID and KID on Inception-v3 features instead of the project's classifier: the standard FID
-(needs torch-fidelity and its weights). Options also read as key=value: `n=2000 seed=1 data=../shared/data`.
+(needs torch-fidelity and its weights). `--per-digit` adds a row per digit: its share of the samples and, for a
+conditional model, its label accuracy and intra-class FID (which digit the model draws worst). Options also read
+as key=value: `n=2000 seed=1 data=../shared/data`.
 """
 
 import json
@@ -98,10 +100,11 @@ def _score(meter: QualityMeter, generator: Generator | None, digits: Digits | No
 
 def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: bool = False,
              kid_subset_size: int = 1000, backbone: str = "classifier",
-             inception_weights: str | None = None, floor: bool = False) -> dict[str, float]:
+             inception_weights: str | None = None, floor: bool = False, per_digit: bool = False) -> dict[str, float]:
     """Every metric of `path` (a .ckpt or .npz) or, with `real`, of n real training digits. With `floor`, the
     floor's too, under "floor" with its `n`: as many real training digits (an npz: its length), scored against
-    the same real test digits, whose features are computed once."""
+    the same real test digits, whose features are computed once. With `per_digit`, the metrics of each digit
+    under "per_digit" (`QualityMeter.per_digit`)."""
     kid_subset_size = check_kid_subset_size("kid_subset_size", kid_subset_size, SPLIT_SIZES["test"])
     n = check_int("n", n, kid_subset_size, SPLIT_SIZES["train"],  # before any work; an npz's own length, once read
                   why=f"KID draws subsets of kid_subset_size={kid_subset_size} digits")
@@ -125,11 +128,15 @@ def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: 
     add_real_test_digits(meter, *load_split(data, "test"))
     meter.reset_fake(conditional)
     metrics = _score(meter, generator, digits, n, seed)
+    if per_digit:
+        metrics["per_digit"] = meter.per_digit()
     if floor:
         floor_n = n if digits is None else min(len(digits[0]), SPLIT_SIZES["train"])  # an npz: its length
         meter.reset_fake(conditional=True)
         floor_digits = _digits_to_score(None, data, floor_n, real=True)[1]
         metrics["floor"] = {**_score(meter, None, floor_digits, floor_n, seed), "n": floor_n}
+        if per_digit:
+            metrics["floor"]["per_digit"] = meter.per_digit()
     return metrics
 
 
@@ -142,6 +149,8 @@ def _parse(argv: list[str] | None) -> Namespace:
     parser.add_argument("--data", default="data", help="folder holding MNIST/raw/ (the test split is the reference)")
     parser.add_argument("--real", action="store_true", help="score real training digits: the floor")
     parser.add_argument("--floor", action="store_true", help="score the floor too, and show it beside")
+    parser.add_argument("--per-digit", action="store_true", help="a row per digit: its share of the samples and, "
+                        "for a conditional model, its label accuracy and intra-class FID")
     parser.add_argument("--kid-subset-size", type=int, default=1000)
     parser.add_argument("--backbone", default="classifier", help="FID/KID features: classifier (the project's "
                         "own) or inception (the standard FID: needs torch-fidelity and the Inception weights)")
@@ -155,13 +164,29 @@ def _cell(value: float | int | None) -> str:
     return "–" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def per_digit_rows(per_digit: dict[str, list[float]], floor: dict[str, list[float]] | None) -> list[str]:
+    """The `--per-digit` table: a row per digit, a column per metric; beside the floor's, its intra-class FID and
+    the digit's as a multiple of it (real 1s lie closer together than real 8s: the multiple says which digit the
+    model draws worst)."""
+    columns = {name: [_cell(value) for value in values] for name, values in per_digit.items()}
+    if floor is not None and "intra_fid" in per_digit:
+        columns["floor intra_fid"] = [_cell(value) for value in floor["intra_fid"]]
+        columns["x floor"] = [f"{this / real:.2f}x" for this, real in zip(per_digit["intra_fid"], floor["intra_fid"])]
+    widths = {name: max(9, len(name)) for name in columns}
+    rows = [f"  {'digit':<11} " + "  ".join(f"{name:>{widths[name]}}" for name in columns)]
+    for digit in range(len(per_digit["share"])):
+        rows.append(f"  {digit:<11} " + "  ".join(f"{cells[digit]:>{widths[name]}}" for name, cells in columns.items()))
+    return rows
+
+
 @report_user_errors
 def main(argv: list[str] | None = None) -> dict[str, float]:
     args = _parse(argv)
     keep_freed_memory()  # the classifier's batches reuse their activations' memory, not fault it in anew
     metrics = evaluate(args.path, args.data, args.n, args.seed, args.real, args.kid_subset_size,
-                       args.backbone, args.inception_weights, args.floor)
+                       args.backbone, args.inception_weights, args.floor, args.per_digit)
     floor = metrics.pop("floor", None)
+    per_digit = metrics.pop("per_digit", None)
     print("real training digits (the floor)" if args.real else args.path)
     if floor is not None:
         print(f"  {'':<11} {'this':>8}  {'floor':>8}  x floor  (the floor: {floor['n']} real training digits)")
@@ -171,6 +196,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         if floor is not None:
             row += f"  {_cell(floor.get(name)):>8}" + (f"  {ratios[f'{name}_x_floor']:.2f}x" if name in X_FLOOR else "")
         print(row)
+    if per_digit is not None:
+        print("\n".join(per_digit_rows(per_digit, floor and floor["per_digit"])))
+        metrics["per_digit"] = per_digit
     if floor is not None:
         metrics = {**metrics, **ratios, "floor": floor}
     print(json.dumps(metrics))

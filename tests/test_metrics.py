@@ -261,6 +261,29 @@ def test_evaluate_floor_scores_real_digits_at_the_same_n_beside(trained, tmp_pat
                                                                    "given, and --real is the floor itself: give one of them\n")
 
 
+def test_evaluate_per_digit_says_which_digit_a_model_draws_worst(trained, capsys):
+    """Which digit a conditional model draws worst was hidden in one mean (intra_fid) and one accuracy."""
+    ckpt = str(trained["cdcgan"] / "checkpoints" / "last.ckpt")
+    metrics = evaluate_main([ckpt, "--per-digit", "--floor", "n=300", f"data={DATA}", "kid_subset_size=100"])
+    per_digit, floor = metrics["per_digit"], metrics["floor"]["per_digit"]
+    assert set(per_digit) == {"share", "label_acc", "intra_fid"} and all(len(v) == 10 for v in per_digit.values())
+    assert sum(per_digit["share"]) == pytest.approx(1)
+    assert sum(share >= 0.05 for share in per_digit["share"]) == metrics["modes"]
+    assert sum(per_digit["label_acc"]) * 30 / 300 == pytest.approx(metrics["label_acc"])  # 30 of each digit asked
+    assert np.mean(per_digit["intra_fid"]) == pytest.approx(metrics["intra_fid"])
+    assert np.mean(floor["intra_fid"]) == pytest.approx(metrics["floor"]["intra_fid"])
+    out = capsys.readouterr().out.splitlines()
+    start = out.index(next(line for line in out if line.split()[:1] == ["digit"]))
+    assert out[start].split() == ["digit", "share", "label_acc", "intra_fid", "floor", "intra_fid", "x", "floor"]
+    for digit, line in enumerate(out[start + 1 : start + 11]):
+        this, real = per_digit["intra_fid"][digit], floor["intra_fid"][digit]
+        assert line.split() == [str(digit), f"{per_digit['share'][digit]:.4f}", f"{per_digit['label_acc'][digit]:.4f}",
+                                f"{this:.4f}", f"{real:.4f}", f"{this / real:.2f}x"]
+    unconditional = evaluate_main([str(trained["gan"] / "checkpoints" / "last.ckpt"), "--per-digit", "n=300",
+                                   f"data={DATA}", "kid_subset_size=100"])
+    assert set(unconditional["per_digit"]) == {"share"}  # no digit asked: how often each is drawn
+
+
 def test_evaluate_names_a_bad_word_as_typed(capsys):
     for argv, message in ((["x.ckpt", "nn=3"], "nn=3 is not allowed: python -m gan_digits.evaluate has no setting nn "
                                                 "(did you mean n?)"),
@@ -268,9 +291,9 @@ def test_evaluate_names_a_bad_word_as_typed(capsys):
                                                      "yes, no"),  # was taken for false
                           (["--real", "data.root=x"], "data.root=x is not allowed: python -m gan_digits.evaluate has no "
                                                       "setting data.root (the settings are n, seed, data, real, floor, "
-                                                      "kid_subset_size, backbone, inception_weights)"),  # was the path
+                                                      "per_digit, kid_subset_size, backbone, inception_weights)"),  # was the path
                           (["a.ckpt", "b.ckpt"], "b.ckpt is not allowed: expected one path at most, then key=value "
-                                                 "settings of n, seed, data, real, floor, kid_subset_size, backbone, "
+                                                 "settings of n, seed, data, real, floor, per_digit, kid_subset_size, backbone, "
                                                  "inception_weights")):
         with pytest.raises(SystemExit) as stopped:
             evaluate_main(argv)

@@ -79,7 +79,9 @@ class QualityMeter(nn.Module):
         )
         self.register_buffer("predicted", torch.zeros(NUM_DIGITS, dtype=torch.float64))
         self.register_buffer("confidence_sum", torch.zeros((), dtype=torch.float64))
-        self.register_buffer("label_hits", torch.zeros((), dtype=torch.float64))
+        # Per digit asked for (conditional): samples read as that digit, and samples asked to be it.
+        self.register_buffer("label_hits", torch.zeros(NUM_DIGITS, dtype=torch.float64))
+        self.register_buffer("asked_counts", torch.zeros(NUM_DIGITS, dtype=torch.float64))
         # How often each of `codes` InfoGAN codes drew each digit (as the classifier reads it).
         self.register_buffer("code_digits", torch.zeros(codes or 0, NUM_DIGITS, dtype=torch.float64))
 
@@ -113,7 +115,8 @@ class QualityMeter(nn.Module):
         if codes is not None:
             self.code_digits.index_put_((codes, predicted), torch.ones_like(top), accumulate=True)
         if self.conditional:
-            self.label_hits += (predicted == asked).sum()
+            self.label_hits += torch.bincount(asked[predicted == asked], minlength=NUM_DIGITS).double()
+            self.asked_counts += torch.bincount(asked, minlength=NUM_DIGITS).double()
             for digit, metric in enumerate(self.intra):
                 metric.update(features[asked == digit], real=False)
 
@@ -127,7 +130,7 @@ class QualityMeter(nn.Module):
             self.conditional = conditional
         for metric in (self.fid, self.kid, *self.intra):
             metric.reset()  # reset_real_features=False: the real statistics stay
-        for buffer in (self.predicted, self.confidence_sum, self.label_hits, self.code_digits):
+        for buffer in (self.predicted, self.confidence_sum, self.label_hits, self.asked_counts, self.code_digits):
             buffer.zero_()
 
     def compute(self) -> dict[str, float]:
@@ -154,14 +157,30 @@ class QualityMeter(nn.Module):
             "confidence": float(self._synced(self.confidence_sum) / total),
         }
         if self.conditional:
-            metrics["label_acc"] = float(self._synced(self.label_hits) / total)
-            # Over the digits asked for (an npz may hold only some), each needing two samples for a covariance.
-            asked = [m for m in self.intra if self._synced(m.fake_features_num_samples.clone()) >= 2]
-            metrics["intra_fid"] = float(torch.stack([m.compute() for m in asked]).mean()) if asked else float("nan")
+            metrics["label_acc"] = float(self._synced(self.label_hits).sum() / total)
+            metrics["intra_fid"] = float(self._intra_fids().nanmean())  # over the digits asked for
         code_digits = self._synced(self.code_digits) if len(self.code_digits) else self.code_digits
         if code_digits.sum() > 0:  # digits given with their codes (a real-data floor has none)
             metrics["code_purity"] = float(code_digits.amax(dim=1).sum() / total)
         return metrics
+
+    def per_digit(self) -> dict[str, list[float]]:
+        """Digit by digit, 0..9: its share of the samples as the classifier reads them and, for a conditional model,
+        the share of the samples asked to be it that read as it (`label_acc`) and its intra-class FID: NaN for a
+        digit not asked for. Collective under DDP, as `compute()`."""
+        counts = self._synced(self.predicted)
+        table = {"share": (counts / counts.sum()).tolist()}
+        if self.conditional:
+            table["label_acc"] = (self._synced(self.label_hits) / self._synced(self.asked_counts)).tolist()
+            table["intra_fid"] = self._intra_fids().tolist()
+        return table
+
+    def _intra_fids(self) -> torch.Tensor:
+        """Each digit's intra-class FID; NaN for one with fewer than two samples, whose covariance is undefined (an
+        npz may hold only some digits)."""
+        fids = [float(m.compute()) if self._synced(m.fake_features_num_samples.clone()) >= 2 else float("nan")
+                for m in self.intra]
+        return torch.tensor(fids, dtype=torch.float64)
 
     @staticmethod
     def _synced(value: torch.Tensor) -> torch.Tensor:
