@@ -6,8 +6,9 @@ against; `--floor` scores both, the floor beside, with FID and intra-class FID a
 floor's (a few seconds more: the real test digits are read once for both). `backbone=inception`
 computes FID and KID on Inception-v3 features instead of the project's classifier: the standard FID
 (needs torch-fidelity and its weights). `--per-digit` adds a row per digit: its share of the samples and, for a
-conditional model, its label accuracy and intra-class FID (which digit the model draws worst). Options also read
-as key=value: `n=2000 seed=1 data=../shared/data`.
+conditional model, its label accuracy and intra-class FID (which digit the model draws worst); for one with InfoGAN
+codes, a row per code (the digit it draws, how purely). Options also read as key=value: `n=2000 seed=1
+data=../shared/data`.
 """
 
 import json
@@ -130,6 +131,8 @@ def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: 
     metrics = _score(meter, generator, digits, n, seed)
     if per_digit:
         metrics["per_digit"] = meter.per_digit()
+        if (per_code := meter.per_code()) is not None:
+            metrics["per_code"] = per_code
     if floor:
         floor_n = n if digits is None else min(len(digits[0]), SPLIT_SIZES["train"])  # an npz: its length
         meter.reset_fake(conditional=True)
@@ -150,7 +153,8 @@ def _parse(argv: list[str] | None) -> Namespace:
     parser.add_argument("--real", action="store_true", help="score real training digits: the floor")
     parser.add_argument("--floor", action="store_true", help="score the floor too, and show it beside")
     parser.add_argument("--per-digit", action="store_true", help="a row per digit: its share of the samples and, "
-                        "for a conditional model, its label accuracy and intra-class FID")
+                        "for a conditional model, its label accuracy and intra-class FID; per InfoGAN code, the "
+                        "digit it draws and how purely")
     parser.add_argument("--kid-subset-size", type=int, default=1000)
     parser.add_argument("--backbone", default="classifier", help="FID/KID features: classifier (the project's "
                         "own) or inception (the standard FID: needs torch-fidelity and the Inception weights)")
@@ -168,14 +172,21 @@ def per_digit_rows(per_digit: dict[str, list[float]], floor: dict[str, list[floa
     """The `--per-digit` table: a row per digit, a column per metric; beside the floor's, its intra-class FID and
     the digit's as a multiple of it (real 1s lie closer together than real 8s: the multiple says which digit the
     model draws worst)."""
-    columns = {name: [_cell(value) for value in values] for name, values in per_digit.items()}
+    columns = dict(per_digit)
     if floor is not None and "intra_fid" in per_digit:
-        columns["floor intra_fid"] = [_cell(value) for value in floor["intra_fid"]]
+        columns["floor intra_fid"] = floor["intra_fid"]
         columns["x floor"] = [f"{this / real:.2f}x" for this, real in zip(per_digit["intra_fid"], floor["intra_fid"])]
-    widths = {name: max(9, len(name)) for name in columns}
-    rows = [f"  {'digit':<11} " + "  ".join(f"{name:>{widths[name]}}" for name in columns)]
-    for digit in range(len(per_digit["share"])):
-        rows.append(f"  {digit:<11} " + "  ".join(f"{cells[digit]:>{widths[name]}}" for name, cells in columns.items()))
+    return table_rows("digit", columns)
+
+
+def table_rows(key: str, columns: dict[str, list]) -> list[str]:
+    """A row per digit (or code), numbered under `key`, a column per entry of `columns`."""
+    cells = {name: [value if isinstance(value, str) else _cell(value) for value in values]
+             for name, values in columns.items()}
+    widths = {name: max(9, len(name)) for name in cells}
+    rows = [f"  {key:<11} " + "  ".join(f"{name:>{widths[name]}}" for name in cells)]
+    for number in range(len(next(iter(cells.values())))):
+        rows.append(f"  {number:<11} " + "  ".join(f"{column[number]:>{widths[name]}}" for name, column in cells.items()))
     return rows
 
 
@@ -186,7 +197,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     metrics = evaluate(args.path, args.data, args.n, args.seed, args.real, args.kid_subset_size,
                        args.backbone, args.inception_weights, args.floor, args.per_digit)
     floor = metrics.pop("floor", None)
-    per_digit = metrics.pop("per_digit", None)
+    per_digit, per_code = metrics.pop("per_digit", None), metrics.pop("per_code", None)
     print("real training digits (the floor)" if args.real else args.path)
     if floor is not None:
         print(f"  {'':<11} {'this':>8}  {'floor':>8}  x floor  (the floor: {floor['n']} real training digits)")
@@ -199,6 +210,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if per_digit is not None:
         print("\n".join(per_digit_rows(per_digit, floor and floor["per_digit"])))
         metrics["per_digit"] = per_digit
+    if per_code is not None:
+        print("\n".join(table_rows("code", per_code)))
+        metrics["per_code"] = per_code
     if floor is not None:
         metrics = {**metrics, **ratios, "floor": floor}
     print(json.dumps(metrics))

@@ -363,11 +363,20 @@ def test_an_infogan_run_logs_and_evaluate_prints_its_code_purity(infogan_ckpt, c
     assert written == (module.metric_names() | QualityMetrics.metric_names(False, codes=4)) - {"step"}
     assert "val/code_purity" in written and 0 < events.Scalars("val/code_purity")[-1].value <= 1
     assert compare([run_dir]).splitlines()[0].endswith("| last val/fid | last val/code_purity | last val/modes |")
-    metrics = evaluate_main([str(infogan_ckpt), "--floor", "n=300", f"data={DATA}", "kid_subset_size=100"])
-    assert set(metrics) == {*METRICS, "code_purity", "fid_x_floor", "floor"} and "code_purity" not in metrics["floor"]
-    assert 0 < metrics["code_purity"] <= 1
-    row = next(line for line in capsys.readouterr().out.splitlines() if line.split()[:1] == ["code_purity"])
+    metrics = evaluate_main([str(infogan_ckpt), "--floor", "--per-digit", "n=300", f"data={DATA}", "kid_subset_size=100"])
+    assert set(metrics) == {*METRICS, "code_purity", "fid_x_floor", "floor", "per_digit", "per_code"}
+    assert "code_purity" not in metrics["floor"] and 0 < metrics["code_purity"] <= 1
+    out = capsys.readouterr().out.splitlines()
+    row = next(line for line in out if line.split()[:1] == ["code_purity"])
     assert row.split() == ["code_purity", f"{metrics['code_purity']:.4f}", "–"]  # real digits have no codes
+    # Code by code: the digit each draws most, how purely, and how often; together, the code purity.
+    per_code = metrics["per_code"]
+    assert set(per_code) == {"digit", "purity", "share"} and all(len(v) == 4 for v in per_code.values())
+    assert sum(per_code["share"]) == pytest.approx(1)
+    assert sum(p * s for p, s in zip(per_code["purity"], per_code["share"])) == pytest.approx(metrics["code_purity"])
+    start = out.index(next(line for line in out if line.split()[:1] == ["code"]))
+    assert [line.split() for line in out[start : start + 5]] == [["code", "digit", "purity", "share"]] + [
+        [str(c), str(per_code["digit"][c]), f"{per_code['purity'][c]:.4f}", f"{per_code['share'][c]:.4f}"] for c in range(4)]
 
 
 def _gan_run(tmp_path, *overrides: str, resume: bool = False):

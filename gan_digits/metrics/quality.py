@@ -175,6 +175,16 @@ class QualityMeter(nn.Module):
             table["intra_fid"] = self._intra_fids().tolist()
         return table
 
+    def per_code(self) -> dict[str, list[float]] | None:
+        """Code by code (a meter given InfoGAN codes): the digit it draws most, the share of its samples that are
+        that digit (`purity`) and its share of all samples; None without codes. Collective under DDP."""
+        if not len(self.code_digits):
+            return None
+        counts = self._synced(self.code_digits)
+        drawn = counts.sum(dim=1)
+        top, digit = counts.max(dim=1)
+        return {"digit": digit.tolist(), "purity": (top / drawn).tolist(), "share": (drawn / drawn.sum()).tolist()}
+
     def _intra_fids(self) -> torch.Tensor:
         """Each digit's intra-class FID; NaN for one with fewer than two samples, whose covariance is undefined (an
         npz may hold only some digits)."""
