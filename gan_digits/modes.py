@@ -22,7 +22,7 @@ from gan_digits.data.idx import SPLIT_SIZES
 from gan_digits.data.pixels import to_model_range
 from gan_digits.nets.contract import Generator
 from gan_digits.sampling import (OUTPUT_SUFFIXES, SCALES, codes_for, draw, grid_columns, grid_image, labels_for,
-                                 save_png, write_npz)
+                                 save_png, save_walk_gif, write_npz)
 
 COLUMNS = 8
 # One sheet's digits are drawn in memory at once: at most MNIST's size (~200 MB of float pixels), so a
@@ -180,12 +180,12 @@ def sample(ckpt: str | Path, out: str | Path | None = None, mode: str = "grid", 
     """Draw `mode` from the generator in `ckpt` into `out` and return its path.
 
     A `.npz` out (or `mode=npz`, default out digits.npz) exports `mode=grid`'s digits for evaluate;
-    every other mode writes a PNG (default `<mode>.png`), enlarged `scale` times. `compare` reads real
-    digits from `data_root`.
+    every other mode writes a PNG (default `<mode>.png`), enlarged `scale` times; `interpolate` also a `.gif`, the
+    walk animated. `compare` reads real digits from `data_root`.
     """
     check_choice("mode", mode, SAMPLE_MODES)
     out = check_output(out or ("digits.npz" if mode == "npz" else f"{mode}.png"), OUTPUT_SUFFIXES)
-    suffixes = {"npz": (".npz",), "grid": (".png", ".npz")}.get(mode, (".png",))
+    suffixes = {"npz": (".npz",), "grid": (".png", ".npz"), "interpolate": (".png", ".gif")}.get(mode, (".png",))
     if out.suffix not in suffixes:
         raise ConfigError(f"out={str(out)!r} does not fit mode={mode}: expected a file ending in {' or '.join(suffixes)}")
     check_int("scale", scale, *SCALES)
@@ -203,6 +203,8 @@ def sample(ckpt: str | Path, out: str | Path | None = None, mode: str = "grid", 
     sheet = MODES["grid" if mode == "npz" else mode](generator, **params)
     if out.suffix == ".npz":
         write_npz(sheet.images, sheet.labels, out)
+    elif out.suffix == ".gif":
+        save_walk_gif(sheet.images, sheet.columns, out, scale)
     else:
         save_png(grid_image(sheet.images, sheet.columns), out, scale)
     return out

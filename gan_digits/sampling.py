@@ -14,7 +14,8 @@ from gan_digits.checks import ConfigError, check_int
 from gan_digits.data.pixels import to_uint8
 from gan_digits.nets.contract import Generator
 
-OUTPUT_SUFFIXES = (".png", ".npz")
+OUTPUT_SUFFIXES = (".png", ".npz", ".gif")
+WALK_FRAME_MS = 80  # a walk's GIF: 12 steps there and back in under 2 s
 CHUNK = 1000  # samples drawn at once: bounds memory for large n
 PADDING = 2  # white pixels between digits and around the grid
 WHITE = 255
@@ -115,6 +116,15 @@ def enlarged(image: Image.Image, scale: int) -> Image.Image:
 def save_png(grid: torch.Tensor, target: str | Path | BinaryIO, scale: int = 1) -> None:
     """Writes a `grid_image` as a grayscale PNG to a path or a binary file, enlarged `scale` times."""
     enlarged(Image.fromarray(grid[0].numpy()), scale).save(target, format="png")
+
+
+def save_walk_gif(images: torch.Tensor, steps: int, out: Path, scale: int = 1) -> None:
+    """A walk's `images` (a row of `steps` for each digit asked) as a looping GIF, there and back: frame t holds
+    every row's t-th image side by side, so the digits morph together."""
+    rows = images.view(-1, steps, *images.shape[1:])
+    there_and_back = [*range(steps), *range(steps - 2, 0, -1)]
+    frames = [enlarged(Image.fromarray(grid_image(rows[:, t], len(rows))[0].numpy()), scale) for t in there_and_back]
+    frames[0].save(out, format="gif", save_all=True, append_images=frames[1:], duration=WALK_FRAME_MS, loop=0)
 
 
 def write_npz(images: torch.Tensor, labels: torch.Tensor | None, out: Path) -> None:

@@ -29,7 +29,7 @@ from gan_digits.compare import compare
 from gan_digits.gif import make_gif
 from gan_digits.modes import arithmetic, grid, interpolate, noise, sample
 from gan_digits.plot import find_runs, plot_runs, read_scalars
-from gan_digits.sampling import draw, enlarged
+from gan_digits.sampling import draw, enlarged, grid_image
 from gan_digits.studio import make_server, render_png
 from gan_digits.training import train
 
@@ -132,6 +132,23 @@ def test_walks_and_arithmetic_draw_a_row_per_digit_asked_on_the_same_noise(train
     z = noise(1, 1, 100), noise(2, 1, 100)
     expected = draw(generator, torch.cat([*z, z[0] + z[1]]).repeat(10, 1), every.labels)
     torch.testing.assert_close(every.images, expected, atol=1e-5, rtol=0)
+
+
+def test_a_walk_saved_as_a_gif_morphs_every_digit_asked_there_and_back(trained, tmp_path):
+    """A walk was a PNG sheet alone: the classic GAN demo, digits morphing, took a script of one's own."""
+    ckpt = _ckpt(trained, "cdcgan")
+    out = sample(ckpt, tmp_path / "walk.gif", mode="interpolate", digits=[3, 7], steps=5, a=1, b=2)
+    rows = interpolate(build_generator(load_checkpoint(ckpt)), a=1, b=2, steps=5, digits=[3, 7]).images.view(2, 5, 1, 28, 28)
+    expected = [grid_image(rows[:, t], 2)[0].numpy() for t in (0, 1, 2, 3, 4, 3, 2, 1)]  # there and back, looping
+    expected = [frame for k, frame in enumerate(expected) if k == 0 or not np.array_equal(frame, expected[k - 1])]
+    gif = Image.open(out)  # (a frame equal to the one before is merged into it: none in a walk of real digits)
+    assert gif.size == _size(2, 1) and gif.info["loop"] == 0 and gif.n_frames == len(expected)
+    for frame, pixels in enumerate(expected):
+        gif.seek(frame)
+        np.testing.assert_array_equal(np.asarray(gif.convert("L")), pixels)
+    with pytest.raises(ConfigError, match=r"^out='.*grid.gif' does not fit mode=grid: expected a file ending in "
+                                          r"\.png or \.npz$"):
+        sample(ckpt, tmp_path / "grid.gif")
 
 
 def test_arithmetic_sub_of_a_seed_with_itself_is_the_zero_noise_sample(trained):

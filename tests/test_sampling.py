@@ -168,7 +168,7 @@ def test_a_checkpoint_or_output_that_is_no_path_is_named(tmp_path):
 def test_output_in_missing_folder_or_wrong_suffix(trained, tmp_path):
     with pytest.raises(ConfigError, match=r"its folder .*nowhere does not exist"):
         sample(_ckpt(trained, "gan"), tmp_path / "nowhere" / "x.png")
-    with pytest.raises(ConfigError, match=r"expected a file ending in one of .png, .npz"):
+    with pytest.raises(ConfigError, match=r"expected a file ending in one of .png, .npz, .gif"):
         sample(_ckpt(trained, "gan"), tmp_path / "x.jpg")
 
 
