@@ -108,6 +108,10 @@ def interpolate(generator: Generator, a: int = 0, b: int = 1, steps: int = 10, d
     t = torch.linspace(0, 1, steps)
     z = slerp(noise(a, 1, generator.latent_dim, "a"), noise(b, 1, generator.latent_dim, "b"), t)
     z, labels, asked_codes = row_each(generator, digits, codes, z)
+    if len(z) > MAX_DIGITS:  # one sheet, drawn at once
+        rows = len(z) // steps
+        raise ConfigError(f"steps={steps} is not allowed with a row for each of the {rows} digits or codes asked: "
+                          f"expected at most {MAX_DIGITS // rows} (or ask for fewer)")
     return Sheet(draw(generator, z, labels, asked_codes), steps, labels)
 
 

@@ -150,6 +150,8 @@ def test_same_seed_same_digits_other_seed_other_digits(trained, tmp_path):
         ("gan", {"seed": "abc"}, r"seed='abc' is not allowed: expected an integer from 0 to 2147483647"),  # was torch's traceback
         ("gan", {"mode": "interpolate", "b": -1}, r"b=-1 is not allowed"),
         ("cdcgan", {"mode": "digits", "digits": [1, 2], "columns": 30_001}, r"columns=30001 is not allowed: expected an integer from 1 to 30000"),
+        ("cdcgan", {"mode": "interpolate", "steps": 6001}, r"^steps=6001 is not allowed with a row for each of the 10 "
+                                                          r"digits or codes asked: expected at most 6000 \(or ask for fewer\)$"),  # 60,010 digits
         ("gan", {"mode": "compare", "data_root": None}, r"^data_root=null is not allowed: expected a path$"),  # a TypeError
     ],
 )
