@@ -164,8 +164,10 @@ def _parse(argv: list[str] | None) -> Namespace:
 
 def _cell(value: float | int | None) -> str:
     """A table cell: 4 decimals for a distance or a share, a count as it is, a dash for none (the floor's
-    code_purity: real digits have no codes)."""
-    return "–" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+    code_purity: real digits have no codes; a digit an npz does not ask for, NaN in the JSON)."""
+    if value is None or value != value:
+        return "–"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 def per_digit_rows(per_digit: dict[str, list[float]], floor: dict[str, list[float]] | None) -> list[str]:
@@ -175,7 +177,8 @@ def per_digit_rows(per_digit: dict[str, list[float]], floor: dict[str, list[floa
     columns = dict(per_digit)
     if floor is not None and "intra_fid" in per_digit:
         columns["floor intra_fid"] = floor["intra_fid"]
-        columns["x floor"] = [f"{this / real:.2f}x" for this, real in zip(per_digit["intra_fid"], floor["intra_fid"])]
+        columns["x floor"] = ["–" if this != this else f"{this / real:.2f}x"  # NaN: a digit not asked for
+                              for this, real in zip(per_digit["intra_fid"], floor["intra_fid"])]
     return table_rows("digit", columns)
 
 

@@ -261,7 +261,7 @@ def test_evaluate_floor_scores_real_digits_at_the_same_n_beside(trained, tmp_pat
                                                                    "given, and --real is the floor itself: give one of them\n")
 
 
-def test_evaluate_per_digit_says_which_digit_a_model_draws_worst(trained, capsys):
+def test_evaluate_per_digit_says_which_digit_a_model_draws_worst(trained, tmp_path, capsys):
     """Which digit a conditional model draws worst was hidden in one mean (intra_fid) and one accuracy."""
     ckpt = str(trained["cdcgan"] / "checkpoints" / "last.ckpt")
     metrics = evaluate_main([ckpt, "--per-digit", "--floor", "n=300", f"data={DATA}", "kid_subset_size=100"])
@@ -282,6 +282,15 @@ def test_evaluate_per_digit_says_which_digit_a_model_draws_worst(trained, capsys
     unconditional = evaluate_main([str(trained["gan"] / "checkpoints" / "last.ckpt"), "--per-digit", "n=300",
                                    f"data={DATA}", "kid_subset_size=100"])
     assert set(unconditional["per_digit"]) == {"share"}  # no digit asked: how often each is drawn
+    # An npz of some digits: the others have no label accuracy or intra-class FID (NaN in the JSON, "–" shown).
+    npz = sample(ckpt, tmp_path / "37.npz", n=300, digits=[3, 7])
+    capsys.readouterr()
+    some = evaluate_main([str(npz), "--per-digit", "--floor", f"data={DATA}", "kid_subset_size=100"])["per_digit"]
+    assert [d for d in range(10) if some["label_acc"][d] == some["label_acc"][d]] == [3, 7]
+    rows = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()
+            if line.split()[:1] in ([str(d)] for d in range(10))}  # share, label_acc, intra_fid, floor's, x floor
+    assert [rows["0"][k] for k in (1, 2, 4)] == ["–", "–", "–"] and rows["0"][3] != "–"
+    assert "–" not in rows["3"] and rows["3"][4].endswith("x")
 
 
 def test_evaluate_names_a_bad_word_as_typed(capsys):
