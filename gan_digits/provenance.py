@@ -14,9 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]  # the checkout, for an editable inst
 
 
 def git(*args: str) -> str:
-    """What `git <args>` prints in the checkout; CalledProcessError or OSError where it cannot say."""
-    return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, timeout=10,
-                          check=True).stdout.strip()
+    """What `git <args>` prints in the checkout; CalledProcessError or OSError where it cannot say. Without the
+    index lock `git status` would take to refresh it: two runs started together must not trip on each other."""
+    return subprocess.run(["git", "--no-optional-locks", "-C", str(ROOT), *args], capture_output=True, text=True,
+                          timeout=10, check=True).stdout.strip()
 
 
 def project_version() -> str:
