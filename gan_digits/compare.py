@@ -12,21 +12,27 @@ row too ("none logged"), so a sweep's table has every job. Prints a Markdown tab
 
 makes the runs that differ only in `seed` one row: each metric's mean ± standard deviation over them. One
 run of a GAN recipe differs from the next by ~10%: a difference between recipes is one when it outlasts seeds.
+
+Runs trained by different code (another commit, or local changes: each run's HPARAMS say which) get a `code`
+column, so that two rows of one recipe are not read as the same code's.
 """
 
 import statistics
 from pathlib import Path
 
+import yaml
+
 from gan_digits.callbacks.quality import QUALITY
 from gan_digits.checks import report_user_errors
 from gan_digits.command_line import KeyValueParser
-from gan_digits.plot import Scalars, find_runs, read_scalars
+from gan_digits.plot import Scalars, event_folders, find_runs, read_scalars
 from gan_digits.run_commands import differing_overrides, grouped_over, shown
 
 # After the best val/fid, the last value of each quality metric the end of a run names too (those logged).
 HEADER = ("run", "overrides", "step", "best val/fid (step)")
 # --mean-over: a row per group of runs, each metric's mean ± standard deviation over the group.
 MEAN_HEADER = ("overrides", "runs", "step", "best val/fid")
+CODE_KEY = "code/gan_digits"  # the commit that trained a run, in its tb/hparams.yaml (gan_digits.provenance)
 
 
 def number(value: float | int | None) -> str:
@@ -43,6 +49,18 @@ def best_fid(scalars: Scalars) -> tuple[float, int] | None:
 def last_step(scalars: Scalars) -> int | None:
     """The step of a run's latest scalar, or None for a run that logged none."""
     return max((step for points in scalars.values() for step, _ in points), default=None)
+
+
+def code_version(run: Path) -> str | None:
+    """The commit (or version) that trained `run`, as its latest HPARAMS file says; None for a run without one (a
+    run from before they were kept, one that failed before training)."""
+    for folder in reversed(event_folders(run)):
+        if (hparams := folder / "hparams.yaml").is_file():
+            try:
+                return (yaml.safe_load(hparams.read_text()) or {}).get(CODE_KEY)
+            except yaml.YAMLError:  # not ours to judge: the column says nothing of it
+                return None
+    return None
 
 
 def logged_quality(runs: dict[Path, Scalars]) -> list[str]:
@@ -105,6 +123,10 @@ def table(runs: dict[Path, Scalars], mean_over: str | None = None) -> str:
     else:
         differing = differing_overrides(list(runs))
         header, rows = HEADER, [row(run, scalars, differing[run], metrics) for run, scalars in runs.items()]
+        codes = [code_version(run) for run in runs]
+        if len(set(codes) - {None}) > 1:  # trained by different code: a column after the overrides says which
+            header = (*header[:2], "code", *header[2:])
+            rows = [(*cells[:2], code or "–", *cells[2:]) for cells, code in zip(rows, codes)]
     header = (*header, *(f"last {name}" for name in metrics))
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows])

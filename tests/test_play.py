@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 from torch.utils.tensorboard import SummaryWriter
 
@@ -300,6 +301,20 @@ def test_compare_ranks_runs_by_best_fid_and_shows_what_differs(sweep):
     result = run_script("-m", "gan_digits.compare", str(sweep / "0" / "tb" / "missing"))
     assert result.returncode == 2 and result.stderr == \
         f"error: {sweep / '0' / 'tb' / 'missing'} does not exist: expected a run dir written by train.py or a sweep dir\n"
+
+
+def test_compare_names_the_code_of_runs_trained_by_different_code(sweep):
+    """Two runs of one recipe trained by two commits read as one code's: each run's HPARAMS now say which."""
+    assert "| code |" not in compare([sweep])  # both trained by this code: no column
+    hparams = sweep / "1" / "tb" / "hparams.yaml"
+    written = yaml.safe_load(hparams.read_text())
+    hparams.write_text(yaml.safe_dump({**written, "code/gan_digits": "0123456789ab+changes"}))
+    table = compare([sweep]).splitlines()
+    assert table[0].startswith("| run | overrides | code | step | best val/fid (step) |")
+    codes = {cells[0]: cells[2] for cells in (line.strip("| ").split(" | ") for line in table[2:])}
+    assert codes == {str(sweep / "0"): written["code/gan_digits"], str(sweep / "1"): "0123456789ab+changes"}
+    (sweep / "0" / "tb" / "hparams.yaml").unlink()  # a run from before the code was kept: nothing to tell apart
+    assert "| code |" not in compare([sweep])
 
 
 def _job(sweep: Path, job: str, overrides: list[str], fids: list[float] = ()) -> None:
