@@ -1,6 +1,7 @@
 """A run's commands as a user types them: paths from the folder the command was started in, the interpreter
 and tools as the shell finds them, and the overrides the run was started with."""
 
+import functools
 import re
 import shlex
 import shutil
@@ -46,16 +47,22 @@ def project_script(name: str) -> str:
     return shown(script) if script.is_file() else name
 
 
+@functools.cache
+def override_parser():
+    """Hydra's parser of command-line overrides (built once: an ANTLR grammar)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create()
+
+
 def as_override(key: str, value: str) -> str:
     """`key=value` as Hydra reads `value` back: quoted where its grammar would take the value apart (a sweep job's
     folder named by its overrides holds `=`, `,` and brackets; Lightning's checkpoint names a `=`)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
-    parser = OverridesParser.create()
     for word in (f"{key}={value}", f"{key}=\"{value}\""):
         try:
-            if parser.parse_override(word).value() == value:
+            if override_parser().parse_override(word).value() == value:
                 return word
         except HydraException:
             continue
@@ -84,11 +91,26 @@ def overrides(run: Path) -> list[str]:
     return words + [str(item) for item in OmegaConf.load(task)]
 
 
+@functools.cache
+def meaning(item: str) -> str:
+    """An override as Hydra reads it, so that two spellings of one value match: a sweep's jobs record
+    `trainer.enable_progress_bar=False` and `lr=0.0001` where the command line said `=false` and `=1e-4` (Hydra's
+    sweeper writes every value back). A word that is no override (`--config-name`) stands for itself."""
+    from hydra.errors import HydraException
+
+    try:
+        override = override_parser().parse_override(item)
+    except HydraException:
+        return item
+    return f"{override.get_key_element()}={override.value()!r}"
+
+
 def differing_overrides(runs: list[Path]) -> dict[Path, list[str]]:
-    """Each run's `overrides` less those every one of `runs` shares: what tells them apart."""
+    """Each run's `overrides` less those every one of `runs` shares (however it is spelt): what tells them apart."""
     run_overrides = {run: overrides(run) for run in runs}
-    shared = set.intersection(*(set(items) for items in run_overrides.values())) if runs else set()
-    return {run: [item for item in items if item not in shared] for run, items in run_overrides.items()}
+    meanings = [{meaning(item) for item in items} for items in run_overrides.values()]
+    shared = set.intersection(*meanings) if runs else set()
+    return {run: [item for item in items if meaning(item) not in shared] for run, items in run_overrides.items()}
 
 
 def override_key(item: str) -> str:
@@ -108,7 +130,7 @@ def grouped_over(runs: list[Path], key: str) -> dict[tuple[str, ...], list[Path]
     others = {run: [item for item in differing[run] if override_key(item) != key] for run in runs}
     groups: dict[frozenset[str], list[Path]] = {}  # the same overrides in another order are the same group
     for run in runs:
-        groups.setdefault(frozenset(others[run]), []).append(run)
+        groups.setdefault(frozenset(map(meaning, others[run])), []).append(run)
     return {tuple(others[group[0]]): group for group in groups.values()}
 
 

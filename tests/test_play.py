@@ -354,6 +354,23 @@ def test_compare_mean_over_seeds_makes_one_row_of_each_recipe(seed_sweep):
                                                         "runs differ in seeds; they differ in model, seed\n")
 
 
+def test_runs_match_an_override_however_it_is_spelt(tmp_path):
+    """A sweep's jobs record `=False` and `=0.0001` (Hydra's sweeper writes every value back) where a run started
+    alone says `=false` and `=1e-4`: compare listed them as differing, and --mean-over kept them apart."""
+    _job(tmp_path, "alone", ["model=gan", "seed=1", "trainer.enable_progress_bar=false", "model.g_optimizer.lr=1e-4"],
+         [5.0])
+    _job(tmp_path, "0", ["model=gan", "seed=2", "trainer.enable_progress_bar=False", "model.g_optimizer.lr=0.0001"],
+         [7.0])
+    _job(tmp_path, "1", ["model=gan", "seed=3", "trainer.enable_progress_bar=False", "model.g_optimizer.lr=0.0002"],
+         [6.5])
+    rows = [line.strip("| ").split(" | ")[:2] for line in compare([tmp_path]).splitlines()[2:]]
+    assert rows == [[str(tmp_path / "alone"), "seed=1 model.g_optimizer.lr=1e-4"],
+                    [str(tmp_path / "1"), "seed=3 model.g_optimizer.lr=0.0002"],
+                    [str(tmp_path / "0"), "seed=2 model.g_optimizer.lr=0.0001"]]
+    means = [line.strip("| ").split(" | ")[:2] for line in compare([tmp_path], "seed").splitlines()[2:]]
+    assert means == [["model.g_optimizer.lr=1e-4", "2"], ["model.g_optimizer.lr=0.0002", "1"]]
+
+
 def test_plot_mean_over_seeds_draws_each_recipes_mean_in_a_band_of_its_spread(seed_sweep, tmp_path, monkeypatch):
     figures = []
     monkeypatch.setattr(plot.plt, "close", figures.append)
