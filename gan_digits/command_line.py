@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from gan_digits.checks import ConfigError, UserInputError, as_typed, check_choice
-from gan_digits.run_commands import as_override
+from gan_digits.run_commands import as_override, override_parser
 
 # A group's config that is no option of its own: the base the models inherit (Hydra lists it among them).
 BASE_OPTIONS = {"model": "default"}
@@ -77,7 +77,6 @@ def check_known_keys(argv: Sequence[str], conf: Path, config_name: str) -> None:
     a sweep's first job (Hydra composes every job before running one) and a job for each other option of a config
     group it sweeps; other composition errors are left to Hydra."""
     from hydra import compose, initialize_config_dir
-    from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException
     from omegaconf import OmegaConf
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError
@@ -86,7 +85,7 @@ def check_known_keys(argv: Sequence[str], conf: Path, config_name: str) -> None:
         return
     config_name, typed = command
     try:
-        overrides = OverridesParser.create().parse_overrides(typed)
+        overrides = override_parser().parse_overrides(typed)
         words = [f"{o.get_key_element()}={next(o.sweep_string_iterator())}" if o.is_sweep_override() else word
                  for word, o in zip(typed, overrides)]
     except (HydraException, StopIteration):
@@ -222,11 +221,10 @@ def check_overrides(argv: Sequence[str], groups: dict[str, Sequence[str]] | None
     reads it as an operator) or a second `=` (`ckpt=.../epoch=0-step=4.ckpt`), and a config group set to what is
     no option's name (`logger=null`, `model=1`); and Hydra's flags as check_hydra_flags reads them.
     `groups` maps each group to its options; `optional` are the groups a run may leave out (`~group`)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
     check_hydra_flags(argv)
-    parser = OverridesParser.create()
+    parser = override_parser()
     groups = groups or {}
     for word in argv:
         if word.startswith("-") or "=" not in word:

@@ -8,13 +8,12 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from gan_digits.checks import UserInputError
-from gan_digits.run_commands import as_override, local_command, project_script, shown
+from gan_digits.run_commands import as_override, local_command, override_parser, project_script, shown
 
 
 def sweep_summary(sweep_dir: Path, over_seeds: bool = False, failed: bool = False) -> str | None:
@@ -50,7 +49,7 @@ def sweep_summary(sweep_dir: Path, over_seeds: bool = False, failed: bool = Fals
 
 def swept_over_seeds(config: DictConfig) -> bool:
     """Whether the sweep's command line sweeps `seed` (seed=1,2,3, seed=range(1,4), ...)."""
-    swept = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+    swept = override_parser().parse_overrides(list(config.hydra.overrides.task))
     return any(override.key_or_group == "seed" and override.is_sweep_override() for override in swept)
 
 
