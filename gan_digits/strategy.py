@@ -16,9 +16,12 @@ CLUSTERS = (SLURMEnvironment, TorchElasticEnvironment, LSFEnvironment, MPIEnviro
 
 
 def accelerator_kind(trainer_cfg: DictConfig) -> str:
-    """`trainer.accelerator` with `auto` resolved as this project uses it: `gpu` where CUDA is, else `cpu`."""
+    """`trainer.accelerator` with `auto` resolved as this project uses it: `cuda` where CUDA is, else `cpu`.
+
+    `cuda`, not `gpu`: Lightning's `gpu` means Apple's MPS first, where it is, and nothing here has run on it.
+    """
     if trainer_cfg.accelerator == "auto":
-        return "gpu" if CUDAAccelerator.is_available() else "cpu"
+        return "cuda" if CUDAAccelerator.is_available() else "cpu"
     return trainer_cfg.accelerator
 
 

@@ -14,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import to_absolute_path
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, ProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, ModelSummary, ProgressBar, TQDMProgressBar
 from lightning.pytorch.core.saving import save_hparams_to_yaml
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
@@ -187,9 +187,10 @@ def build_callbacks(cfg: DictConfig, module: GANModule, resuming: bool = False) 
             callbacks[name] = instantiate(callback)
         if isinstance(callbacks[name], TQDMProgressBar):  # Lightning compares it with the step only at the first batch
             check_int(f"callbacks.{name}.refresh_rate", callbacks[name].refresh_rate, 0)
-    # Lightning refuses a bar or a checkpoint callback when the trainer turns them off: the trainer's word wins.
-    turned_off = [kind for kind, key in ((ProgressBar, "enable_progress_bar"), (ModelCheckpoint, "enable_checkpointing"))
-                  if not cfg.trainer.get(key, True)]
+    # Lightning refuses a bar or a checkpoint callback when the trainer turns them off, and would print a summary
+    # the trainer turns off: the trainer's word wins.
+    turned_off = [kind for kind, key in ((ProgressBar, "enable_progress_bar"), (ModelCheckpoint, "enable_checkpointing"),
+                                         (ModelSummary, "enable_model_summary")) if not cfg.trainer.get(key, True)]
     callbacks = {name: c for name, c in callbacks.items() if not isinstance(c, tuple(turned_off))}
     run_dir = Path(cfg.paths.output_dir).resolve()
     checkpoints = [c for c in callbacks.values() if isinstance(c, ModelCheckpoint)]
@@ -206,9 +207,15 @@ def build_callbacks(cfg: DictConfig, module: GANModule, resuming: bool = False) 
     return [PreparedProcess(resuming), *callbacks.values()]  # in every rank
 
 
-def no_cloud_tip(record: logging.LogRecord) -> bool:
-    """Lightning advertises its cloud logger when a trainer is built: nothing a user of this project acts on."""
-    return "litlogger" not in record.getMessage()
+# Lightning's lines when a trainer is built that a user of this project cannot act on: its cloud logger's advert,
+# and its note that the callbacks group's model summary takes the place of its own.
+NOT_FOR_USERS = ("litlogger", "Skipping setting a default `ModelSummary` callback")
+
+
+def not_for_users(record: logging.LogRecord) -> bool:
+    """A logging filter: False for the lines of NOT_FOR_USERS."""
+    message = record.getMessage()
+    return not any(text in message for text in NOT_FOR_USERS)
 
 
 def check_trainer(trainer: DictConfig) -> None:
@@ -296,7 +303,7 @@ def build(cfg: DictConfig, trained_at: str | None = None,
     # `auto` becomes the precision it chose here, so the run's HPARAMS say which one trained. Outside
     # the trainer's errors: a failure in the model's timing pass is the model's, not the config's.
     cfg.trainer.precision = resolve_precision(cfg.trainer, module, cfg.data.batch_size, trained_at)
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(no_cloud_tip)  # once, however many runs
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(not_for_users)  # once, however many runs
     with said_as_config("trainer"):
         trainer = instantiate(cfg.trainer, strategy=strategy, callbacks=callbacks, logger=loggers or False)
     # Too few digits for a batch or for the clusters, found in fit, came after the logger had written the run's

@@ -59,8 +59,10 @@ def compose_train(model: str = "cdcgan", overrides=(), output_dir: Path | None =
 
 
 def probe_env() -> dict[str, str]:
-    """train.py's environment with tests/ importable: `+callbacks.<name>._target_=rank_probe.<Class>`."""
-    return {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
+    """train.py's environment with tests/ importable: `+callbacks.<name>._target_=rank_probe.<Class>` (and what
+    PYTHONPATH held already, where the packages may be)."""
+    paths = [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
 
 
 def run_script(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -65,7 +65,7 @@ def test_spawned_ranks_save_on_a_signal_and_the_run_ends_with_its_code(tmp_path,
     each signal on to them, and ends with the code they end with, 128 + the signal, in one line."""
     run = tmp_path / "run"
     result = run_script(
-        "train.py", "model=gan", *TINY_MODEL["gan"], *TINY_CLI, "trainer.strategy=ddp_spawn", "trainer.devices=2",
+        "train.py", "model=gan", *TINY_MODEL["gan"], *TINY_CLI, "trainer.strategy=ddp_spawn", "accelerator=ddp_cpu",
         "trainer.max_epochs=3", "+callbacks.signal._target_=rank_probe.SignalLauncher", f"+callbacks.signal.at_batch={at_batch}",
         f"+callbacks.signal.signum={int(signum)}", f"+callbacks.signal.launcher={str(launcher).lower()}",
         f"+callbacks.signal.ranks={str(ranks).lower()}", f"hydra.run.dir={run}", env=probe_env(),

@@ -374,9 +374,26 @@ def test_auto_accelerator_means_a_cuda_gpu_or_the_cpu(tmp_path, monkeypatch):
     monkeypatch.setattr(MPSAccelerator, "is_available", staticmethod(lambda: True))
     cfg = compose_train("gan", ["trainer.accelerator=auto"], output_dir=tmp_path)
     _, _, trainer = build(cfg)
-    name, accelerator = ("gpu", CUDAAccelerator) if torch.cuda.is_available() else ("cpu", CPUAccelerator)
+    name, accelerator = ("cuda", CUDAAccelerator) if torch.cuda.is_available() else ("cpu", CPUAccelerator)
     assert cfg.trainer.accelerator == name  # what the run's HPARAMS record
     assert isinstance(trainer.accelerator, accelerator)
+
+
+@pytest.mark.parametrize("summary", [True, False])
+def test_the_model_summary_is_lightnings_logged_table_also_where_rich_is_installed(summary, tmp_path, caplog, monkeypatch):
+    """Where `rich` is installed (as on the GPU machine tried), Lightning's own pick was its Rich summary, printed to
+    the terminal alone: train.log went without it. The callbacks group's plain one is logged wherever it runs."""
+    from lightning.pytorch.callbacks import ModelSummary
+    from lightning.pytorch.trainer.connectors import callback_connector
+
+    monkeypatch.setattr(callback_connector, "_RICH_AVAILABLE", True)
+    caplog.set_level(logging.INFO)
+    cfg = compose_train("gan", [f"trainer.enable_model_summary={summary}"], output_dir=tmp_path)
+    datamodule, module, trainer = build(cfg)
+    assert [type(c) for c in trainer.callbacks if isinstance(c, ModelSummary)] == ([ModelSummary] if summary else [])
+    trainer.fit(module, datamodule=datamodule)
+    assert ("Total params" in caplog.text) == summary
+    assert "Skipping setting a default `ModelSummary`" not in caplog.text  # Lightning's note on the group's own
 
 
 def test_a_run_that_ends_before_its_first_validation_says_so_without_lightnings_hint(tmp_path, caplog, recwarn):
