@@ -25,9 +25,10 @@ def prepare_process() -> None:
                                               r"grad\.sizes\(\) = \[\d+, 1, \d+, \d+\]")
 
 
-def quiet_answered_warnings(resuming: bool) -> None:
-    """Lightning's warnings that a run here has answered already (`resuming`: a checkpoint's run goes on), filtered
-    by PreparedProcess in every rank: in `train()`'s process for its fit alone, in a spawned rank's for its life."""
+def quiet_answered_warnings(resuming: bool, in_memory: bool) -> None:
+    """Lightning's warnings that a run here has answered already (`resuming`: a checkpoint's run goes on; `in_memory`:
+    its batches are indexed from memory, data.loader=memory), filtered by PreparedProcess in every rank: in
+    `train()`'s process for its fit alone, in a spawned rank's for its life."""
     if resuming:  # in its run dir: of course its checkpoints/ holds files
         warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
         # Lightning calls a resume mid-epoch unreliable unless the loader saves its own state: the sampler
@@ -35,6 +36,8 @@ def quiet_answered_warnings(resuming: bool) -> None:
         warnings.filterwarnings("ignore", message=r"You're resuming from a checkpoint that ended before the epoch")
         # Resumed into another folder, whose best checkpoint is its own (README: Runs that survive).
         warnings.filterwarnings("ignore", message=r"The dirpath has changed from .* won't be reloaded")
+    if in_memory:  # On more than 2 cores Lightning advises loader workers, which the torchvision loader does need
+        warnings.filterwarnings("ignore", message=r"The '(train|val)_dataloader' does not have many workers")
     # Every bf16-mixed run (auto's pick on many CPUs): the summary's size estimate counts 4 bytes a weight.
     warnings.filterwarnings("ignore", message=r"Precision .* is not supported by the model summary")
     # A run that ends before its first validation (max_steps within the first epoch): Lightning asks whether
@@ -49,14 +52,14 @@ class PreparedProcess(L.Callback):
     logging set-up, and importing Lightning there turns the NVML check on again. First among the callbacks, before
     ModelCheckpoint's setup warns of a full folder."""
 
-    def __init__(self, resuming: bool = False):
-        self.resuming = resuming
+    def __init__(self, resuming: bool = False, in_memory: bool = True):
+        self.resuming, self.in_memory = resuming, in_memory
         handler = run_log_handler()
         self.log_file = (handler.baseFilename, handler.formatter) if handler is not None else None
         self.built_in = os.getpid()
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         prepare_process()
-        quiet_answered_warnings(self.resuming)
+        quiet_answered_warnings(self.resuming, self.in_memory)
         if self.log_file is not None and os.getpid() != self.built_in:  # a spawned rank: no Hydra logging set up there
             log_into(*self.log_file)

@@ -204,7 +204,7 @@ def build_callbacks(cfg: DictConfig, module: GANModule, resuming: bool = False) 
         if (folder := getattr(callback, "dirpath", None)) and not Path(folder).resolve().is_relative_to(run_dir):
             check_writable(folder, f"callbacks.{name}.dirpath")
     check_monitors(cfg, callbacks, module)
-    return [PreparedProcess(resuming), *callbacks.values()]  # in every rank
+    return [PreparedProcess(resuming, in_memory=cfg.data.loader == "memory"), *callbacks.values()]  # in every rank
 
 
 # Lightning's lines when a trainer is built that a user of this project cannot act on: its cloud logger's advert,

@@ -396,6 +396,21 @@ def test_the_model_summary_is_lightnings_logged_table_also_where_rich_is_install
     assert "Skipping setting a default `ModelSummary`" not in caplog.text  # Lightning's note on the group's own
 
 
+@pytest.mark.parametrize("loader,advised", [("memory", False), ("torchvision", True)])
+def test_lightnings_advice_to_add_loader_workers_is_kept_for_the_loader_that_needs_them(loader, advised, tmp_path,
+                                                                                       monkeypatch, recwarn):
+    """On a machine of more than 2 cores every run was told, for its training and its validation batches, that they
+    "may be a bottleneck" and to set num_workers=<cores - 1>: batches indexed from memory need no worker (README)."""
+    from lightning.pytorch.trainer.connectors import data_connector
+
+    from gan_digits.training import train
+
+    monkeypatch.setattr(data_connector, "suggested_max_num_workers", lambda devices: 15)  # a 16-core machine
+    train(compose_train("gan", [f"data.loader={loader}"], output_dir=tmp_path))
+    advice = [str(w.message) for w in recwarn if "does not have many workers" in str(w.message)]
+    assert len(advice) == (2 if advised else 0), advice  # train_dataloader's and val_dataloader's
+
+
 def test_a_run_that_ends_before_its_first_validation_says_so_without_lightnings_hint(tmp_path, caplog, recwarn):
     """Lightning warned that the best checkpoint's val/fid was not found, asking whether the module calls
     log('val/fid'), and the summary said nothing of it: the run had ended (max_steps) before any validation."""
