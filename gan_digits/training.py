@@ -187,6 +187,8 @@ def build_callbacks(cfg: DictConfig, module: GANModule, resuming: bool = False) 
             callbacks[name] = instantiate(callback)
         if isinstance(callbacks[name], TQDMProgressBar):  # Lightning compares it with the step only at the first batch
             check_int(f"callbacks.{name}.refresh_rate", callbacks[name].refresh_rate, 0)
+        if isinstance(callbacks[name], ModelSummary):  # Lightning checks it as fit starts, in a traceback
+            check_int(f"callbacks.{name}.max_depth", callback.get("max_depth", 1), -1, why="-1: every layer, 0: no table")
     # Lightning refuses a bar or a checkpoint callback when the trainer turns them off, and would print a summary
     # the trainer turns off: the trainer's word wins.
     turned_off = [kind for kind, key in ((ProgressBar, "enable_progress_bar"), (ModelCheckpoint, "enable_checkpointing"),

@@ -409,6 +409,8 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("model.ema_decay=1.5", ConfigError, r"model.ema_decay=1.5 is not allowed: expected a number in \(0, 1\)"),
         ("callbacks.progress_bar.refresh_rate=-1", ConfigError, r"^callbacks.progress_bar.refresh_rate=-1 is not "
                                                                 r"allowed: expected an integer >= 0$"),  # no bar, silently
+        ("callbacks.model_summary.max_depth=-2", ConfigError, r"^callbacks.model_summary.max_depth=-2 is not allowed: "
+                                                              r"expected an integer >= -1 \(-1: every layer, 0: no table\)$"),
         ("+model.loss.real_label=abc", ConfigError, r"^model.loss.real_label='abc' is not allowed: expected a number in "
                                                     r"\(0.5, 1\]$"),  # was '<' not supported between 'float' and 'str'
         ("model.ema_decay=abc", ConfigError, r"^model.ema_decay='abc' is not allowed: expected a number in \(0, 1\), or "
