@@ -400,7 +400,7 @@ def test_the_model_summary_is_lightnings_logged_table_also_where_rich_is_install
 def test_lightnings_advice_to_add_loader_workers_is_kept_for_the_loader_that_needs_them(loader, advised, tmp_path,
                                                                                        monkeypatch, recwarn):
     """On a machine of more than 2 cores every run was told, for its training and its validation batches, that they
-    "may be a bottleneck" and to set num_workers=<cores - 1>: batches indexed from memory need no worker (README)."""
+    "may be a bottleneck" and to set num_workers=<cores - 1>: batches indexed from memory need no worker (conf/data)."""
     from lightning.pytorch.trainer.connectors import data_connector
 
     from gan_digits.training import train
