@@ -15,8 +15,9 @@ import torch
 # The keys of a `_partial_` config that are not settings.
 HYDRA_KEYS = {"_target_", "_partial_"}
 OPTIMIZERS = ("g_optimizer", "d_optimizer")  # in the order configure_optimizers returns them
-# The module's own settings, which it reads from this run's config when built (none is restored with the weights).
-MODULE_SETTINGS = ("loss", "ema_decay", "diversity_weight", "code_weight", "cuda_graph")
+# The module's own settings, which it reads from this run's config when built (none is restored with the weights but
+# fixed_noise_seed's grid noise, which GANModule.carry_settings_into writes over the checkpoint's).
+MODULE_SETTINGS = ("loss", "ema_decay", "diversity_weight", "code_weight", "cuda_graph", "fixed_noise_seed")
 
 
 def changed(saved: dict | None, wanted: dict | None) -> list[str]:

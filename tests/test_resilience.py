@@ -11,6 +11,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
 
 from conftest import ROOT, TINY_MODEL, compose_train, probe_env, run_script
 from gan_digits import module as gan_module
@@ -276,6 +277,20 @@ def test_resume_trains_with_the_configs_optimizer_and_scheduler_settings(tmp_pat
         with pytest.raises(CheckpointError, match=r"was trained with model.(g_optimizer|scheduler)._target_=torch.optim."
                                                   r".*, this run asks for .*: a resumed run restores its state"):
             train(compose_train("gan", [schedule, other, f"ckpt_path={ckpt}"], output_dir=tmp_path / "other"))
+
+
+def test_a_resume_with_another_fixed_noise_seed_draws_its_grids_from_that_seed(tmp_path, caplog):
+    """The grids' noise is a buffer saved with the weights: a resume given model.fixed_noise_seed=7 drew the
+    checkpoint's seed-0 noise without a word, while its config and HPARAMS said 7."""
+    train(compose_train("gan", output_dir=tmp_path))
+    with caplog.at_level(logging.INFO):
+        train(compose_train("gan", ["ckpt_path=last", "trainer.max_steps=16", "model.fixed_noise_seed=7"],
+                            output_dir=tmp_path))
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("resumed with ")]
+    assert said == ["resumed with model.fixed_noise_seed=7 (the checkpoint's: 0): this run's setting from here on"]
+    fixed_z = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]["fixed_z"]
+    seeded = {seed: instantiate(compose_train("gan", [f"model.fixed_noise_seed={seed}"]).model).fixed_z for seed in (0, 7)}
+    assert torch.equal(fixed_z, seeded[7]) and not torch.equal(fixed_z, seeded[0])
 
 
 def test_resume_says_the_modules_own_settings_it_changes_and_refuses_to_add_or_drop_the_ema(tmp_path, caplog):
