@@ -4,17 +4,24 @@ import os
 import warnings
 
 import lightning as L
+import torch
 
 from gan_digits.allocator import keep_freed_memory
 from gan_digits.cuda_check import skip_unusable_nvml
 from gan_digits.run_log import log_into, run_log_handler
 
 
-def prepare_process() -> None:
+# torch.set_float32_matmul_precision's choices (the config's float32_matmul_precision).
+MATMUL_PRECISIONS = ("highest", "high", "medium")
+
+
+def prepare_process(matmul_precision: str = "highest") -> None:
     """Freed memory kept for the next step, no failed NVML load in every optimizer step (the
-    benchmarks time their steps under these too), and no upstream warning in every run that is not the user's."""
+    benchmarks time their steps under these too), the run's float32 matmul precision (a process-wide setting of
+    torch's), and no upstream warning in every run that is not the user's."""
     keep_freed_memory()
     skip_unusable_nvml()
+    torch.set_float32_matmul_precision(matmul_precision)
     # Lightning 2.6 calls a torch API that torch 2.14 deprecates, and says so in every run: upstream,
     # harmless, and not the user's to fix (pytest's config silences it too).
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
@@ -52,14 +59,14 @@ class PreparedProcess(L.Callback):
     logging set-up, and importing Lightning there turns the NVML check on again. First among the callbacks, before
     ModelCheckpoint's setup warns of a full folder."""
 
-    def __init__(self, resuming: bool = False, in_memory: bool = True):
-        self.resuming, self.in_memory = resuming, in_memory
+    def __init__(self, resuming: bool = False, in_memory: bool = True, matmul_precision: str = "highest"):
+        self.resuming, self.in_memory, self.matmul_precision = resuming, in_memory, matmul_precision
         handler = run_log_handler()
         self.log_file = (handler.baseFilename, handler.formatter) if handler is not None else None
         self.built_in = os.getpid()
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        prepare_process()
+        prepare_process(self.matmul_precision)
         quiet_answered_warnings(self.resuming, self.in_memory)
         if self.log_file is not None and os.getpid() != self.built_in:  # a spawned rank: no Hydra logging set up there
             log_into(*self.log_file)

@@ -25,13 +25,13 @@ from torch.multiprocessing import ProcessExitedException, ProcessRaisedException
 from gan_digits.callbacks import QualityMetrics
 from gan_digits.callbacks.stop_on_signal import SIGNALS, signals_forwarded_to_spawned_ranks
 from gan_digits.checkpoint import FORMAT_KEY, CheckpointError, foreign_target, load_checkpoint
-from gan_digits.checks import (ConfigError, ReportedError, as_typed, check_importable, check_int, check_path, instantiate,
-                               raised_in_spawned_rank, targets)
+from gan_digits.checks import (ConfigError, ReportedError, as_typed, check_choice, check_importable, check_int, check_path,
+                               instantiate, raised_in_spawned_rank, targets)
 from gan_digits.declared_types import check_declared_types
 from gan_digits.model_variants import NETS, overrides_that_build
 from gan_digits.module import GANModule
 from gan_digits.precision import AUTO_HINT, resolve_precision
-from gan_digits.process import PreparedProcess, prepare_process
+from gan_digits.process import MATMUL_PRECISIONS, PreparedProcess, prepare_process
 from gan_digits.provenance import code_versions, said_versions
 from gan_digits.run_dir import check_no_earlier_run, check_writable, requeued
 from gan_digits.run_log import into_run_log
@@ -178,6 +178,11 @@ def check_monitors(cfg: DictConfig, callbacks: dict[str, L.Callback], module: GA
                                   f"which this run does not log (it logs {', '.join(sorted(logged))}){hint}")
 
 
+def matmul_precision(cfg: DictConfig) -> str:
+    """The run's `float32_matmul_precision` (torch's default for a config without the key)."""
+    return check_choice("float32_matmul_precision", cfg.get("float32_matmul_precision", "highest"), MATMUL_PRECISIONS)
+
+
 def build_callbacks(cfg: DictConfig, module: GANModule, resuming: bool = False) -> list[L.Callback]:
     """The `callbacks` group's callbacks, a bad setting named by its key (`callbacks.early_stopping config: ...`).
     `resuming`: the run goes on from a checkpoint."""
@@ -206,7 +211,8 @@ def build_callbacks(cfg: DictConfig, module: GANModule, resuming: bool = False) 
         if (folder := getattr(callback, "dirpath", None)) and not Path(folder).resolve().is_relative_to(run_dir):
             check_writable(folder, f"callbacks.{name}.dirpath")
     check_monitors(cfg, callbacks, module)
-    return [PreparedProcess(resuming, in_memory=cfg.data.loader == "memory"), *callbacks.values()]  # in every rank
+    prepared = PreparedProcess(resuming, in_memory=cfg.data.loader == "memory", matmul_precision=matmul_precision(cfg))
+    return [prepared, *callbacks.values()]  # in every rank
 
 
 # Lightning's lines when a trainer is built that a user of this project cannot act on: its cloud logger's advert,
@@ -286,7 +292,7 @@ def build(cfg: DictConfig, trained_at: str | None = None,
     # train.py's Hydra callback has checked its run dir before Hydra wrote there; this is for train(cfg) from Python.
     check_no_earlier_run(Path(cfg.paths.output_dir), cfg.get("ckpt_path"), "paths.output_dir")
     check_writable(cfg.paths.output_dir)
-    prepare_process()  # before auto's timing, so that it times the step as training runs it
+    prepare_process(matmul_precision(cfg))  # before auto's timing, so that it times the step as training runs it
     # Relative paths mean the folder the command was started in, not Hydra's run dir.
     with signature_said_as_config("data"):
         datamodule = instantiate(cfg.data, root=to_absolute_path(check_path("data.root", cfg.data.root)))
@@ -370,7 +376,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # Hyper-parameters beside the final metrics, so the runs of a sweep compare in the HPARAMS tab.
     # The metrics get their own names: under their usual ones they would add a point at step 0.
     params = flatten({key: OmegaConf.to_container(cfg[key], resolve=True) for key in ("model", "data", "trainer")})
-    params["seed"] = cfg.seed
+    params["seed"], params["float32_matmul_precision"] = cfg.seed, matmul_precision(cfg)
     params.update({f"code/{name}": version for name, version in versions.items()})
     for logger in trainer.loggers:
         logger.log_hyperparams(params, {f"hparams/{name}": value for name, value in metrics.items()})

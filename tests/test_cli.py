@@ -371,8 +371,9 @@ def test_unknown_key_is_named_with_the_key_meant_before_importing_torch():
     (["~trainer.max_epoch"], "~trainer.max_epoch is not allowed: trainer has no key max_epoch (did you mean "
                              "trainer.max_epochs?)"),
     (["~ckpt_path"], "~ckpt_path is not allowed: ckpt_path is null already, nothing to delete"),  # "does not exist"
-    (["zzz=1"], "zzz=1 is not allowed: the config has no key zzz (the keys beside it: seed, optimized_metric, ckpt_path, "
-                "metrics, paths, model, data, trainer, callbacks, logger)"),
+    (["zzz=1"], "zzz=1 is not allowed: the config has no key zzz (the keys beside it: seed, "
+                "float32_matmul_precision, optimized_metric, ckpt_path, metrics, paths, model, data, trainer, callbacks, "
+                "logger)"),
 ])
 def test_a_key_no_config_has_is_named_with_the_key_meant(argv, message):
     from gan_digits.checks import ConfigError
@@ -407,8 +408,8 @@ def test_a_key_added_that_nothing_reads_is_named_before_importing_torch(tmp_path
     ("+lr=0.1", "lr=0.1 is not allowed: nothing reads lr, which a + added (did you mean model.g_optimizer.lr or "
                 "model.d_optimizer.lr?)"),
     ("++seeds=[1,2]", "seeds=[1, 2] is not allowed: nothing reads seeds, which a + added (did you mean seed?)"),
-    ("+zzz=1", "zzz=1 is not allowed: nothing reads zzz, which a + added (the keys beside it: seed, optimized_metric, "
-               "ckpt_path, metrics, paths)"),
+    ("+zzz=1", "zzz=1 is not allowed: nothing reads zzz, which a + added (the keys beside it: seed, "
+               "float32_matmul_precision, optimized_metric, ckpt_path, metrics, paths)"),
 ])
 def test_a_key_added_where_nothing_reads_it_is_named_with_what_is_there(tmp_path, override, message):
     from gan_digits.checks import ConfigError

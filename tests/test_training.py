@@ -411,6 +411,19 @@ def test_lightnings_advice_to_add_loader_workers_is_kept_for_the_loader_that_nee
     assert len(advice) == (2 if advised else 0), advice  # train_dataloader's and val_dataloader's
 
 
+def test_float32_matmul_precision_is_set_for_the_run_as_lightning_advises_on_a_gpu(tmp_path, monkeypatch):
+    """On a GPU with Tensor Cores every run was advised to call torch.set_float32_matmul_precision('high'), which a
+    run here had no setting for (seen on the H200). The config's key sets it, torch's default kept otherwise."""
+    asked = []
+    monkeypatch.setattr(torch, "set_float32_matmul_precision", asked.append)
+    for value in ("high", "highest"):
+        build(compose_train("gan", [f"float32_matmul_precision={value}"], output_dir=tmp_path / value))
+    assert asked == ["high", "highest"]
+    with pytest.raises(ConfigError, match=r"^float32_matmul_precision='fast' is not allowed: expected one of highest, "
+                                          r"high, medium$"):
+        build(compose_train("gan", ["float32_matmul_precision=fast"], output_dir=tmp_path / "fast"))
+
+
 def test_a_run_that_ends_before_its_first_validation_says_so_without_lightnings_hint(tmp_path, caplog, recwarn):
     """Lightning warned that the best checkpoint's val/fid was not found, asking whether the module calls
     log('val/fid'), and the summary said nothing of it: the run had ended (max_steps) before any validation."""
