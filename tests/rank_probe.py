@@ -29,6 +29,7 @@ class RankProbe(L.Callback):
     def on_train_end(self, trainer, pl_module):
         self.record["world_size"] = trainer.world_size
         self.record["nvml_check"] = os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK")  # gan_digits/cuda_check.py
+        self.record["matmul_precision"] = torch.get_float32_matmul_precision()  # the run's float32_matmul_precision
         self.dirpath.mkdir(parents=True, exist_ok=True)
         torch.save(self.record, self.dirpath / f"rank{trainer.global_rank}.pt")
 

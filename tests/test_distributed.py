@@ -219,7 +219,8 @@ def test_multirun_with_two_devices_spawns_one_run_dir_per_job(tmp_path):
     sweep = tmp_path / "sweep"
     result = run_script(
         "train.py", "-m", "accelerator=ddp_cpu", "model=cdcgan", *TINY_MODEL["cdcgan"], *TINY_CLI,
-        "trainer.strategy=ddp", "trainer.precision=32-true,bf16-mixed", f"hydra.sweep.dir={sweep}",
+        "trainer.strategy=ddp", "trainer.precision=32-true,bf16-mixed", "float32_matmul_precision=high",
+        f"hydra.sweep.dir={sweep}",
         *_probe_args(f"{tmp_path}/probe_${{trainer.precision}}"), env=probe_env(),
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -228,6 +229,7 @@ def test_multirun_with_two_devices_spawns_one_run_dir_per_job(tmp_path):
     for precision in ("32-true", "bf16-mixed"):
         ranks = _ranks_kept_in_step(tmp_path / f"probe_{precision}")
         assert [r["nvml_check"] for r in ranks] == [nvml_check, nvml_check]
+        assert [r["matmul_precision"] for r in ranks] == ["high", "high"]
     assert sorted(p.name for p in sweep.iterdir()) == ["0", "1", "multirun.yaml"]
     for job in ("0", "1"):
         assert sorted(p.name for p in (sweep / job).iterdir()) == [".hydra", "checkpoints", "samples", "tb", "train.log"]
