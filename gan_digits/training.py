@@ -25,8 +25,8 @@ from torch.multiprocessing import ProcessExitedException, ProcessRaisedException
 from gan_digits.callbacks import QualityMetrics
 from gan_digits.callbacks.stop_on_signal import SIGNALS, signals_forwarded_to_spawned_ranks
 from gan_digits.checkpoint import FORMAT_KEY, CheckpointError, foreign_target, load_checkpoint
-from gan_digits.checks import (ConfigError, ReportedError, as_typed, check_choice, check_importable, check_int, check_path,
-                               instantiate, raised_in_spawned_rank, targets)
+from gan_digits.checks import (ConfigError, ReportedError, as_typed, check_choice, check_importable, check_int,
+                               check_path, instantiate, raised_in_spawned_rank, targets)
 from gan_digits.declared_types import check_declared_types
 from gan_digits.model_variants import NETS, overrides_that_build
 from gan_digits.module import GANModule
@@ -193,11 +193,13 @@ def build_callbacks(cfg: DictConfig, module: GANModule, resuming: bool = False) 
         if isinstance(callbacks[name], TQDMProgressBar):  # Lightning compares it with the step only at the first batch
             check_int(f"callbacks.{name}.refresh_rate", callbacks[name].refresh_rate, 0)
         if isinstance(callbacks[name], ModelSummary):  # Lightning checks it as fit starts, in a traceback
-            check_int(f"callbacks.{name}.max_depth", callback.get("max_depth", 1), -1, why="-1: every layer, 0: no table")
+            check_int(f"callbacks.{name}.max_depth", callback.get("max_depth", 1), -1,
+                      why="-1: every layer, 0: no table")
     # Lightning refuses a bar or a checkpoint callback when the trainer turns them off, and would print a summary
     # the trainer turns off: the trainer's word wins.
-    turned_off = [kind for kind, key in ((ProgressBar, "enable_progress_bar"), (ModelCheckpoint, "enable_checkpointing"),
-                                         (ModelSummary, "enable_model_summary")) if not cfg.trainer.get(key, True)]
+    flags = ((ProgressBar, "enable_progress_bar"), (ModelCheckpoint, "enable_checkpointing"),
+             (ModelSummary, "enable_model_summary"))
+    turned_off = [kind for kind, key in flags if not cfg.trainer.get(key, True)]
     callbacks = {name: c for name, c in callbacks.items() if not isinstance(c, tuple(turned_off))}
     run_dir = Path(cfg.paths.output_dir).resolve()
     checkpoints = [c for c in callbacks.values() if isinstance(c, ModelCheckpoint)]
