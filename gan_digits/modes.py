@@ -44,22 +44,35 @@ def noise(seed: int, n: int, latent_dim: int, key: str = "seed") -> torch.Tensor
     return torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
 
 
+def asked_rows(generator: Generator, digits: Sequence[int] | None, codes: Sequence[int] | None,
+               every_code: bool) -> list[int] | None:
+    """A row's digit (or InfoGAN code) each: the digits asked of a conditional model (default 0..9), or the codes
+    asked of a model with `latent_codes` (default all of them with `every_code`, else None: each noise its own
+    code); None for a model with neither. Each one asked is checked, and refused of a model without them."""
+    labels_for(generator, 1, digits)
+    codes_for(generator, 1, codes)
+    if generator.num_classes is not None:
+        return list(range(generator.num_classes) if digits is None else digits)
+    if codes is None and every_code and generator.latent_codes:
+        return list(range(generator.latent_codes))
+    return None if codes is None else list(codes)
+
+
+def labels_and_codes(generator: Generator, each: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """`each` (a value per image, from asked_rows) as the digits asked of a conditional model, else as codes."""
+    return (each, None) if generator.num_classes is not None else (None, each)
+
+
 def row_each(generator: Generator, digits: Sequence[int] | None, codes: Sequence[int] | None,
              z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """The noise `z` (one row of images) repeated for each digit asked of a conditional model (default 0..9) or
     each InfoGAN code asked (default none: one row, each noise its own code): every image's noise, label and code,
     row by row. The same noise in every row: what changes from row to row is the digit (or code) alone."""
-    labels_for(generator, 1, digits)  # each one asked checked, and refused of a model without them
-    codes_for(generator, 1, codes)
-    if generator.num_classes is not None:
-        asked = range(generator.num_classes) if digits is None else digits
-    elif codes is not None:
-        asked = codes
-    else:
+    rows = asked_rows(generator, digits, codes, every_code=False)
+    if rows is None:
         return z, None, None
-    each = torch.tensor(list(asked)).repeat_interleave(len(z))
-    z = z.repeat(len(each) // len(z), 1)
-    return (z, each, None) if generator.num_classes is not None else (z, None, each)
+    each = torch.tensor(rows).repeat_interleave(len(z))
+    return z.repeat(len(rows), 1), *labels_and_codes(generator, each)
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -86,17 +99,13 @@ def digit_rows(generator: Generator, digits: Sequence[int] | None = None, codes:
                seed: int = 0, columns: int | None = None, **_) -> Sheet:
     """One row per digit in `digits` (conditional models, default 0..9) or per InfoGAN code in `codes` (a model
     with `latent_codes`, default all: the digit each code draws), `columns` variations each (default 8)."""
-    rows = generator.num_classes or generator.latent_codes
-    if rows is None:
+    if generator.num_classes is None and generator.latent_codes is None:
         raise ConfigError("mode=digits needs a conditional model (such as cdcgan) or one with InfoGAN codes "
                           "(model.generator.latent_codes): this checkpoint's has neither")
-    labels_for(generator, 1, digits)  # each one asked checked, and refused of a model without them
-    codes_for(generator, 1, codes)
-    asked = digits if generator.num_classes else codes
-    asked = list(range(rows)) if asked is None else list(asked)
-    columns = check_int("columns", COLUMNS if columns is None else columns, 1, MAX_DIGITS // len(asked))
-    each = torch.tensor(asked).repeat_interleave(columns)
-    labels, asked_codes = (each, None) if generator.num_classes else (None, each)
+    rows = asked_rows(generator, digits, codes, every_code=True)
+    columns = check_int("columns", COLUMNS if columns is None else columns, 1, MAX_DIGITS // len(rows))
+    each = torch.tensor(rows).repeat_interleave(columns)
+    labels, asked_codes = labels_and_codes(generator, each)
     return Sheet(draw(generator, noise(seed, len(each), generator.latent_dim), labels, asked_codes), columns, labels)
 
 

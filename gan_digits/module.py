@@ -386,8 +386,8 @@ class GANModule(L.LightningModule):
         if saved is None or self.model_config is None:
             return []
         factories = {"g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer, "scheduler": self.scheduler}
-        seed = "fixed_noise_seed"
-        if seed in saved and saved[seed] != self.model_config.get(seed):  # the grids' noise, drawn from this run's seed
+        key = "fixed_noise_seed"
+        if key in saved and saved[key] != self.model_config.get(key):  # the grids' noise, drawn from this run's seed
             checkpoint["state_dict"]["fixed_z"] = self.fixed_z.detach().clone()
         return (carry_settings_into(checkpoint, saved, self.model_config, factories)
                 + module_settings_changed(saved, self.model_config))
