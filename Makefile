@@ -27,12 +27,16 @@ train: install
 test: install browser
 	GAN_DIGITS_DATA=$(DATA) $(PY) -m pytest -q $(ARGS)
 
-# Headless Chromium for the studio's browser test: Debian's package, installed when missing.
-browser:
-	@command -v chromium >/dev/null || { \
+# The browser the studio's tests drive headless: Chromium or Google Chrome, found by tests/headless_page.py (on the
+# PATH, in macOS's /Applications, or CHROMIUM=/path). None found: Debian's chromium where apt-get is, else what to do.
+browser: install
+	@$(PY) tests/headless_page.py >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null || { $(PY) tests/headless_page.py; exit 1; }; \
 	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	  { DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null || \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium-browser >/dev/null; } && \
+	  $(PY) tests/headless_page.py >/dev/null; }
 
 bench: install
 	$(PY) bench/speed.py --data $(DATA) $(ARGS)

@@ -7,23 +7,40 @@ import os
 import select
 import shutil
 import signal
+import sys
 from pathlib import Path
 
 REPLY_TIMEOUT_S = 120  # above wait_for's 60 s, which waits inside one call
+# Chromium by the names Debian, Ubuntu and Google give it, then macOS's app bundles: any of them runs the tests.
+BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+MAC_BROWSERS = ("/Applications/Chromium.app/Contents/MacOS/Chromium",
+                "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome")
+
+
+def chromium() -> str:
+    """The browser the studio's tests drive: $CHROMIUM when set, else the first of BROWSER_NAMES on the PATH or of
+    MAC_BROWSERS that exists. `python tests/headless_page.py` prints it (the Makefile's `browser` asks so)."""
+    if named := os.environ.get("CHROMIUM"):
+        assert shutil.which(named), f"CHROMIUM={named} is not an executable: name Chromium or Google Chrome"
+        return shutil.which(named)
+    found = [shutil.which(name) for name in BROWSER_NAMES] + [path for path in MAC_BROWSERS if os.access(path, os.X_OK)]
+    assert any(found), (f"the studio's browser tests need Chromium or Google Chrome, and none is here (looked for "
+                        f"{', '.join(BROWSER_NAMES)} on the PATH and in /Applications): install one (Debian: apt-get "
+                        f"install chromium; macOS: Google Chrome) or name it with CHROMIUM=/path/to/it")
+    return next(filter(None, found))
 
 
 class HeadlessPage:
     """`with HeadlessPage(url, profile) as page: page.js("1 + 1")`."""
 
     def __init__(self, url: str, profile: Path):
-        chromium = shutil.which("chromium")
-        assert chromium, "headless Chromium is needed: apt-get install chromium (.ci/run installs it)"
+        browser = chromium()
         to_chromium, self._commands = os.pipe()
         self._replies, from_chromium = os.pipe()
-        argv = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+        argv = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
                 "--disable-background-networking", "--disable-component-update", "--remote-debugging-pipe",
                 f"--user-data-dir={profile}", "about:blank"]
-        self._pid = os.posix_spawn(chromium, argv, os.environ, file_actions=[
+        self._pid = os.posix_spawn(browser, argv, os.environ, file_actions=[
             (os.POSIX_SPAWN_DUP2, to_chromium, 3), (os.POSIX_SPAWN_DUP2, from_chromium, 4),
             (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)])  # its D-Bus complaints
         os.close(to_chromium)
@@ -97,3 +114,10 @@ class HeadlessPage:
         os.close(self._commands)
         os.close(self._replies)
         os.waitpid(self._pid, 0)
+
+
+if __name__ == "__main__":
+    try:
+        print(chromium())
+    except AssertionError as error:
+        sys.exit(f"error: {error}")

@@ -21,7 +21,7 @@ from PIL import Image
 from torch.utils.tensorboard import SummaryWriter
 
 from conftest import DATA, compose_train, run_script
-from headless_page import HeadlessPage
+from headless_page import HeadlessPage, chromium
 from gan_digits import modes, plot
 from gan_digits import studio as studio_module
 from gan_digits.checkpoint import build_generator, load_checkpoint
@@ -642,11 +642,9 @@ def studio_with_strokes(tmp_path_factory):
 
 def test_studio_page_shows_digits_in_headless_chromium(studio_with_strokes, tmp_path):
     studio = studio_with_strokes
-    chromium = shutil.which("chromium")
-    assert chromium, "headless Chromium is needed: apt-get install chromium (.ci/run installs it)"
     shot = tmp_path / "page.png"
     subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1000,800", "--virtual-time-budget=10000",
          f"--screenshot={shot}", studio + "/"],
