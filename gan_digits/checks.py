@@ -102,7 +102,7 @@ def write_probe(folder: Path, size: int = 0) -> None:
 
 def check_output(out: str | Path, suffixes: Sequence[str], key: str = "out") -> Path:
     """An output file in an existing folder this process can write in, with one of `suffixes`, or a ConfigError
-    naming `key`: before any work (a read-only folder was an OSError traceback once the file was drawn)."""
+    naming `key`: before any work."""
     out = Path(check_path(key, out))
     if out.suffix not in suffixes:
         raise ConfigError(f"{key}={str(out)!r} is not allowed: expected a file ending in one of {', '.join(suffixes)}")
@@ -112,12 +112,36 @@ def check_output(out: str | Path, suffixes: Sequence[str], key: str = "out") -> 
         raise ConfigError(f"{key}={str(out)!r} is not allowed: it is a folder")
     if out.is_file() and os.access(out, os.W_OK):  # overwriting it takes the file's right alone, not its folder's
         return out
-    try:
-        write_probe(out.parent)
-    except OSError as err:
-        raise ConfigError(f"{key}={str(out)!r} is not allowed: its folder {out.parent} cannot be written "
-                          f"({err.strerror})") from err
+    check_writable(key, out, out.parent)
     return out
+
+
+def check_output_folder(out: str | Path, key: str = "out") -> Path:
+    """A folder for output files: a new one in an existing folder this process can write in, or an empty one, or a
+    ConfigError naming `key`: the files of a folder in use would be overwritten by, or mixed with, the new ones."""
+    folder = Path(check_path(key, out))
+    if folder.is_dir():
+        if any(folder.iterdir()):
+            raise ConfigError(f"{key}={str(out)!r} is not allowed: that folder holds files already (name a new or "
+                              f"empty folder: nothing is overwritten)")
+        check_writable(key, out, folder)
+    elif folder.exists():
+        raise ConfigError(f"{key}={str(out)!r} is not allowed: it is a file, not a folder")
+    elif not folder.parent.is_dir():
+        raise ConfigError(f"{key}={str(out)!r} is not allowed: its folder {folder.parent} does not exist")
+    else:
+        check_writable(key, out, folder.parent)
+    return folder
+
+
+def check_writable(key: str, out: str | Path, folder: Path) -> None:
+    """A ConfigError naming `key` (set to `out`) unless this process can write in `folder`: before any work (a
+    read-only folder was an OSError traceback once the file was drawn)."""
+    try:
+        write_probe(folder)
+    except OSError as err:
+        raise ConfigError(f"{key}={str(out)!r} is not allowed: its folder {folder} cannot be written "
+                          f"({err.strerror})") from err
 
 
 def targets(config: Any, key: str = "") -> Iterator[tuple[str, str]]:

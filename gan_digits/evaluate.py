@@ -1,4 +1,4 @@
-"""Score a checkpoint, an npz of digits, or real digits: `python -m gan_digits.evaluate <ckpt|npz> [n=10000]`.
+"""Score a checkpoint, digits (an npz, a folder of PNGs) or real ones: `python -m gan_digits.evaluate <path> [n=10000]`.
 
 Prints a table, then one JSON line with every metric (see gan_digits/metrics/quality.py).
 `--real` (or `real=true`) scores n real training digits instead: the floor every model is compared
@@ -29,6 +29,7 @@ from gan_digits.metrics import build_meter, distance_backbone
 from gan_digits.metrics.quality import BACKBONES, QualityMeter, check_kid_subset_size
 from gan_digits.metrics.scoring import BATCH, add_generated_digits, add_real_test_digits
 from gan_digits.modes import SEEDS
+from gan_digits.sampling import read_pngs
 from gan_digits.nets.contract import Generator
 
 
@@ -73,8 +74,8 @@ def load_npz(path: Path) -> Digits:
 
 
 def _digits_to_score(path: str | None, data: str, n: int, real: bool) -> tuple[Generator | None, Digits | None]:
-    """What `path` (a .ckpt or .npz) or, with `real`, the first n real training digits give to score: a generator,
-    or the digits themselves with the ones they were asked to be (None: unconditional)."""
+    """What `path` (a .ckpt, an .npz or a folder of PNGs) or, with `real`, the first n real training digits give to
+    score: a generator, or the digits themselves with the ones they were asked to be (None: unconditional)."""
     if real and path is not None:
         raise UserInputError(f"--real scores real digits, and {path} was given too: give one of them")
     if real:
@@ -82,9 +83,12 @@ def _digits_to_score(path: str | None, data: str, n: int, real: bool) -> tuple[G
         return None, (images[:n].unsqueeze(1), labels[:n])
     if path is not None and Path(path).suffix == ".npz":
         return None, load_npz(Path(path))
+    if path is not None and Path(path).is_dir() and not (Path(path) / "checkpoints").is_dir():  # not a run dir
+        images, labels = read_pngs(Path(path))
+        return None, (torch.from_numpy(images).unsqueeze(1), None if labels is None else torch.from_numpy(labels))
     if path is not None:
         return build_generator(load_checkpoint(path)), None
-    raise UserInputError("nothing to evaluate: give a checkpoint or an .npz, or --real")
+    raise UserInputError("nothing to evaluate: give a checkpoint, an .npz or a folder of PNGs, or --real")
 
 
 def _score(meter: QualityMeter, generator: Generator | None, digits: Digits | None, n: int,
@@ -102,12 +106,13 @@ def _score(meter: QualityMeter, generator: Generator | None, digits: Digits | No
 def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: bool = False,
              kid_subset_size: int = 1000, backbone: str = "classifier",
              inception_weights: str | None = None, floor: bool = False, per_digit: bool = False) -> dict[str, float]:
-    """Every metric of `path` (a .ckpt or .npz) or, with `real`, of n real training digits. With `floor`, the
-    floor's too, under "floor" with its `n`: as many real training digits (an npz: its length), scored against
+    """Every metric of `path` (a .ckpt, an .npz or a folder of PNGs) or, with `real`, of n real training digits.
+    With `floor`, the floor's too, under "floor" with its `n`: as many real training digits (digits given: as many),
+    scored against
     the same real test digits, whose features are computed once. With `per_digit`, the metrics of each digit
     under "per_digit" (`QualityMeter.per_digit`)."""
     kid_subset_size = check_kid_subset_size("kid_subset_size", kid_subset_size, SPLIT_SIZES["test"])
-    n = check_int("n", n, kid_subset_size, SPLIT_SIZES["train"],  # before any work; an npz's own length, once read
+    n = check_int("n", n, kid_subset_size, SPLIT_SIZES["train"],  # before any work; digits given: their count
                   why=f"KID draws subsets of kid_subset_size={kid_subset_size} digits")
     check_int("seed", seed, *SEEDS)  # sample.py's: torch's generator fails past 64 bits, after the real digits' features
     check_choice("backbone", backbone, BACKBONES)
@@ -118,10 +123,12 @@ def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: 
         raise UserInputError("--floor scores real digits beside what is given, and --real is the floor itself: "
                              "give one of them")
     generator, digits = _digits_to_score(path, data, n, real)
-    if generator is None and not real and len(digits[0]) < kid_subset_size:  # an npz: its length is its n
+    if generator is None and not real and len(digits[0]) < kid_subset_size:  # digits given: their count is their n
+        into = f"into it (sample.py n={kid_subset_size} out={path})" if Path(path).suffix == ".npz" else \
+            f"(sample.py n={kid_subset_size} out=<a new folder>/)"
         raise UserInputError(f"{path} holds {len(digits[0])} digits, fewer than kid_subset_size={kid_subset_size} (KID "
-                             f"draws subsets of that many): sample at least {kid_subset_size} into it (sample.py "
-                             f"n={kid_subset_size} out={path}), or lower kid_subset_size")
+                             f"draws subsets of that many): sample at least {kid_subset_size} {into}, or lower "
+                             f"kid_subset_size")
     conditional = generator.num_classes is not None if generator else digits[1] is not None
     # The floor is scored per digit too: a meter built conditional keeps each digit's real statistics.
     distances = distance_backbone(backbone, inception_weights, prefix="")
@@ -134,7 +141,7 @@ def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: 
         if (per_code := meter.per_code()) is not None:
             metrics["per_code"] = per_code
     if floor:
-        floor_n = n if digits is None else min(len(digits[0]), SPLIT_SIZES["train"])  # an npz: its length
+        floor_n = n if digits is None else min(len(digits[0]), SPLIT_SIZES["train"])  # digits given: their count
         meter.reset_fake(conditional=True)
         floor_digits = _digits_to_score(None, data, floor_n, real=True)[1]
         metrics["floor"] = {**_score(meter, None, floor_digits, floor_n, seed), "n": floor_n}
@@ -146,7 +153,8 @@ def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: 
 def _parse(argv: list[str] | None) -> Namespace:
     parser = KeyValueParser(prog="python -m gan_digits.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?",
-                        help="a checkpoint written by train.py, or an npz of digits: sample.py's or another GAN's (README)")
+                        help="a checkpoint written by train.py, or digits, an npz or a folder of PNGs: sample.py's or "
+                        "another GAN's (README)")
     parser.add_argument("--n", type=int, default=10_000, help="digits to generate (checkpoints and --real)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", default="data", help="folder holding MNIST/raw/ (the test split is the reference)")

@@ -7,6 +7,7 @@ same digit in every mode (the first digit of `mode=grid seed=s` too).
 
 import inspect
 import math
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,14 +16,15 @@ from typing import Any
 import torch
 
 from gan_digits.checkpoint import build_generator, load_checkpoint
-from gan_digits.checks import ConfigError, as_typed, check_choice, check_int, check_output, check_path, listed
+from gan_digits.checks import (ConfigError, as_typed, check_choice, check_int, check_output, check_output_folder,
+                               check_path, listed)
 from gan_digits.command_line import override_key
 from gan_digits.data import load_split
 from gan_digits.data.idx import SPLIT_SIZES
 from gan_digits.data.pixels import to_model_range
 from gan_digits.nets.contract import Generator
 from gan_digits.sampling import (OUTPUT_SUFFIXES, SCALES, codes_for, draw, grid_columns, grid_image, labels_for,
-                                 save_png, save_walk_gif, write_npz)
+                                 save_png, save_pngs, save_walk_gif, write_npz)
 
 COLUMNS = 8
 # One sheet's digits are drawn in memory at once: at most MNIST's size (~200 MB of float pixels), so a
@@ -188,21 +190,40 @@ def check_settings_read(settings: dict[str, Any], overrides: Iterable[str]) -> N
                               f"it: {key} is for {readers} (mode={mode} reads {', '.join(read[2:])})")
 
 
+def is_folder(out: str | Path) -> bool:
+    """Whether `out` names a folder: it ends in a slash (`digits/`), or is one already."""
+    return str(out).endswith(("/", os.sep)) or Path(out).is_dir()
+
+
 def sample(ckpt: str | Path, out: str | Path | None = None, mode: str = "grid", data_root: str | Path = "data",
            scale: int = 1, **params) -> Path:
     """Draw `mode` from the generator in `ckpt` into `out` and return its path.
 
-    A `.npz` out (or `mode=npz`, default out digits.npz) exports `mode=grid`'s digits for evaluate;
-    every other mode writes a PNG (default `<mode>.png`), enlarged `scale` times; `interpolate` also a `.gif`, the
-    walk animated. `compare` reads real digits from `data_root`.
+    A `.npz` out (or `mode=npz`, default out digits.npz) exports `mode=grid`'s digits for evaluate, a folder out
+    (`digits/`) each of them as a PNG of its own; every other mode writes a PNG (default `<mode>.png`), enlarged
+    `scale` times; `interpolate` also a `.gif`, the walk animated. `compare` reads real digits from `data_root`.
     """
     check_choice("mode", mode, SAMPLE_MODES)
-    out = check_output(out or ("digits.npz" if mode == "npz" else f"{mode}.png"), OUTPUT_SUFFIXES)
+    to_folder = out is not None and is_folder(check_path("out", out))
+    if to_folder:
+        if mode != "grid":
+            raise ConfigError(f"out={out!r} does not fit mode={mode}: a folder (one PNG per digit) is for mode=grid")
+        out = check_output_folder(out)
+    elif out is not None and not Path(out).suffix:
+        raise ConfigError(f"out={str(out)!r} is not allowed: expected a file ending in one of "
+                          f"{', '.join(OUTPUT_SUFFIXES)}, or a folder ending in / (mode=grid: a PNG per digit)")
+    else:
+        out = check_output(out or ("digits.npz" if mode == "npz" else f"{mode}.png"), OUTPUT_SUFFIXES)
     suffixes = {"npz": (".npz",), "grid": (".png", ".npz"), "interpolate": (".png", ".gif")}.get(mode, (".png",))
-    if out.suffix not in suffixes:
-        raise ConfigError(f"out={str(out)!r} does not fit mode={mode}: expected a file ending in {' or '.join(suffixes)}")
+    if not to_folder and out.suffix not in suffixes:
+        folder = ", or a folder ending in / (a PNG per digit)" if mode == "grid" else ""
+        raise ConfigError(f"out={str(out)!r} does not fit mode={mode}: expected a file ending in "
+                          f"{' or '.join(suffixes)}{folder}")
     check_int("scale", scale, *SCALES)
-    if out.suffix == ".npz":
+    if to_folder and params.get("columns") is not None:
+        raise ConfigError(f"columns={as_typed(params['columns'])} does not fit out={str(out) + '/'!r}: a folder "
+                          f"holds each digit as a PNG of its own (columns lays out a grid)")
+    if not to_folder and out.suffix == ".npz":
         for key, value, default in (("scale", scale, 1), ("columns", params.get("columns"), None)):
             if value != default:
                 raise ConfigError(f"{key}={as_typed(value)} does not fit out={str(out)!r}: a .npz holds the 28x28 "
@@ -214,7 +235,9 @@ def sample(ckpt: str | Path, out: str | Path | None = None, mode: str = "grid", 
     if mode == "compare":
         params["real"] = load_split(check_path("data_root", data_root), "test")
     sheet = MODES["grid" if mode == "npz" else mode](generator, **params)
-    if out.suffix == ".npz":
+    if to_folder:
+        save_pngs(sheet.images, sheet.labels, out, scale)
+    elif out.suffix == ".npz":
         write_npz(sheet.images, sheet.labels, out)
     elif out.suffix == ".gif":
         save_walk_gif(sheet.images, sheet.columns, out, scale)

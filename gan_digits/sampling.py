@@ -1,6 +1,7 @@
 """Turn a generator into digits: drawing, labels, grids and the files sample.py writes."""
 
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -10,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from gan_digits.checks import ConfigError, check_int
+from gan_digits.checks import ConfigError, UserInputError, check_int
 from gan_digits.data.pixels import to_uint8
 from gan_digits.nets.contract import Generator
 
@@ -21,6 +22,7 @@ PADDING = 2  # white pixels between digits and around the grid
 WHITE = 255
 SCALES = (1, 16)  # an image's pixels drawn as squares of this many pixels a side: sharp digits on a slide
 MAX_SIDE = 16_384  # pixels: 64 digits at scale 16 are 3,872 wide; 60,000 at scale 3 would be 22,056
+LABELLED_PNG = re.compile(r"\d{5}_(\d)\.png")  # save_pngs' name of a digit asked for: its place, then the digit
 
 
 @torch.no_grad()
@@ -125,6 +127,37 @@ def save_walk_gif(images: torch.Tensor, steps: int, out: Path, scale: int = 1) -
     there_and_back = [*range(steps), *range(steps - 2, 0, -1)]
     frames = [enlarged(Image.fromarray(grid_image(rows[:, t], len(rows))[0].numpy()), scale) for t in there_and_back]
     frames[0].save(out, format="gif", save_all=True, append_images=frames[1:], duration=WALK_FRAME_MS, loop=0)
+
+
+def save_pngs(images: torch.Tensor, labels: torch.Tensor | None, folder: Path, scale: int = 1) -> None:
+    """Each of `images` as its own grayscale PNG in `folder` (made here when new): `00042_7.png` for the 43rd,
+    asked to be a 7, `00042.png` where unconditional. A folder of images is what other FID tools read."""
+    folder.mkdir(exist_ok=True)
+    for index, digit in enumerate(to_uint8(images[:, 0]).numpy()):
+        name = f"{index:05d}" + ("" if labels is None else f"_{labels[index]}")
+        enlarged(Image.fromarray(digit), scale).save(folder / f"{name}.png", format="png")
+
+
+def read_pngs(folder: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """A folder's PNGs in name order: uint8 images (n, 28, 28), grey (colour is made grey), and the digit each was
+    asked to be where every one is named as `save_pngs` names them (`00042_7.png`), else None (unconditional)."""
+    files = sorted(folder.glob("*.png"))
+    if not files:
+        raise UserInputError(f"{folder} holds no .png files: expected a folder of 28x28 digits (sample.py "
+                             f"out=<folder>/ writes one)")
+    images = []
+    for file in files:
+        try:
+            with Image.open(file) as image:
+                grey = image.convert("L")
+        except OSError as err:  # PIL's UnidentifiedImageError too
+            raise UserInputError(f"cannot read {file}: {err}") from err
+        if grey.size != (28, 28):
+            raise UserInputError(f"{file} is {grey.size[0]}x{grey.size[1]} px, expected 28x28 as MNIST's digits "
+                                 f"(sample.py writes them so with scale=1)")
+        images.append(np.asarray(grey))
+    named = [LABELLED_PNG.fullmatch(file.name) for file in files]
+    return np.stack(images), np.array([int(match[1]) for match in named]) if all(named) else None
 
 
 def write_npz(images: torch.Tensor, labels: torch.Tensor | None, out: Path) -> None:

@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
@@ -201,7 +202,8 @@ def test_bad_npz_files_are_named(tmp_path):
         evaluate(str(path), str(DATA), inception_weights="w.pth")  # scored on the classifier's features without a word
     with pytest.raises(UserInputError, match=rf"--real scores real digits, and {path} was given too: give one of them"):
         evaluate(str(path), str(DATA), real=True)  # scored the real digits, leaving the file unscored without a word
-    with pytest.raises(UserInputError, match=r"nothing to evaluate: give a checkpoint or an .npz, or --real"):
+    with pytest.raises(UserInputError, match=r"nothing to evaluate: give a checkpoint, an .npz or a folder of PNGs, "
+                                             r"or --real"):
         evaluate(None, str(DATA))
 
 
@@ -217,6 +219,44 @@ def test_an_npz_of_another_gans_digits_is_scored_as_sample_pys_layout(tmp_path):
     conditional = score(images=images, labels=labels.astype(np.int64))
     assert score(images=images[:, None], labels=labels.astype(np.int32)) == conditional
     assert set(conditional) - set(unconditional) == {"label_acc", "intra_fid"}
+
+
+def test_a_folder_of_pngs_is_scored_as_the_npz_of_its_digits(trained, tmp_path):
+    """sample.py's folder (labelled by name) and another GAN's (any names, in colour: unconditional)."""
+    images, labels = (t[:200].numpy() for t in load_split(DATA, "train"))
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    ours.mkdir(), theirs.mkdir()
+    for k, (image, label) in enumerate(zip(images, labels)):
+        Image.fromarray(image).save(ours / f"{k:05d}_{label}.png")
+        Image.fromarray(image).convert("RGB").save(theirs / f"img_{k:03d}.png")  # in name order, as ours
+
+    def score(path):
+        return evaluate(str(path), str(DATA), kid_subset_size=50)
+
+    assert score(ours) == score(_write_npz(tmp_path / "ours.npz", images=images, labels=labels.astype(np.int64)))
+    assert score(theirs) == score(_write_npz(tmp_path / "theirs.npz", images=images))
+    (tmp_path / "empty").mkdir()
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(theirs / "img_200.png")
+    (ours / "00007_3.png").write_bytes(b"not a png")
+    refusals = [
+        (tmp_path / "empty", r"^.*empty holds no .png files: expected a folder of 28x28 digits \(sample.py "
+                             r"out=<folder>/ writes one\)$"),
+        (theirs, r"^.*img_200.png is 32x32 px, expected 28x28 as MNIST's digits \(sample.py writes them so with "
+                 r"scale=1\)$"),
+        (ours, r"^cannot read .*00007_3.png: cannot identify image file"),
+        (trained["gan"], r"^checkpoint .* is a folder: expected a .ckpt file written by train.py, such as "
+                         r".*checkpoints/last.ckpt$"),  # a run dir: its checkpoint is meant
+    ]
+    for path, said in refusals:
+        with pytest.raises(UserInputError, match=said):
+            score(path)
+    few = tmp_path / "few"
+    few.mkdir()
+    Image.fromarray(images[0]).save(few / "00000.png")
+    with pytest.raises(UserInputError, match=r"^.*few holds 1 digits, fewer than kid_subset_size=1000 \(KID draws "
+                                             r"subsets of that many\): sample at least 1000 \(sample.py n=1000 out=<a "
+                                             r"new folder>/\), or lower kid_subset_size$"):
+        evaluate(str(few), str(DATA))
 
 
 def test_evaluate_cli_prints_a_table_and_json(trained, tmp_path):

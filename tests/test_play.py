@@ -148,7 +148,7 @@ def test_a_walk_saved_as_a_gif_morphs_every_digit_asked_there_and_back(trained, 
         gif.seek(frame)
         np.testing.assert_array_equal(np.asarray(gif.convert("L")), pixels)
     with pytest.raises(ConfigError, match=r"^out='.*grid.gif' does not fit mode=grid: expected a file ending in "
-                                          r"\.png or \.npz$"):
+                                          r"\.png or \.npz, or a folder ending in / \(a PNG per digit\)$"):
         sample(ckpt, tmp_path / "grid.gif")
 
 

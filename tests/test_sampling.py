@@ -67,6 +67,48 @@ def test_cli_writes_npz_in_the_evaluation_format(trained, tmp_path, model):
     np.testing.assert_array_equal(data["images"], expected_pixels)
 
 
+@pytest.mark.parametrize("model", ["gan", "cdcgan"])
+def test_cli_writes_a_png_per_digit_into_a_folder(trained, tmp_path, model):
+    folder = tmp_path / "digits"
+    result = run_script("sample.py", f"ckpt={_ckpt(trained, model)}", f"out={folder}/", "n=12", "scale=2")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith(str(folder))
+    exported = np.load(sample(_ckpt(trained, model), tmp_path / "d.npz", n=12))  # the same seed's digits and labels
+    names = [f"{k:05d}" + (f"_{label}" if label >= 0 else "") + ".png" for k, label in enumerate(exported["labels"])]
+    assert sorted(path.name for path in folder.iterdir()) == names  # 00000_0.png ... for cdcgan, 00000.png ... for gan
+    for name, digit in zip(names, exported["images"]):
+        image = Image.open(folder / name)
+        assert image.mode == "L" and image.size == (56, 56)
+        np.testing.assert_array_equal(np.asarray(image)[::2, ::2], digit)
+
+
+def test_a_folder_out_is_new_or_empty_and_for_the_grid_alone(trained, tmp_path):
+    ckpt = _ckpt(trained, "gan")
+    (tmp_path / "empty").mkdir()
+    assert sample(ckpt, tmp_path / "empty", n=2) == tmp_path / "empty"  # an existing empty folder: no slash needed
+    assert sorted(path.name for path in (tmp_path / "empty").iterdir()) == ["00000.png", "00001.png"]
+    before = (tmp_path / "empty" / "00000.png").read_bytes()
+    with pytest.raises(ConfigError, match=r"^out='.*empty/' is not allowed: that folder holds files already \(name a "
+                                          r"new or empty folder: nothing is overwritten\)$"):
+        sample(ckpt, f"{tmp_path / 'empty'}/", n=2, seed=5)
+    assert (tmp_path / "empty" / "00000.png").read_bytes() == before
+    refusals = [
+        ({"out": f"{tmp_path / 'a'}/", "mode": "digits"}, r"^out='.*a/' does not fit mode=digits: a folder \(one PNG per "
+                                                          r"digit\) is for mode=grid$"),
+        ({"out": f"{tmp_path / 'a'}/", "columns": 2}, r"^columns=2 does not fit out='.*a/': a folder holds each digit "
+                                                      r"as a PNG of its own \(columns lays out a grid\)$"),
+        ({"out": f"{tmp_path / 'no' / 'a'}/"}, r"^out='.*no/a/' is not allowed: its folder .*no does not exist$"),
+        ({"out": f"{tmp_path / 'empty' / '00000.png'}/"}, r"^out='.*00000.png/' is not allowed: it is a file, not a "
+                                                          r"folder$"),
+        ({"out": str(tmp_path / "a")}, r"^out='.*a' is not allowed: expected a file ending in one of .png, .npz, .gif, "
+                                       r"or a folder ending in / \(mode=grid: a PNG per digit\)$"),
+    ]
+    for kwargs, said in refusals:
+        with pytest.raises(ConfigError, match=said):
+            sample(ckpt, **kwargs)
+    assert not (tmp_path / "a").exists()
+
+
 def test_digits_pick_the_labels(trained, tmp_path):
     out = sample(_ckpt(trained, "cdcgan"), tmp_path / "d.npz", n=6, digits=[3, 7])
     np.testing.assert_array_equal(np.load(out)["labels"], [3, 7, 3, 7, 3, 7])
