@@ -29,8 +29,8 @@ from gan_digits.metrics import build_meter, distance_backbone
 from gan_digits.metrics.quality import BACKBONES, QualityMeter, check_kid_subset_size
 from gan_digits.metrics.scoring import BATCH, add_generated_digits, add_real_test_digits
 from gan_digits.modes import SEEDS
-from gan_digits.sampling import read_pngs
 from gan_digits.nets.contract import Generator
+from gan_digits.sampling import read_pngs
 
 
 # uint8 images (N, 1, 28, 28) and the digits they were asked to be (None: unconditional).
@@ -108,9 +108,8 @@ def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: 
              inception_weights: str | None = None, floor: bool = False, per_digit: bool = False) -> dict[str, float]:
     """Every metric of `path` (a .ckpt, an .npz or a folder of PNGs) or, with `real`, of n real training digits.
     With `floor`, the floor's too, under "floor" with its `n`: as many real training digits (digits given: as many),
-    scored against
-    the same real test digits, whose features are computed once. With `per_digit`, the metrics of each digit
-    under "per_digit" (`QualityMeter.per_digit`)."""
+    scored against the same real test digits, whose features are computed once. With `per_digit`, the metrics of
+    each digit under "per_digit" (`QualityMeter.per_digit`)."""
     kid_subset_size = check_kid_subset_size("kid_subset_size", kid_subset_size, SPLIT_SIZES["test"])
     n = check_int("n", n, kid_subset_size, SPLIT_SIZES["train"],  # before any work; digits given: their count
                   why=f"KID draws subsets of kid_subset_size={kid_subset_size} digits")

@@ -195,6 +195,36 @@ def is_folder(out: str | Path) -> bool:
     return str(out).endswith(("/", os.sep)) or Path(out).is_dir()
 
 
+def folder_out(out: str | Path, mode: str, columns: Any) -> Path:
+    """The folder `out`, checked, that `mode` writes a PNG per digit into: grid's digits alone, laid out in no grid."""
+    if mode != "grid":
+        raise ConfigError(f"out={str(out)!r} does not fit mode={mode}: a folder (one PNG per digit) is for mode=grid")
+    if columns is not None:
+        raise ConfigError(f"columns={as_typed(columns)} does not fit out={str(out)!r}: a folder holds each digit as a "
+                          f"PNG of its own (columns lays out a grid)")
+    return check_output_folder(out)
+
+
+def file_out(out: str | Path | None, mode: str, scale: int, columns: Any) -> Path:
+    """The file `out` (default `<mode>.png`, digits.npz for npz), checked, that `mode` writes: a .npz holds the
+    digits themselves, laid out in no grid and not enlarged."""
+    if out is not None and not Path(out).suffix:
+        raise ConfigError(f"out={str(out)!r} is not allowed: expected a file ending in one of "
+                          f"{', '.join(OUTPUT_SUFFIXES)}, or a folder ending in / (mode=grid: a PNG per digit)")
+    out = check_output(out or ("digits.npz" if mode == "npz" else f"{mode}.png"), OUTPUT_SUFFIXES)
+    suffixes = {"npz": (".npz",), "grid": (".png", ".npz"), "interpolate": (".png", ".gif")}.get(mode, (".png",))
+    if out.suffix not in suffixes:
+        folder = ", or a folder ending in / (a PNG per digit)" if mode == "grid" else ""
+        raise ConfigError(f"out={str(out)!r} does not fit mode={mode}: expected a file ending in "
+                          f"{' or '.join(suffixes)}{folder}")
+    if out.suffix == ".npz":
+        for key, value, default in (("scale", scale, 1), ("columns", columns, None)):
+            if value != default:
+                raise ConfigError(f"{key}={as_typed(value)} does not fit out={str(out)!r}: a .npz holds the 28x28 "
+                                  f"digits themselves ({key} lays out a PNG)")
+    return out
+
+
 def sample(ckpt: str | Path, out: str | Path | None = None, mode: str = "grid", data_root: str | Path = "data",
            scale: int = 1, **params) -> Path:
     """Draw `mode` from the generator in `ckpt` into `out` and return its path.
@@ -204,30 +234,10 @@ def sample(ckpt: str | Path, out: str | Path | None = None, mode: str = "grid", 
     `scale` times; `interpolate` also a `.gif`, the walk animated. `compare` reads real digits from `data_root`.
     """
     check_choice("mode", mode, SAMPLE_MODES)
-    to_folder = out is not None and is_folder(check_path("out", out))
-    if to_folder:
-        if mode != "grid":
-            raise ConfigError(f"out={out!r} does not fit mode={mode}: a folder (one PNG per digit) is for mode=grid")
-        out = check_output_folder(out)
-    elif out is not None and not Path(out).suffix:
-        raise ConfigError(f"out={str(out)!r} is not allowed: expected a file ending in one of "
-                          f"{', '.join(OUTPUT_SUFFIXES)}, or a folder ending in / (mode=grid: a PNG per digit)")
-    else:
-        out = check_output(out or ("digits.npz" if mode == "npz" else f"{mode}.png"), OUTPUT_SUFFIXES)
-    suffixes = {"npz": (".npz",), "grid": (".png", ".npz"), "interpolate": (".png", ".gif")}.get(mode, (".png",))
-    if not to_folder and out.suffix not in suffixes:
-        folder = ", or a folder ending in / (a PNG per digit)" if mode == "grid" else ""
-        raise ConfigError(f"out={str(out)!r} does not fit mode={mode}: expected a file ending in "
-                          f"{' or '.join(suffixes)}{folder}")
     check_int("scale", scale, *SCALES)
-    if to_folder and params.get("columns") is not None:
-        raise ConfigError(f"columns={as_typed(params['columns'])} does not fit out={str(out) + '/'!r}: a folder "
-                          f"holds each digit as a PNG of its own (columns lays out a grid)")
-    if not to_folder and out.suffix == ".npz":
-        for key, value, default in (("scale", scale, 1), ("columns", params.get("columns"), None)):
-            if value != default:
-                raise ConfigError(f"{key}={as_typed(value)} does not fit out={str(out)!r}: a .npz holds the 28x28 "
-                                  f"digits themselves ({key} lays out a PNG)")
+    to_folder = out is not None and is_folder(check_path("out", out))
+    columns = params.get("columns")
+    out = folder_out(out, mode, columns) if to_folder else file_out(out, mode, scale, columns)
     for key in ("digits", "codes"):
         if params.get(key) is not None and not isinstance(params[key], (list, tuple)):
             params[key] = [params[key]]  # digits=3: one digit, as digits=[3] (digits=abc or 3.5: one bad value)
