@@ -6,7 +6,8 @@
 
 Each run's TensorBoard events and its `.hydra/overrides.yaml`; the overrides that every run shares
 are left out, so the table shows what differs. A job of a sweep that failed before training gets its
-row too ("none logged"), so a sweep's table has every job. Prints a Markdown table (it pastes into notes).
+row too ("none logged"), so a sweep's table has every job. Prints a Markdown table (it pastes into notes);
+`--out runs.csv` writes a row per run instead, each override in a column of its own, for a spreadsheet or pandas.
 
     python -m gan_digits.compare multirun/2026-12-02/05-00-00 --mean-over seed
 
@@ -17,16 +18,17 @@ Runs trained by different code (another commit, or local changes: each run's HPA
 column, so that two rows of one recipe are not read as the same code's.
 """
 
+import csv
 import statistics
 from pathlib import Path
 
 import yaml
 
 from gan_digits.callbacks.quality import QUALITY
-from gan_digits.checks import report_user_errors
+from gan_digits.checks import UserInputError, check_output, report_user_errors
 from gan_digits.command_line import KeyValueParser
 from gan_digits.plot import Scalars, event_folders, find_runs, read_scalars
-from gan_digits.run_commands import differing_overrides, grouped_over, shown
+from gan_digits.run_commands import differing_overrides, grouped_over, override_key, shown
 
 # After the best val/fid, the last value of each quality metric the end of a run names too (those logged).
 HEADER = ("run", "overrides", "step", "best val/fid (step)")
@@ -69,13 +71,24 @@ def logged_quality(runs: dict[Path, Scalars]) -> list[str]:
     return [name for name in QUALITY if any(name in scalars for scalars in runs.values())]
 
 
+def last_values(scalars: Scalars, metrics: list[str]) -> list[float | None]:
+    """The last value a run logged of each of `metrics`, None for one it did not log."""
+    return [scalars[name][-1][1] if name in scalars else None for name in metrics]
+
+
+def differing_codes(runs: list[Path]) -> dict[Path, str | None] | None:
+    """The code that trained each of `runs` (its commit, None where unknown) where they were trained by different
+    code, else None: a column of one value says nothing."""
+    codes = {run: code_version(run) for run in runs}
+    return codes if len(set(codes.values()) - {None}) > 1 else None
+
+
 def row(run: Path, scalars: Scalars, differing: list[str], metrics: list[str]) -> tuple[str, ...]:
     """One run's cells, in HEADER's order, then the last value of each of `metrics`."""
     best = best_fid(scalars)
-    last = [scalars[name][-1][1] if name in scalars else None for name in metrics]
     best_cell = f"{number(best[0])} ({best[1]})" if best else number(None)
     steps = number(last_step(scalars)) if scalars else "none logged"  # a job that failed before training
-    return shown(run), " ".join(differing) or "–", steps, best_cell, *map(number, last)
+    return shown(run), " ".join(differing) or "–", steps, best_cell, *map(number, last_values(scalars, metrics))
 
 
 def mean_cell(values: list[float]) -> str:
@@ -123,13 +136,40 @@ def table(runs: dict[Path, Scalars], mean_over: str | None = None) -> str:
     else:
         differing = differing_overrides(list(runs))
         header, rows = HEADER, [row(run, scalars, differing[run], metrics) for run, scalars in runs.items()]
-        codes = [code_version(run) for run in runs]
-        if len(set(codes) - {None}) > 1:  # trained by different code: a column after the overrides says which
+        if (codes := differing_codes(list(runs))) is not None:  # a column after the overrides says which code
             header = (*header[:2], "code", *header[2:])
-            rows = [(*cells[:2], code or "–", *cells[2:]) for cells, code in zip(rows, codes)]
+            rows = [(*cells[:2], codes[run] or "–", *cells[2:]) for cells, run in zip(rows, runs)]
     header = (*header, *(f"last {name}" for name in metrics))
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows])
+
+
+def csv_rows(runs: dict[Path, Scalars]) -> list[dict[str, str | float | int | None]]:
+    """A row per run of `ranked_runs`, for a spreadsheet or pandas: the run, each override that tells the runs apart
+    in a column of its own (empty where a run keeps the config's value), the code where runs differ in it, the last
+    step, the best val/fid and its step, and the last value of each quality metric logged; nothing logged: empty."""
+    metrics = logged_quality(runs)
+    differing = differing_overrides(list(runs))
+    keys = list(dict.fromkeys(override_key(item) for items in differing.values() for item in items))
+    codes = differing_codes(list(runs))
+    rows = []
+    for run, scalars in runs.items():
+        values = {override_key(item): item.partition("=")[2] if "=" in item else "(removed)" for item in differing[run]}
+        best = best_fid(scalars) or (None, None)
+        rows.append({"run": shown(run), **{key: values.get(key, "") for key in keys},
+                     **({"code": codes[run]} if codes is not None else {}), "step": last_step(scalars),
+                     "best val/fid": best[0], "best val/fid step": best[1],
+                     **dict(zip((f"last {name}" for name in metrics), last_values(scalars, metrics)))})
+    return rows
+
+
+def write_csv(runs: dict[Path, Scalars], out: Path) -> None:
+    """`csv_rows` of `runs` into `out`."""
+    rows = csv_rows(runs)
+    with out.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def compare(paths: list[str | Path], mean_over: str | None = None) -> str:
@@ -144,8 +184,18 @@ def main(argv: list[str] | None = None) -> None:
                         help="run dirs written by train.py, or folders with some below them (a sweep dir, outputs/)")
     parser.add_argument("--mean-over", metavar="KEY", help="an override's key (e.g. seed): the runs that differ only "
                         "in it become one row, each metric's mean ± standard deviation over them")
+    parser.add_argument("--out", help="a .csv file: a row per run, each override in a column of its own, numbers as "
+                        "numbers (for a spreadsheet or pandas), instead of the table")
     args = parser.parse_args(argv)
-    print(compare(args.paths, args.mean_over))
+    if args.out is None:
+        print(compare(args.paths, args.mean_over))
+        return
+    if args.mean_over is not None:
+        raise UserInputError(f"--mean-over {args.mean_over} is not allowed with --out: the .csv holds a row per run, "
+                             f"to group as you like (the table is for reading)")
+    out = check_output(args.out, (".csv",))
+    write_csv(ranked_runs(args.paths), out)
+    print(out)
 
 
 if __name__ == "__main__":

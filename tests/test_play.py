@@ -1,5 +1,6 @@
 """Playing with a trained generator: sample modes, the training GIF, plots and the studio page."""
 
+import csv
 import errno
 import hashlib
 import importlib
@@ -303,6 +304,36 @@ def test_compare_ranks_runs_by_best_fid_and_shows_what_differs(sweep):
         f"error: {sweep / '0' / 'tb' / 'missing'} does not exist: expected a run dir written by train.py or a sweep dir\n"
 
 
+def test_compare_writes_a_csv_with_a_column_per_override_and_numbers_as_numbers(sweep, tmp_path):
+    _job(sweep, "2", ["model=gan", "seed=3", "data.root=x", "model.ema_decay=0.5"])  # failed before training
+    out = tmp_path / "runs.csv"
+    result = run_script("-m", "gan_digits.compare", str(sweep), "--out", str(out))
+    assert result.returncode == 0 and result.stdout == f"{out}\n", result.stderr
+    with out.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert list(rows[0]) == ["run", "model", "seed", "model.ema_decay", "step", "best val/fid", "best val/fid step",
+                             "last val/fid", "last val/intra_fid", "last val/label_acc", "last val/modes"]
+    table = compare([sweep]).splitlines()[2:]  # the same runs in the same order, the table's numbers rounded
+    assert [row["run"] for row in rows] == [line.strip("| ").split(" | ")[0] for line in table]
+    for row in rows[:2]:
+        scalars = read_scalars(Path(row["run"]))
+        best = min((value, step) for step, value in scalars["val/fid"])
+        assert (float(row["best val/fid"]), int(row["best val/fid step"])) == best
+        assert float(row["last val/fid"]) == scalars["val/fid"][-1][1] and int(row["step"]) == 8
+        assert row["model.ema_decay"] == ""  # the config's own value
+    assert {row["model"]: row["seed"] for row in rows[:2]} == {"gan": "1", "cdcgan": "2"}
+    assert rows[2] == {**dict.fromkeys(rows[2], ""), "run": str(sweep / "2"), "model": "gan", "seed": "3",
+                       "model.ema_decay": "0.5"}  # a job that logged nothing: empty cells
+    refusals = [
+        ([str(out.with_suffix(".txt"))], "out='.*runs.txt' is not allowed: expected a file ending in one of .csv"),
+        ([str(out), "--mean-over", "seed"], r"--mean-over seed is not allowed with --out: the .csv holds a row per run, "
+                                            r"to group as you like \(the table is for reading\)"),
+    ]
+    for args, said in refusals:
+        result = run_script("-m", "gan_digits.compare", str(sweep), "--out", *args)
+        assert result.returncode == 2 and re.fullmatch(f"error: {said}\n", result.stderr), result.stderr
+
+
 def test_compare_names_the_code_of_runs_trained_by_different_code(sweep):
     """Two runs of one recipe trained by two commits read as one code's: each run's HPARAMS now say which."""
     assert "| code |" not in compare([sweep])  # both trained by this code: no column
@@ -596,8 +627,8 @@ def test_studio_names_a_bad_word_as_typed(argv, message, capsys):
                                      "scale?)"),
     ("gif", ["run", "ms=fast"], "ms='fast' is not allowed: expected an integer"),
     ("plot", ["run", "--ot", "c.png"], "ot is not allowed: python -m gan_digits.plot has no setting ot (did you mean out?)"),
-    ("compare", ["sweep", "out=table.md"], "out=table.md is not allowed: python -m gan_digits.compare has no setting out "
-                                           "(the settings are mean_over)"),
+    ("compare", ["sweep", "sort=fid"], "sort=fid is not allowed: python -m gan_digits.compare has no setting sort "
+                                       "(the settings are mean_over, out)"),
     # was argparse's "the following arguments are required: run_dir"
     ("gif", [], "run_dir must be set: a run dir (outputs/<date>/<time>) or its samples/ folder (python -m gan_digits.gif "
                 "<run_dir>)"),
