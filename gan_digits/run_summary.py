@@ -106,6 +106,9 @@ def run_summary(trainer: L.Trainer, run_dir: str | Path, metrics: dict[str, floa
     trained_nothing = steps == resumed_at  # resumed where its trainer.max_* already ends it
     rows = []
     if quality := said_quality(metrics):
+        scored = [callback_state(c, saved).get("scored_at") for c in trainer.callbacks if isinstance(c, QualityMetrics)]
+        if scored and scored[0] is not None and scored[0] != steps:  # trained on after it (max_steps, a signal)
+            quality += f" (scored at step {scored[0]}; the run trained on to step {steps})"
         rows.append(("latest val", quality))
     elif (not trained_nothing and trainer.limit_val_batches != 0
           and any(isinstance(c, QualityMetrics) for c in trainer.callbacks)):

@@ -436,6 +436,19 @@ def test_a_run_that_ends_before_its_first_validation_says_so_without_lightnings_
     assert re.search(r"\n  latest val: +none: the run ended before a validation scored it\n", caplog.text)
 
 
+def test_a_run_that_trains_on_after_its_latest_validation_says_where_that_was_scored(tmp_path, caplog):
+    """The summary's latest val/fid read as the final model's when max_steps ended the run an epoch's part later."""
+    from gan_digits.training import train
+
+    caplog.set_level(logging.INFO)
+    train(compose_train("gan", ["trainer.max_steps=10"], output_dir=tmp_path / "on"))  # validated at step 8 (epoch 1)
+    assert re.search(r"\n  latest val: +val/fid [\d.]+, val/modes \d+ \(scored at step 8; the run trained on to step "
+                     r"10\)\n", caplog.text), caplog.text[-1500:]
+    caplog.clear()
+    train(compose_train("gan", ["trainer.max_steps=8"], output_dir=tmp_path / "at"))  # validated where it ended
+    assert re.search(r"\n  latest val: +val/fid [\d.]+, val/modes \d+\n", caplog.text), caplog.text[-1500:]
+
+
 def test_without_a_progress_bar_every_epoch_ends_with_a_line(tmp_path, caplog):
     """A batch job's log (`trainer.enable_progress_bar=false`) said nothing from the model summary to the run's
     last lines. The validation's metrics come on the lines of the epochs that ran one, an epoch that max_steps cut

@@ -46,6 +46,13 @@ class QualityMetrics(L.Callback):
         self.backbone = distance_backbone(backbone, inception_weights)  # here: a missing Inception stops no run midway
         self.seed = seed
         self.meter: QualityMeter | None = None
+        self.scored_at: int | None = None  # the step of the latest validation: a run's summary says it if it ended later
+
+    def state_dict(self) -> dict[str, int | None]:
+        return {"scored_at": self.scored_at}
+
+    def load_state_dict(self, state_dict: dict[str, int | None]) -> None:
+        self.scored_at = state_dict.get("scored_at")
 
     @staticmethod
     def metric_names(conditional: bool, codes: int | None = None) -> set[str]:
@@ -69,6 +76,7 @@ class QualityMetrics(L.Callback):
         add_generated_digits(meter, pl_module.sampler, -(-self.n // world_size), self.seed + rank)  # n at least, in all
         metrics = meter.compute()
         meter.reset_fake()
+        self.scored_at = trainer.global_step
         for name, value in metrics.items():
             # Already reduced, the same on every rank: reducing again by max returns it exactly (a mean of
             # three copies might not) and spares a DDP run Lightning's advice to sync it, once a metric.
