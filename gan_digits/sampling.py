@@ -133,8 +133,9 @@ def save_pngs(images: torch.Tensor, labels: torch.Tensor | None, folder: Path, s
     """Each of `images` as its own grayscale PNG in `folder` (made here when new): `00042_7.png` for the 43rd,
     asked to be a 7, `00042.png` where unconditional. A folder of images is what other FID tools read."""
     folder.mkdir(exist_ok=True)
-    for index, digit in enumerate(to_uint8(images[:, 0]).numpy()):
-        name = f"{index:05d}" + ("" if labels is None else f"_{labels[index]}")
+    asked = [None] * len(images) if labels is None else labels.tolist()
+    for index, (digit, label) in enumerate(zip(to_uint8(images[:, 0]).numpy(), asked)):
+        name = f"{index:05d}" + ("" if label is None else f"_{label}")
         enlarged(Image.fromarray(digit), scale).save(folder / f"{name}.png", format="png")
 
 
