@@ -21,12 +21,15 @@ def chromium() -> str:
     """The browser the studio's tests drive: $CHROMIUM when set, else the first of BROWSER_NAMES on the PATH or of
     MAC_BROWSERS that exists. `python tests/headless_page.py` prints it (the Makefile's `browser` asks so)."""
     if named := os.environ.get("CHROMIUM"):
-        assert shutil.which(named), f"CHROMIUM={named} is not an executable: name Chromium or Google Chrome"
-        return shutil.which(named)
+        if (path := shutil.which(named)) is None:
+            raise FileNotFoundError(f"CHROMIUM={named} is not an executable: name Chromium or Google Chrome")
+        return path
     found = [shutil.which(name) for name in BROWSER_NAMES] + [path for path in MAC_BROWSERS if os.access(path, os.X_OK)]
-    assert any(found), (f"the studio's browser tests need Chromium or Google Chrome, and none is here (looked for "
-                        f"{', '.join(BROWSER_NAMES)} on the PATH and in /Applications): install one (Debian: apt-get "
-                        f"install chromium; macOS: Google Chrome) or name it with CHROMIUM=/path/to/it")
+    if not any(found):
+        raise FileNotFoundError(f"the studio's browser tests need Chromium or Google Chrome, and none is here (looked "
+                                f"for {', '.join(BROWSER_NAMES)} on the PATH and in /Applications): install one "
+                                f"(Debian: apt-get install chromium; macOS: Google Chrome) or name it with "
+                                f"CHROMIUM=/path/to/it")
     return next(filter(None, found))
 
 
@@ -119,5 +122,5 @@ class HeadlessPage:
 if __name__ == "__main__":
     try:
         print(chromium())
-    except AssertionError as error:
+    except FileNotFoundError as error:
         sys.exit(f"error: {error}")
