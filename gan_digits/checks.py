@@ -112,7 +112,7 @@ def check_output(out: str | Path, suffixes: Sequence[str], key: str = "out") -> 
         raise ConfigError(f"{key}={str(out)!r} is not allowed: it is a folder")
     if out.is_file() and os.access(out, os.W_OK):  # overwriting it takes the file's right alone, not its folder's
         return out
-    check_writable(key, out, out.parent)
+    check_folder_writable(key, out, out.parent)
     return out
 
 
@@ -124,19 +124,20 @@ def check_output_folder(out: str | Path, key: str = "out") -> Path:
         if any(folder.iterdir()):
             raise ConfigError(f"{key}={str(out)!r} is not allowed: that folder holds files already (name a new or "
                               f"empty folder: nothing is overwritten)")
-        check_writable(key, out, folder)
+        check_folder_writable(key, out, folder)
     elif folder.exists():
         raise ConfigError(f"{key}={str(out)!r} is not allowed: it is a file, not a folder")
     elif not folder.parent.is_dir():
         raise ConfigError(f"{key}={str(out)!r} is not allowed: its folder {folder.parent} does not exist")
     else:
-        check_writable(key, out, folder.parent)
+        check_folder_writable(key, out, folder.parent)
     return folder
 
 
-def check_writable(key: str, out: str | Path, folder: Path) -> None:
-    """A ConfigError naming `key` (set to `out`) unless this process can write in `folder`: before any work (a
-    read-only folder was an OSError traceback once the file was drawn)."""
+def check_folder_writable(key: str, out: str | Path, folder: Path) -> None:
+    """A ConfigError naming `key` (set to `out`) unless this process can write in the existing `folder` that an
+    output goes to: before any work (a read-only folder was an OSError traceback once the file was drawn). A run's
+    own folder is run_dir.check_writable's: made, and probed for a checkpoint's size."""
     try:
         write_probe(folder)
     except OSError as err:
