@@ -4,6 +4,7 @@
     python bench/speed.py --models gan --iterations 500
     python bench/speed.py --device cuda --out bench/results/speed_gpu.json   # on a GPU
     python bench/speed.py --precision 32-true --out speed_fp32.json         # the project's columns in fp32
+    python bench/speed.py --device cuda --float32-matmul-precision high     # the project's columns in TF32
 
 For each model, at the same batch size and with the same networks, it times:
   (a) seed-style:      a plain PyTorch loop fed by torchvision's per-digit path (PIL + ToTensor +
@@ -16,7 +17,8 @@ in fp32, as the seed did, in a fresh process each round: with glibc's default ma
 one's own has it, where (b), (c) and (d) keep freed memory as `train.py` does (gan_digits/allocator.py).
 (b), (c) and (d) run at the project's precision, `--precision` (default
 `auto`, resolved once per model as `train.py` resolves it: bf16-mixed where it makes this CPU's
-step faster; (d) then runs its step under the same bf16 autocast).
+step faster; (d) then runs its step under the same bf16 autocast) and at the run's
+`--float32-matmul-precision` (the config's float32_matmul_precision; (a) keeps torch's default, highest).
 An iteration is one batch: one D update and one G update (two of Lightning's steps). Rates are
 steady state: the first `--warmup` iterations (start-up, first-call costs) are timed apart. The
 four columns run in turn, `--rounds` times, and each reports its median (a shared VM's speed
@@ -60,7 +62,7 @@ from gan_digits.cuda_check import skip_unusable_nvml  # noqa: E402
 from gan_digits.data import load_split, to_model_range  # noqa: E402
 from gan_digits.data.datamodule import PerSampleMNIST, TensorBatches  # noqa: E402
 from gan_digits.precision import AUTO, resolve_precision  # noqa: E402
-from gan_digits.process import prepare_process  # noqa: E402
+from gan_digits.process import MATMUL_PRECISIONS, prepare_process  # noqa: E402
 from gan_digits.training import build  # noqa: E402
 
 TRAIN_IMAGES = 55_000  # the default split: 60,000 minus 5,000 held out
@@ -75,10 +77,10 @@ def compose_model(model: str, overrides: list[str]):
         return compose("train", overrides=[f"model={model}", *overrides])
 
 
-def model_at_precision(model: str, precision: str, device: torch.device, batch_size: int):
+def model_at_precision(model: str, precision: str, device: torch.device, batch_size: int, overrides=()):
     """The model's config and the precision `train.py` would train it at on `device` (`auto` resolved)."""
     cfg = compose_model(model, [f"accelerator={ACCELERATOR[device.type]}", f"trainer.precision={precision}",
-                                "paths.output_dir=/tmp/gan_digits_bench"])
+                                "paths.output_dir=/tmp/gan_digits_bench", *overrides])
     return cfg, resolve_precision(cfg.trainer, instantiate(cfg.model), batch_size)
 
 
@@ -247,8 +249,11 @@ def lightning_run(model: str, data: str, batch_size: int, iterations: int, warmu
 
 def peak_gflops(device: torch.device, repeats: int = 20, trials: int = 5) -> dict[str, float]:
     """Achieved fp32 GFLOP/s of a large GEMM and of a DCGAN-sized convolution (forward): the best of
-    `trials` timings of `repeats` calls each, as a peak is (one timing swung 356-458 on a shared VM)."""
+    `trials` timings of `repeats` calls each, as a peak is (one timing swung 356-458 on a shared VM). In fp32
+    whatever `--float32-matmul-precision` the columns ran at: TF32's GEMM peak on an H200 is 8x fp32's."""
     results = {}
+    run_precision = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
     n = 8192 if device.type == "cuda" else 2048
     a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     x, w = torch.randn(128, 64, 14, 14, device=device), torch.randn(128, 64, 4, 4, device=device)
@@ -265,6 +270,7 @@ def peak_gflops(device: torch.device, repeats: int = 20, trials: int = 5) -> dic
                 fn()
             seconds.append(clock(device) - start)
         results[name] = flop * repeats / min(seconds) / 1e9
+    torch.set_float32_matmul_precision(run_precision)
     return results
 
 
@@ -290,12 +296,15 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=sorted(ACCELERATOR))
     parser.add_argument("--precision", default=AUTO, choices=[AUTO, *sorted(PREPARE_FOR_PRECISION)],
                         help="the project's, for (b), (c) and (d) ((d) under the autocast Lightning uses); (a) is fp32")
+    parser.add_argument("--float32-matmul-precision", default="highest", choices=MATMUL_PRECISIONS,
+                        help="the project's, for (b), (c) and (d) (high: TF32 on a GPU); (a) keeps torch's default")
     parser.add_argument("--out", default=str(RUNS / "speed.json"))
     args = parser.parse_args()
+    project = (f"float32_matmul_precision={args.float32_matmul_precision}",)  # (b) and (c)'s; (d) runs under it too
 
     device = torch.device(args.device)
     torch.manual_seed(0)
-    prepare_process()  # the project's columns run as train.py runs them, (d) included; (a) does not (fresh process)
+    prepare_process(args.float32_matmul_precision)  # as train.py runs, (d) included; (a) not (a fresh process)
     images, labels = load_split(args.data, "train")
     images, labels = images[:TRAIN_IMAGES], labels[:TRAIN_IMAGES]
     # The peak is measured again after every round of columns and the best counts: a shared VM's
@@ -303,19 +312,21 @@ def main() -> None:
     peaks = [peak_gflops(device)]
     hardware = (f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}" if device.type == "cuda"
                 else describe_cpu())
-    results = {"hardware": hardware, "batch_size": args.batch_size, "precision": args.precision, "models": {}}
-    print(f"{results['hardware']}; batch {args.batch_size}; {args.precision}")
+    results = {"hardware": hardware, "batch_size": args.batch_size, "precision": args.precision,
+               "float32_matmul_precision": args.float32_matmul_precision, "models": {}}
+    print(f"{results['hardware']}; batch {args.batch_size}; {args.precision}; "
+          f"float32_matmul_precision={args.float32_matmul_precision}")
     for model in args.models:
         iterations = timed_iterations(model, args.iterations)
-        cfg, precision = model_at_precision(model, args.precision, device, args.batch_size)
+        cfg, precision = model_at_precision(model, args.precision, device, args.batch_size, project)
         gflop = step_gflop(cfg, args.batch_size)
         columns = {
             "a_seed_style": lambda: in_fresh_process(seed_style_loop, cfg, args.data, args.batch_size, iterations,
                                                      args.warmup, device),
             "b_lightning_torchvision": lambda: lightning_run(model, args.data, args.batch_size, iterations,
-                                                             args.warmup, "torchvision", 2, device, precision),
+                                                             args.warmup, "torchvision", 2, device, precision, project),
             "c_default": lambda: lightning_run(model, args.data, args.batch_size, iterations, args.warmup, "memory",
-                                               0, device, precision),
+                                               0, device, precision, project),
             "d_raw": lambda: plain_loop(cfg, memory_batches(images, labels, args.batch_size, device), iterations,
                                         args.warmup, device, PREPARE_FOR_PRECISION[precision]),
         }

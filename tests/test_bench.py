@@ -59,3 +59,20 @@ def test_quality_trains_for_the_minutes_asked():
     # 1500 minutes asked for 01:00:00 (the hours wrapped at a day); 0.001 for none at all
     assert [quality.max_time(m) for m in (8, 0.5, 1500, 0.001)] == ["00:00:08:00", "00:00:00:30", "01:01:00:00",
                                                                      "00:00:00:01"]
+
+
+def test_the_peak_is_measured_in_fp32_whatever_precision_the_columns_ran_at(monkeypatch):
+    # With --float32-matmul-precision high the GEMM "fp32 peak" was TF32's (406 TFLOP/s on an H200, 8x fp32's): the
+    # columns' fraction of it read 0-2%.
+    seen = []
+    conv2d = speed.F.conv2d
+    monkeypatch.setattr(speed.F, "conv2d", lambda *a, **k: seen.append(torch.get_float32_matmul_precision())
+                        or conv2d(*a, **k))
+    torch.set_float32_matmul_precision("high")
+    try:
+        peak = speed.peak_gflops(torch.device("cpu"), repeats=1, trials=1)
+        assert torch.get_float32_matmul_precision() == "high"  # the columns' setting, back for the next column
+    finally:
+        torch.set_float32_matmul_precision("highest")
+    assert seen and set(seen) == {"highest"}
+    assert peak["gemm"] > 0 and peak["conv"] > 0
