@@ -22,9 +22,11 @@ import csv
 import statistics
 from pathlib import Path
 
+import numpy
 import yaml
 
 from gan_digits.callbacks.quality import QUALITY
+from gan_digits.checkpoint import CheckpointError, load_checkpoint
 from gan_digits.checks import UserInputError, check_output, report_user_errors
 from gan_digits.command_line import KeyValueParser
 from gan_digits.plot import Scalars, event_folders, find_runs, read_scalars
@@ -51,6 +53,20 @@ def best_fid(scalars: Scalars) -> tuple[float, int] | None:
 def last_step(scalars: Scalars) -> int | None:
     """The step of a run's latest scalar, or None for a run that logged none."""
     return max((step for points in scalars.values() for step, _ in points), default=None)
+
+
+def reached_step(run: Path, scalars: Scalars) -> int | None:
+    """How far `run` trained: its last.ckpt's step where that is later than its latest scalar's (a run stopped inside
+    an epoch, by max_steps, max_time or a signal, logs none at its last step: losses come every log_every_n_steps
+    batches, val/ at epoch ends); None for a run that logged none. An unreadable last.ckpt leaves the events' step."""
+    logged = last_step(scalars)
+    last = run / "checkpoints" / "last.ckpt"
+    if logged is None or not last.is_file():
+        return logged
+    try:
+        return max(logged, load_checkpoint(last)["global_step"])
+    except CheckpointError:
+        return logged
 
 
 def code_version(run: Path) -> str | None:
@@ -87,7 +103,7 @@ def row(run: Path, scalars: Scalars, differing: list[str], metrics: list[str]) -
     """One run's cells, in HEADER's order, then the last value of each of `metrics`."""
     best = best_fid(scalars)
     best_cell = f"{number(best[0])} ({best[1]})" if best else number(None)
-    steps = number(last_step(scalars)) if scalars else "none logged"  # a job that failed before training
+    steps = number(reached_step(run, scalars)) if scalars else "none logged"  # a job that failed before training
     return shown(run), " ".join(differing) or "–", steps, best_cell, *map(number, last_values(scalars, metrics))
 
 
@@ -113,7 +129,7 @@ def mean_rows(scalars: dict[Path, Scalars], key: str, metrics: list[str]) -> lis
     for others, group in sorted(groups.items(), key=lambda item: statistics.fmean(bests(item[1]) or [float("inf")])):
         silent = sum(not scalars[run] for run in group)  # jobs that failed before training: in no mean
         count = f"{len(group)} ({silent} logged none)" if silent else str(len(group))
-        steps = sorted({step for run in group if (step := last_step(scalars[run])) is not None})
+        steps = sorted({step for run in group if (step := reached_step(run, scalars[run])) is not None})
         reached = f"{steps[0]}–{steps[-1]}" if len(steps) > 1 else number(steps[0] if steps else None)  # runs cut short
         rows.append((" ".join(others) or "–", count, reached, mean_cell(bests(group)),
                      *(mean_cell(lasts(group, name)) for name in metrics)))
@@ -146,8 +162,9 @@ def table(runs: dict[Path, Scalars], mean_over: str | None = None) -> str:
 
 def csv_rows(runs: dict[Path, Scalars]) -> list[dict[str, str | float | int | None]]:
     """A row per run of `ranked_runs`, for a spreadsheet or pandas: the run, each override that tells the runs apart
-    in a column of its own (empty where a run keeps the config's value), the code where runs differ in it, the last
-    step, the best val/fid and its step, and the last value of each quality metric logged; nothing logged: empty."""
+    in a column of its own (empty where a run keeps the config's value), the code where runs differ in it, the step
+    it trained to, the best val/fid and its step, and the last value of each quality metric logged (`as_logged`);
+    nothing logged: empty."""
     metrics = logged_quality(runs)
     differing = differing_overrides(list(runs))
     keys = list(dict.fromkeys(override_key(item) for items in differing.values() for item in items))
@@ -156,11 +173,18 @@ def csv_rows(runs: dict[Path, Scalars]) -> list[dict[str, str | float | int | No
     for run, scalars in runs.items():
         values = {override_key(item): item.partition("=")[2] if "=" in item else "(removed)" for item in differing[run]}
         best = best_fid(scalars) or (None, None)
+        lasts = map(as_logged, last_values(scalars, metrics))
         rows.append({"run": shown(run), **{key: values.get(key, "") for key in keys},
-                     **({"code": codes[run]} if codes is not None else {}), "step": last_step(scalars),
-                     "best val/fid": best[0], "best val/fid step": best[1],
-                     **dict(zip((f"last {name}" for name in metrics), last_values(scalars, metrics)))})
+                     **({"code": codes[run]} if codes is not None else {}), "step": reached_step(run, scalars),
+                     "best val/fid": as_logged(best[0]), "best val/fid step": best[1],
+                     **dict(zip((f"last {name}" for name in metrics), lasts))})
     return rows
+
+
+def as_logged(value: float | None) -> float | None:
+    """A value of the events as TensorBoard keeps it, a float32, in its shortest digits: 0.1, not the
+    0.10000000149011612 its float64 copy would write."""
+    return None if value is None else float(str(numpy.float32(value)))
 
 
 def write_csv(runs: dict[Path, Scalars], out: Path) -> None:

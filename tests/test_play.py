@@ -318,8 +318,11 @@ def test_compare_writes_a_csv_with_a_column_per_override_and_numbers_as_numbers(
     for row in rows[:2]:
         scalars = read_scalars(Path(row["run"]))
         best = min((value, step) for step, value in scalars["val/fid"])
-        assert (float(row["best val/fid"]), int(row["best val/fid step"])) == best
-        assert float(row["last val/fid"]) == scalars["val/fid"][-1][1] and int(row["step"]) == 8
+        # As TensorBoard keeps them, float32, in their shortest digits (0.1, not 0.10000000149011612)
+        assert (np.float32(row["best val/fid"]), int(row["best val/fid step"])) == best
+        assert np.float32(row["last val/fid"]) == scalars["val/fid"][-1][1] and int(row["step"]) == 8
+        logged = [row[key] for key in ("best val/fid", "last val/fid", "last val/label_acc") if row[key]]
+        assert logged and all(cell == str(np.float32(cell)) for cell in logged), logged
         assert row["model.ema_decay"] == ""  # the config's own value
     assert {row["model"]: row["seed"] for row in rows[:2]} == {"gan": "1", "cdcgan": "2"}
     assert rows[2] == {**dict.fromkeys(rows[2], ""), "run": str(sweep / "2"), "model": "gan", "seed": "3",
@@ -367,6 +370,29 @@ def seed_sweep(tmp_path):
     _job(sweep, "2", ["seed=1", "model=dcgan"], [3.0])  # the same recipe, its overrides in another order
     _job(sweep, "3", ["model=dcgan", "seed=2"])  # failed before training
     return sweep
+
+
+def test_compare_says_the_step_a_run_trained_to_not_its_last_logged_one(trained, tmp_path):
+    # A run stopped inside an epoch (max_steps, max_time, a signal) logs nothing at its last step: compare said the
+    # step of its latest scalar (a tiny run to step 40 read 32, its last validation's).
+    sweep = tmp_path / "sweep"
+    _job(sweep, "0", ["seed=1"], [9.0, 5.0])  # its events end at step 2
+    _job(sweep, "1", ["seed=2"], [4.0])
+    for job, ckpt in (("0", trained["gan"] / "checkpoints" / "last.ckpt"), ("1", None)):
+        (sweep / job / "checkpoints").mkdir()
+        if ckpt:
+            shutil.copy(ckpt, sweep / job / "checkpoints")  # saved at step 8
+        else:
+            (sweep / job / "checkpoints" / "last.ckpt").write_bytes(b"cut short")  # unreadable: the events' step
+    rows = [line.strip("| ").split(" | ") for line in compare([sweep]).splitlines()[2:]]
+    assert {cells[0]: cells[2] for cells in rows} == {str(sweep / "0"): "8", str(sweep / "1"): "1"}
+    assert [cells[2] for cells in (line.strip("| ").split(" | ") for line in
+                                   compare([sweep], mean_over="seed").splitlines()[2:])] == ["1–8"]
+    out = tmp_path / "runs.csv"
+    assert run_script("-m", "gan_digits.compare", str(sweep), "--out", str(out)).returncode == 0
+    with out.open(newline="") as file:
+        assert {row["run"]: row["step"] for row in csv.DictReader(file)} == {str(sweep / "0"): "8",
+                                                                            str(sweep / "1"): "1"}
 
 
 def test_compare_mean_over_seeds_makes_one_row_of_each_recipe(seed_sweep):
