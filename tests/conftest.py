@@ -13,6 +13,8 @@ from omegaconf import open_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("GAN_DIGITS_DATA", ROOT.parent / "shared" / "data")).resolve()
+# A folder that no one may write into, root included: Linux's /proc; macOS's / (its system volume is read-only).
+UNWRITABLE = Path("/proc") if Path("/proc").is_dir() else Path("/")
 MODELS = ("gan", "dcgan", "cdcgan")
 
 # Small enough for seconds on 2 CPU cores, large enough to exercise BatchNorm and every code path.

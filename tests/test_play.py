@@ -21,7 +21,7 @@ import yaml
 from PIL import Image
 from torch.utils.tensorboard import SummaryWriter
 
-from conftest import DATA, compose_train, run_script
+from conftest import DATA, UNWRITABLE, compose_train, run_script
 from headless_page import HeadlessPage, chromium
 from gan_digits import modes, plot
 from gan_digits import studio as studio_module
@@ -102,8 +102,9 @@ def test_npz_mode_and_default_names(trained, tmp_path, monkeypatch):
     assert sample(_ckpt(trained, "gan"), mode="interpolate").name == "interpolate.png"
     with pytest.raises(ConfigError, match=r"out='x.npz' does not fit mode=compare: expected a file ending in .png"):
         sample(_ckpt(trained, "gan"), "x.npz", mode="compare")
-    with pytest.raises(ConfigError, match=r"^out='/proc/x.png' is not allowed: its folder /proc cannot be written \("):
-        sample(_ckpt(trained, "gan"), "/proc/x.png")  # was PIL's FileNotFoundError once the digits were drawn
+    with pytest.raises(ConfigError, match=rf"^out='{UNWRITABLE / 'x.png'}' is not allowed: its folder {UNWRITABLE} "
+                                          r"cannot be written \("):
+        sample(_ckpt(trained, "gan"), str(UNWRITABLE / "x.png"))  # was PIL's FileNotFoundError once the digits were drawn
     with pytest.raises(ConfigError, match=r"mode='movie' is not allowed: expected one of grid, digits"):
         sample(_ckpt(trained, "gan"), mode="movie")
     with pytest.raises(ConfigError, match="mode=digits needs a conditional model"):
@@ -183,8 +184,9 @@ def test_gif_has_one_frame_per_grid(trained, tmp_path):
         make_gif(trained["dcgan"], tmp_path / "t.png")
     # A folder no file can be written in (procfs), a folder where the file should be, and the default out of a run
     # that cannot be written (read-only, as root cannot make one here): were OSError tracebacks once the frames were read.
-    with pytest.raises(ConfigError, match=r"^out='/proc/t.gif' is not allowed: its folder /proc cannot be written \("):
-        make_gif(trained["dcgan"], "/proc/t.gif")
+    with pytest.raises(ConfigError, match=rf"^out='{UNWRITABLE / 't.gif'}' is not allowed: its folder {UNWRITABLE} "
+                                          r"cannot be written \("):
+        make_gif(trained["dcgan"], str(UNWRITABLE / "t.gif"))
     (tmp_path / "dir.gif").mkdir()
     with pytest.raises(ConfigError, match=r"^out='.*dir.gif' is not allowed: it is a folder$"):
         make_gif(trained["dcgan"], tmp_path / "dir.gif")
@@ -216,8 +218,9 @@ def test_plot_reads_real_runs_and_overlays_several(trained, tmp_path):
         plot_runs([trained["gan"]], tmp_path / "nowhere" / "c.png")  # was a FileNotFoundError from savefig
     with pytest.raises(ConfigError, match=r"^out='.*c.doc' is not allowed: expected a file ending in one of .*\.png"):
         plot_runs([trained["gan"]], tmp_path / "c.doc")
-    with pytest.raises(ConfigError, match=r"^out='/proc/c.png' is not allowed: its folder /proc cannot be written \("):
-        plot_runs([trained["gan"]], "/proc/c.png")  # was savefig's traceback
+    with pytest.raises(ConfigError, match=rf"^out='{UNWRITABLE / 'c.png'}' is not allowed: its folder {UNWRITABLE} "
+                                          r"cannot be written \("):
+        plot_runs([trained["gan"]], str(UNWRITABLE / "c.png"))  # was savefig's traceback
 
 
 @pytest.fixture
