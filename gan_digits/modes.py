@@ -48,15 +48,15 @@ def noise(seed: int, n: int, latent_dim: int, key: str = "seed") -> torch.Tensor
 
 def asked_rows(generator: Generator, digits: Sequence[int] | None, codes: Sequence[int] | None,
                every_code: bool) -> list[int] | None:
-    """A row's digit (or InfoGAN code) each: the digits asked of a conditional model (default 0..9), or the codes
-    asked of a model with `latent_codes` (default all of them with `every_code`, else None: each noise its own
+    """A row's digit (or code) each: the digits asked of a conditional model (default 0..9), or the codes asked
+    of a model with `Generator.codes` (default all it draws with `every_code`, else None: each noise its own
     code); None for a model with neither. Each one asked is checked, and refused of a model without them."""
     labels_for(generator, 1, digits)
     codes_for(generator, 1, codes)
     if generator.num_classes is not None:
         return list(range(generator.num_classes) if digits is None else digits)
-    if codes is None and every_code and generator.latent_codes:
-        return list(range(generator.latent_codes))
+    if codes is None and every_code and generator.codes:
+        return generator.drawn_codes()
     return None if codes is None else list(codes)
 
 
@@ -68,7 +68,7 @@ def labels_and_codes(generator: Generator, each: torch.Tensor) -> tuple[torch.Te
 def row_each(generator: Generator, digits: Sequence[int] | None, codes: Sequence[int] | None,
              z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """The noise `z` (one row of images) repeated for each digit asked of a conditional model (default 0..9) or
-    each InfoGAN code asked (default none: one row, each noise its own code): every image's noise, label and code,
+    each code asked (default none: one row, each noise its own code): every image's noise, label and code,
     row by row. The same noise in every row: what changes from row to row is the digit (or code) alone."""
     rows = asked_rows(generator, digits, codes, every_code=False)
     if rows is None:
@@ -87,9 +87,9 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 def grid(generator: Generator, n: int = 64, seed: int = 0, digits: Sequence[int] | None = None,
          codes: Sequence[int] | None = None, columns: int | None = None, **_) -> Sheet:
-    """`n` digits from seed `seed`; a conditional model cycles through `digits` (default 0..9), one with InfoGAN
-    codes through `codes` (default: each noise's own). `columns` wide, by default about square (a multiple of the
-    digits or codes cycled: one per column)."""
+    """`n` digits from seed `seed`; a conditional model cycles through `digits` (default 0..9), one with codes
+    (InfoGAN's, or clusters) through `codes` (default: each noise's own). `columns` wide, by default about square
+    (a multiple of the digits or codes cycled: one per column)."""
     n = check_int("n", n, 1, MAX_DIGITS)
     labels, asked_codes = labels_for(generator, n, digits), codes_for(generator, n, codes)
     layout = labels if asked_codes is None else asked_codes
@@ -99,11 +99,13 @@ def grid(generator: Generator, n: int = 64, seed: int = 0, digits: Sequence[int]
 
 def digit_rows(generator: Generator, digits: Sequence[int] | None = None, codes: Sequence[int] | None = None,
                seed: int = 0, columns: int | None = None, **_) -> Sheet:
-    """One row per digit in `digits` (conditional models, default 0..9) or per InfoGAN code in `codes` (a model
-    with `latent_codes`, default all: the digit each code draws), `columns` variations each (default 8)."""
-    if generator.num_classes is None and generator.latent_codes is None:
-        raise ConfigError("mode=digits needs a conditional model (such as cdcgan) or one with InfoGAN codes "
-                          "(model.generator.latent_codes): this checkpoint's has neither")
+    """One row per digit in `digits` (conditional models, default 0..9) or per code in `codes` (a model with
+    InfoGAN codes or, unconditional, clusters; default all it draws: what each draws), `columns` variations each
+    (default 8)."""
+    if generator.num_classes is None and generator.codes is None:
+        raise ConfigError("mode=digits needs a conditional model (such as cdcgan) or one with codes: InfoGAN's "
+                          "(model.generator.latent_codes) or clusters (model.generator.clusters, dcgan's default): "
+                          "this checkpoint's has neither")
     rows = asked_rows(generator, digits, codes, every_code=True)
     columns = check_int("columns", COLUMNS if columns is None else columns, 1, MAX_DIGITS // len(rows))
     each = torch.tensor(rows).repeat_interleave(columns)
@@ -114,7 +116,7 @@ def digit_rows(generator: Generator, digits: Sequence[int] | None = None, codes:
 def interpolate(generator: Generator, a: int = 0, b: int = 1, steps: int = 10, digits: Sequence[int] | None = None,
                 codes: Sequence[int] | None = None, **_) -> Sheet:
     """A walk from seed `a`'s noise to seed `b`'s in `steps` images (spherical interpolation); a row per digit (or
-    InfoGAN code) asked, each the same walk."""
+    code) asked, each the same walk."""
     steps = check_int("steps", steps, 2, MAX_DIGITS)
     t = torch.linspace(0, 1, steps)
     z = slerp(noise(a, 1, generator.latent_dim, "a"), noise(b, 1, generator.latent_dim, "b"), t)
@@ -129,7 +131,7 @@ def interpolate(generator: Generator, a: int = 0, b: int = 1, steps: int = 10, d
 def arithmetic(generator: Generator, a: int = 0, b: int = 1, op: str = "add", digits: Sequence[int] | None = None,
                codes: Sequence[int] | None = None, **_) -> Sheet:
     """Seed `a`'s digit, seed `b`'s digit, and the digit of their noise added (`op=add`) or subtracted; a row per
-    digit (or InfoGAN code) asked."""
+    digit (or code) asked."""
     check_choice("op", op, ("add", "sub"))
     z_a, z_b = noise(a, 1, generator.latent_dim, "a"), noise(b, 1, generator.latent_dim, "b")
     z = torch.cat([z_a, z_b, z_a + z_b if op == "add" else z_a - z_b])

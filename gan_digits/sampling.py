@@ -29,7 +29,7 @@ LABELLED_PNG = re.compile(r"\d{5}_(\d)\.png")  # save_pngs' name of a digit aske
 def draw(generator: Generator, z: torch.Tensor, y: torch.Tensor | None,
          codes: torch.Tensor | None = None) -> torch.Tensor:
     """Samples in [-1, 1] drawn in eval mode (BatchNorm on running statistics); the mode is restored after.
-    `codes`: the InfoGAN code each sample is asked for (a `latent_codes` model), set in its noise."""
+    `codes`: the code each sample is asked for (`Generator.codes`: InfoGAN's, or a cluster), set in its noise."""
     if codes is not None:
         z = generator.with_code(z, codes)
     was_training = generator.training
@@ -57,8 +57,8 @@ def labels_for(generator: Generator, n: int, digits: Sequence[int] | None) -> to
     """The digit asked of each sample, cycling through `digits` (all of 0..9 by default); None if unconditional."""
     if generator.num_classes is None:
         if digits is not None:
-            fix = (f"ask for its InfoGAN codes instead, codes={list(digits)} (mode=digits shows the digit each draws)"
-                   if generator.latent_codes else
+            fix = (f"ask for its {CODES_ARE[bool(generator.latent_codes)]} instead, codes={list(digits)} "
+                   "(mode=digits shows what each draws)" if generator.codes else
                    "leave digits out (only a conditional model such as cdcgan can be asked for a digit)")
             raise ConfigError(f"digits={list(digits)} given, but this checkpoint's {type(generator).__name__} "
                               f"is unconditional: {fix}")
@@ -66,21 +66,31 @@ def labels_for(generator: Generator, n: int, digits: Sequence[int] | None) -> to
     return cycled("digits", range(generator.num_classes) if digits is None else digits, generator.num_classes, n)
 
 
+# What a model's codes are (`Generator.codes`), by whether they are InfoGAN's.
+CODES_ARE = {True: "InfoGAN codes", False: "clusters"}
+
+
 def codes_for(generator: Generator, n: int, codes: Sequence[int] | None) -> torch.Tensor | None:
-    """The InfoGAN code asked of each sample (a model with `latent_codes`), cycling through `codes`; None (each
-    noise's own code) when none are asked. Which digit a code draws is the model's own choice, learnt unlabelled."""
+    """The code asked of each sample (`Generator.codes`: InfoGAN's, or an unconditional model's clusters), cycling
+    through `codes`; None (each noise's own code) when none are asked. Which digit a code draws is the model's own
+    choice, learnt unlabelled."""
     if codes is None:
         return None
-    if not generator.latent_codes:
+    if not generator.codes:
         fix = (f"ask for its digits instead, digits={list(codes)}" if generator.num_classes else
-               "leave codes out (only a model trained with model.generator.latent_codes has them)")
+               "leave codes out (only a model trained with model.generator.latent_codes or model.generator.clusters "
+               "has them)")
         raise ConfigError(f"codes={list(codes)} given, but this checkpoint's {type(generator).__name__} "
-                          f"has no InfoGAN codes: {fix}")
-    return cycled("codes", codes, generator.latent_codes, n)
+                          f"has no codes: {fix}")
+    asked = cycled("codes", codes, generator.codes, n)
+    if never := sorted(set(asked.tolist()) - set(generator.drawn_codes())):
+        raise ConfigError(f"codes={list(codes)} asks for clusters {never}, which hold no training digits: the model "
+                          f"never learnt to draw them (those it draws: {generator.drawn_codes()})")
+    return asked
 
 
 def grid_columns(n: int, labels: torch.Tensor | None) -> int:
-    """About square; a multiple of the digits (or InfoGAN codes) cycled, if any, so each column is one of them."""
+    """About square; a multiple of the digits (or codes) cycled, if any, so each column is one of them."""
     if labels is None:
         return math.ceil(math.sqrt(n))
     cycle = len(labels.unique())

@@ -1,6 +1,6 @@
 """A local web page to play with a trained generator: `python -m gan_digits.studio ckpt=<path> [port=8000]`.
 
-Pick digits (a conditional model's) or codes (an InfoGAN model's) and seeds, walk between two seeds,
+Pick digits (a conditional model's) or codes (InfoGAN's, or a model's clusters) and seeds, walk between two seeds,
 add or subtract their noise: sliders and buttons, and the image follows at once. Served by the standard
 library on 127.0.0.1 only; every image is drawn by the same modes as `sample.py`. A bad request gets a
 4xx with a message, never a crash.
@@ -20,7 +20,7 @@ from gan_digits.checks import ConfigError, UserInputError, check_int, report_use
 from gan_digits.command_line import KeyValueParser
 from gan_digits.modes import MODES, SEEDS
 from gan_digits.nets.contract import Generator
-from gan_digits.sampling import grid_image, save_png
+from gan_digits.sampling import CODES_ARE, grid_image, save_png
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 # The integer parameters a request may give: name -> (smallest, largest). Bounds keep one request cheap.
@@ -42,7 +42,7 @@ def parse_request(query: str) -> tuple[str, dict]:
             if not text.lstrip("-").isdigit() or not low <= int(text) <= high:
                 raise ConfigError(f"{key}={text!r} is not allowed: expected an integer from {low} to {high}")
             params[key] = int(text)
-        elif key in ("digits", "codes"):  # a conditional model's digits, or an InfoGAN model's codes
+        elif key in ("digits", "codes"):  # a conditional model's digits, or a model's codes
             parts = [p for p in text.split(",") if p]
             if not parts or not all(p.isdigit() for p in parts):
                 raise ConfigError(f"{key}={text!r} is not allowed: expected {key} such as 3,7 separated by commas")
@@ -75,9 +75,10 @@ def make_server(generator: Generator, host: str = "127.0.0.1", port: int = 8000)
     if host not in LOCAL_HOSTS:
         raise ConfigError(f"host={host!r} is not allowed: the studio serves this machine only ({', '.join(LOCAL_HOSTS)})")
     lock = threading.Lock()  # one drawing at a time: BatchNorm's eval switch is not thread-safe
-    # What the page offers to pick: a conditional model's digits, an InfoGAN model's codes, or nothing.
-    asks = "digits" if generator.num_classes else "codes" if generator.latent_codes else None
-    info = json.dumps({"asks": asks, "choices": generator.num_classes or generator.latent_codes,
+    # What the page offers to pick: a conditional model's digits, a model's codes (those it draws), or nothing.
+    asks = "digits" if generator.num_classes else "codes" if generator.codes else None
+    choices = list(range(generator.num_classes)) if generator.num_classes else generator.drawn_codes() if asks else []
+    info = json.dumps({"asks": asks, "choices": choices, "codes_are": CODES_ARE[bool(generator.latent_codes)],
                        "latent_dim": generator.latent_dim, "generator": type(generator).__name__}).encode()
 
     class Handler(BaseHTTPRequestHandler):

@@ -191,6 +191,24 @@ def test_kmeans_finds_separated_groups_and_the_code_follows_their_sizes():
     assert not torch.equal(D(x), D.score(x, cluster=(nearest(x, centroids) + 1) % 3)[0])
 
 
+def test_a_cluster_is_asked_for_by_moving_the_noise_into_its_slice():
+    module = instantiate(compose_train("dcgan", ["model.generator.clusters=4", "model.discriminator.fine_clusters=null"]).model)
+    G = module.generator
+    G.set_cluster_sizes(torch.tensor([[600, 0, 300, 100]]))  # cluster 1 holds no training digit
+    assert G.codes == 4 and G.drawn_codes() == [0, 2, 3]
+    z = torch.randn(5000, 100, generator=torch.Generator().manual_seed(0))
+    for k in G.drawn_codes():
+        moved = G.with_code(z, torch.full((len(z),), k))
+        assert (G.cluster(moved) == k).all()
+        assert torch.equal(moved[:, 1:], z[:, 1:])  # the same noise otherwise
+        assert (moved[z[:, 0].argsort(), 0].diff() >= 0).all()  # each at the same place within the slice
+    # Codes are what can be asked of G beyond a digit: InfoGAN's, or an unconditional model's clusters.
+    infogan = ["model.generator.latent_codes=10", "model.generator.clusters=null"]
+    assert instantiate(compose_train("dcgan", infogan).model).generator.codes == 10
+    assert instantiate(compose_train("cdcgan").model).generator.codes is None  # its clusters: styles of a digit
+    assert instantiate(compose_train("gan").model).generator.codes is None
+
+
 def test_manifold_clusters_follow_connected_shapes_that_kmeans_cuts_across():
     """Two concentric rings: k-means halves the plane; the small clusters, joined where the data
     links them, give one cluster per ring. D then reads an image's cluster off its nearest centroid."""

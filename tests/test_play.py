@@ -522,7 +522,7 @@ def test_studio_serves_its_page_and_images(studio, tmp_path):
         ("mode=digits&digits=3,x", "digits='3,x' is not allowed"),
         ("mode=digits&digits=12", "digits=12 is not allowed: expected an integer from 0 to 9"),
         ("codes=3,x", "codes='3,x' is not allowed: expected codes such as 3,7 separated by commas"),
-        ("codes=1", "codes=[1] given, but this checkpoint's DCGANGenerator has no InfoGAN codes: ask for its digits"),
+        ("codes=1", "codes=[1] given, but this checkpoint's DCGANGenerator has no codes: ask for its digits"),
         ("mode=arithmetic&op=mul", "op='mul' is not allowed: expected one of add, sub"),
         ("colour=red", "unknown parameter 'colour'"),
     ],
@@ -608,29 +608,35 @@ def test_studio_page_draws_a_drag_at_its_end_and_says_when_the_studio_is_gone(tr
         server.server_close()
 
 
-@pytest.mark.parametrize("model,asks,buttons,first", [("infogan", "codes", 4, [3]), ("cdcgan", "digits", 10, [3, 7])])
+@pytest.mark.parametrize("model,asks,said", [("infogan", "codes", "4 InfoGAN codes"), ("cdcgan", "digits", "conditional"),
+                                              ("dcgan", "codes", " clusters")])
 def test_studio_page_offers_what_the_model_can_be_asked_for(trained, infogan_ckpt, tmp_path, monkeypatch, model, asks,
-                                                           buttons, first):
+                                                           said):
     """A model trained with InfoGAN codes was offered nothing to pick (the page knew conditional models alone),
-    and the studio refused `codes`; its page now offers the model's codes as a conditional model's its digits."""
+    and the studio refused `codes`; its page now offers the model's codes as a conditional model's its digits; a
+    self-conditioned model's codes are the clusters it draws (an empty one never offered)."""
     generator = build_generator(load_checkpoint(infogan_ckpt if model == "infogan" else _ckpt(trained, model)))
+    choices = list(range(10)) if asks == "digits" else generator.drawn_codes()
+    first = [c for c in (3, 7) if c in choices]  # the page's own pick, of those the model has
     asked = []  # (mode, params) of every image drawn
     monkeypatch.setattr(studio_module, "render_png", lambda *args: asked.append(args[1:]) or render_png(*args))
     server = make_server(generator, port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     studio = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        status, _, body = _get(f"{studio}/image.png?mode=digits&{asks}=1,3&columns=4")
-        assert status == 200 and body == render_png(generator, "digits", {asks: [1, 3], "columns": 4})
+        two = choices[1:3]
+        status, _, body = _get(f"{studio}/image.png?mode=digits&{asks}={two[0]},{two[1]}&columns=4")
+        assert status == 200 and body == render_png(generator, "digits", {asks: two, "columns": 4})
         with HeadlessPage(studio + "/", tmp_path / "profile") as page:
             assert page.wait_for('document.getElementById("picture")?.src.startsWith("blob:")')
             assert asked[-1] == ("grid", {"seed": 0, "n": 30, asks: first})  # 3 and 7 picked, of those it has
-            assert page.js('document.querySelectorAll("#digits button").length') == buttons
+            assert page.js('Array.from(document.querySelectorAll("#digits button"), b => +b.textContent)') == choices
+            assert said in page.js('document.getElementById("model").textContent')
             assert page.js('document.getElementById("asked-legend").textContent').startswith(asks.capitalize())
             page.js('document.querySelector("input[value=digits]").click()')
-            page.js('document.querySelector("#digits button").click()')  # 0 picked too
+            page.js('document.querySelector("#digits button").click()')  # the first one picked too
             assert page.wait_for('!drawing')
-            assert asked[-1] == ("digits", {"seed": 0, asks: [0, *first]})
+            assert asked[-1] == ("digits", {"seed": 0, asks: [choices[0], *first]})
     finally:
         server.shutdown()
         server.server_close()

@@ -25,6 +25,7 @@ from gan_digits.modes import check_settings_read, sample
 CODE_BLOCKS = re.findall(r"```(?:bash)?\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
 CHECKPOINT_PLACEHOLDERS = ("outputs/<date>/<time>/checkpoints/last.ckpt", "<cdcgan ckpt>", "<ckpt>")
 INFOGAN_PLACEHOLDER = "<ckpt with InfoGAN codes>"
+DCGAN_PLACEHOLDER = "<dcgan ckpt>"  # a self-conditioned model: its clusters are its codes
 
 
 def commands(program: str) -> list[str]:
@@ -76,6 +77,7 @@ def test_train_examples_compose_and_build_their_model(command):
 @pytest.mark.parametrize("command", commands("python sample.py"))
 def test_sample_examples_draw_from_a_checkpoint(command, trained, infogan_ckpt, tmp_path, monkeypatch):
     command = command.replace(INFOGAN_PLACEHOLDER, str(infogan_ckpt))
+    command = command.replace(DCGAN_PLACEHOLDER, str(trained["dcgan"] / "checkpoints" / "last.ckpt"))
     for placeholder in CHECKPOINT_PLACEHOLDERS:
         command = command.replace(placeholder, str(trained["cdcgan"] / "checkpoints" / "last.ckpt"))
     args = arguments(command.replace("../shared/data", str(DATA)))

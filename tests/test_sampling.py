@@ -117,9 +117,10 @@ def test_digits_pick_the_labels(trained, tmp_path):
 
 
 def _drawn_with_codes(generator, z, codes):
-    """What G draws from `z` with the InfoGAN codes `codes` set in it (checked to be the codes G reads back)."""
+    """What G draws from `z` with the codes `codes` set in it (InfoGAN's, or clusters; checked to be the codes G
+    reads back)."""
     coded = generator.with_code(z, torch.tensor(codes))
-    assert generator.code(coded).tolist() == codes
+    assert (generator.code if generator.latent_codes else generator.cluster)(coded).tolist() == codes
     with torch.no_grad():
         return generator.eval()(coded)
 
@@ -152,9 +153,31 @@ def test_codes_ask_an_infogan_model_for_its_codes(infogan_ckpt, tmp_path):
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "rows.png")), expected)
 
 
+def test_codes_ask_a_self_conditioned_model_for_its_clusters(trained):
+    """dcgan's G draws one of 30 clusters of the training digits, read off its noise, and nothing could ask for
+    one: its clusters are now its codes, as an InfoGAN model's are."""
+    generator = build_generator(load_checkpoint(_ckpt(trained, "dcgan")))
+    drawn = generator.drawn_codes()
+    assert generator.codes == 30 and len(drawn) > 2
+    rows = digit_rows(generator, columns=2)  # by default a row per cluster it draws
+    assert len(rows.images) == 2 * len(drawn) and rows.labels is None
+    torch.testing.assert_close(rows.images, _drawn_with_codes(generator, noise(0, 2 * len(drawn), 100),
+                                                              [c for c in drawn for _ in range(2)]))
+    picked = grid(generator, n=6, seed=1, codes=drawn[:2])
+    torch.testing.assert_close(picked.images, _drawn_with_codes(generator, noise(1, 6, 100), drawn[:2] * 3))
+    # A cluster that holds no training digit was never drawn in training: refused, and left out of the rows.
+    sizes = torch.ones(1, 30)
+    sizes[0, 7] = 0
+    generator.set_cluster_sizes(sizes)
+    assert 7 not in generator.drawn_codes() and len(digit_rows(generator, columns=1).images) == 29
+    with pytest.raises(ConfigError, match=r"^codes=\[3, 7\] asks for clusters \[7\], which hold no training digits: "
+                                          r"the model never learnt to draw them \(those it draws: \[0, 1, .*, 6, 8, "):
+        grid(generator, codes=[3, 7])
+
+
 @pytest.mark.parametrize("kwargs,message", [
     ({"digits": [3]}, r"^digits=\[3\] given, but this checkpoint's MLPGenerator is unconditional: ask for its InfoGAN "
-                      r"codes instead, codes=\[3\] \(mode=digits shows the digit each draws\)$"),
+                      r"codes instead, codes=\[3\] \(mode=digits shows what each draws\)$"),
     ({"codes": [1, 4]}, r"^codes=4 is not allowed: expected an integer from 0 to 3$"),
     ({"mode": "digits", "codes": []}, r"^codes=\[\] is not allowed: expected a list of codes from 0 to 3$"),
     ({"mode": "arithmetic", "codes": []}, r"^codes=\[\] is not allowed"),
@@ -180,13 +203,18 @@ def test_same_seed_same_digits_other_seed_other_digits(trained, tmp_path):
         ("cdcgan", {"digits": "abc"}, r"^digits='abc' is not allowed: expected an integer from 0 to 9$"),  # said 'a'
         ("cdcgan", {"digits": 3.5}, r"^digits=3.5 is not allowed: expected an integer from 0 to 9$"),  # a TypeError
         ("cdcgan", {"mode": "interpolate", "digits": []}, r"^digits=\[\] is not allowed"),  # drew 0s
-        ("dcgan", {"digits": [3]}, r"digits=\[3\] given, but this checkpoint's DCGANGenerator is unconditional"),
+        # cdcgan's clusters are styles within the digit asked for: not codes
         ("cdcgan", {"codes": [3]}, r"^codes=\[3\] given, but this checkpoint's DCGANGenerator has no "
-                                   r"InfoGAN codes: ask for its digits instead, digits=\[3\]$"),
-        ("gan", {"codes": 3}, r"^codes=\[3\] given, but this checkpoint's MLPGenerator has no InfoGAN codes: leave "
-                              r"codes out \(only a model trained with model.generator.latent_codes has them\)$"),
-        ("gan", {"mode": "digits"}, r"^mode=digits needs a conditional model \(such as cdcgan\) or one with InfoGAN "
-                                    r"codes \(model.generator.latent_codes\): this checkpoint's has neither$"),
+                                   r"codes: ask for its digits instead, digits=\[3\]$"),
+        ("gan", {"codes": 3}, r"^codes=\[3\] given, but this checkpoint's MLPGenerator has no codes: leave codes out "
+                              r"\(only a model trained with model.generator.latent_codes or model.generator.clusters "
+                              r"has them\)$"),
+        ("gan", {"mode": "digits"}, r"^mode=digits needs a conditional model \(such as cdcgan\) or one with codes: "
+                                    r"InfoGAN's \(model.generator.latent_codes\) or clusters \(model.generator.clusters, "
+                                    r"dcgan's default\): this checkpoint's has neither$"),
+        ("dcgan", {"digits": [3]}, r"^digits=\[3\] given, but this checkpoint's DCGANGenerator is unconditional: ask "
+                                   r"for its clusters instead, codes=\[3\] \(mode=digits shows what each draws\)$"),
+        ("dcgan", {"codes": [30]}, r"^codes=30 is not allowed: expected an integer from 0 to 29$"),
         ("dcgan", {"n": 0}, r"n=0 is not allowed: expected an integer from 1 to 60000"),
         ("dcgan", {"n": 10**8}, r"n=100000000 is not allowed: expected an integer from 1 to 60000"),  # was an allocation error
         ("gan", {"seed": "abc"}, r"seed='abc' is not allowed: expected an integer from 0 to 2147483647"),  # was torch's traceback

@@ -84,15 +84,36 @@ class Generator(nn.Module):
         index = (self.cluster_cdf[group] < u).sum(dim=1).clamp_(max=self.clusters - 1)  # u rounds to 1 for z > 5.4
         return group * self.clusters + index
 
+    @property
+    def codes(self) -> int | None:
+        """How many codes it can be asked for, each a choice G reads off its noise: InfoGAN's (`latent_codes`) or,
+        for an unconditional model, the cluster of training digits it draws from (`clusters`); None for neither (a
+        conditional model is asked for digits)."""
+        return self.latent_codes or (self.clusters if self.num_classes is None else None)
+
+    def drawn_codes(self) -> list[int]:
+        """The codes G ever draws: every InfoGAN code; the clusters that hold training digits."""
+        if self.latent_codes:
+            return list(range(self.latent_codes))
+        return torch.diff(self.cluster_cdf[0], prepend=self.cluster_cdf.new_zeros(1)).nonzero()[:, 0].tolist()
+
     def code(self, z: torch.Tensor) -> torch.Tensor:
         """InfoGAN's categorical code hidden in the noise (`latent_codes`): uniform for Gaussian z."""
         return z[:, : self.latent_codes].argmax(dim=1)
 
     def with_code(self, z: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
-        """`z` with two of its values swapped so that its code is `code`: the same noise otherwise."""
-        z, rows = z.clone(), torch.arange(len(z))
-        top = self.code(z)
-        z[rows, top], z[rows, code] = z[rows, code], z[rows, top]
+        """`z` changed where it holds its code (`codes`), so that it draws `code`: the same noise otherwise. An
+        InfoGAN code by swapping two of its values; a cluster by moving `z[:, 0]` into the cluster's slice of the
+        normal CDF, at the same place within it (kept off the slice's ends, where rounding could cross them)."""
+        z = z.clone()
+        if self.latent_codes:
+            rows, top = torch.arange(len(z)), self.code(z)
+            z[rows, top], z[rows, code] = z[rows, code], z[rows, top]
+            return z
+        ends = torch.cat([self.cluster_cdf.new_zeros(1), self.cluster_cdf[0]]).double()
+        low, high = ends[code], ends[code + 1]
+        u = torch.special.ndtr(z[:, 0].double()).clamp(0.01, 0.99)
+        z[:, 0] = torch.special.ndtri(low + (high - low) * u).to(z.dtype)
         return z
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
