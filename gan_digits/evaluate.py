@@ -6,8 +6,8 @@ against; `--floor` scores both, the floor beside, with FID and intra-class FID a
 floor's (a few seconds more: the real test digits are read once for both). `backbone=inception`
 computes FID and KID on Inception-v3 features instead of the project's classifier: the standard FID
 (needs torch-fidelity and its weights). `--per-digit` adds a row per digit: its share of the samples and, for a
-conditional model, its label accuracy and intra-class FID (which digit the model draws worst); for one with InfoGAN
-codes, a row per code (the digit it draws, how purely). Options also read as key=value: `n=2000 seed=1
+conditional model, its label accuracy and intra-class FID (which digit the model draws worst); for one with codes
+(InfoGAN's, or clusters), a row per code (the digit it draws, how purely). Options also read as key=value: `n=2000 seed=1
 data=../shared/data`.
 """
 
@@ -131,7 +131,7 @@ def evaluate(path: str | None, data: str, n: int = 10_000, seed: int = 0, real: 
     conditional = generator.num_classes is not None if generator else digits[1] is not None
     # The floor is scored per digit too: a meter built conditional keeps each digit's real statistics.
     distances = distance_backbone(backbone, inception_weights, prefix="")
-    meter = build_meter(conditional or floor, kid_subset_size, distances, generator.latent_codes if generator else None)
+    meter = build_meter(conditional or floor, kid_subset_size, distances, generator.codes if generator else None)
     add_real_test_digits(meter, *load_split(data, "test"))
     meter.reset_fake(conditional)
     metrics = _score(meter, generator, digits, n, seed)
@@ -160,7 +160,7 @@ def _parse(argv: list[str] | None) -> Namespace:
     parser.add_argument("--real", action="store_true", help="score real training digits: the floor")
     parser.add_argument("--floor", action="store_true", help="score the floor too, and show it beside")
     parser.add_argument("--per-digit", action="store_true", help="a row per digit: its share of the samples and, "
-                        "for a conditional model, its label accuracy and intra-class FID; per InfoGAN code, the "
+                        "for a conditional model, its label accuracy and intra-class FID; per code (InfoGAN's, or cluster), the "
                         "digit it draws and how purely")
     parser.add_argument("--kid-subset-size", type=int, default=1000)
     parser.add_argument("--backbone", default="classifier", help="FID/KID features: classifier (the project's "

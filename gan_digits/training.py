@@ -161,7 +161,7 @@ def check_monitors(cfg: DictConfig, callbacks: dict[str, L.Callback], module: GA
                 raise ConfigError(f"callbacks.{key} is not allowed with trainer.limit_val_batches=0: it stops on "
                                   f"{callback.monitor}, which only a validation logs")
     quality = any(isinstance(c, QualityMetrics) for c in callbacks.values())
-    scored = QualityMetrics.metric_names(module.conditional, module.generator.latent_codes) if quality else set()
+    scored = QualityMetrics.metric_names(module.conditional, module.generator.codes) if quality else set()
     logged = module.metric_names() | {"epoch"} | scored
     watched = {f"callbacks.{key}.monitor": getattr(callback, "monitor", None) for key, callback in callbacks.items()}
     watched["optimized_metric"] = cfg.get("optimized_metric")

@@ -402,6 +402,23 @@ def test_the_metrics_a_callback_may_monitor_are_the_ones_a_run_logs(trained):
     assert written == (module.metric_names() | QualityMetrics.metric_names(conditional=True)) - {"step"}
 
 
+def test_a_self_conditioned_run_scores_how_purely_each_cluster_draws_one_digit(trained, capsys):
+    """dcgan's clusters are its codes: its runs log val/code_purity, and evaluate --per-digit gives a row per
+    cluster (a cluster that holds no training digit: no digit, no purity)."""
+    events = EventAccumulator(str(trained["dcgan"] / "tb"))
+    events.Reload()
+    assert "val/code_purity" in events.Tags()["scalars"] and 0 < events.Scalars("val/code_purity")[-1].value <= 1
+    ckpt = trained["dcgan"] / "checkpoints" / "last.ckpt"
+    metrics = evaluate_main([str(ckpt), "--per-digit", "n=300", f"data={DATA}", "kid_subset_size=100"])
+    per_code = metrics["per_code"]
+    assert all(len(values) == 30 for values in per_code.values()) and sum(per_code["share"]) == pytest.approx(1)
+    drawn = [share > 0 for share in per_code["share"]]
+    assert sum(p * s for p, s, d in zip(per_code["purity"], per_code["share"], drawn) if d) == \
+        pytest.approx(metrics["code_purity"])
+    assert all(d == (p == p) == (digit == digit) for d, p, digit in zip(drawn, per_code["purity"], per_code["digit"]))
+    assert [type(digit) for digit, d in zip(per_code["digit"], drawn) if d] == [int] * sum(drawn)
+
+
 def test_an_infogan_run_logs_and_evaluate_prints_its_code_purity(infogan_ckpt, capsys):
     """A model trained with InfoGAN codes logs val/code_purity, compare shows it, and evaluate scores it."""
     run_dir = infogan_ckpt.parents[1]

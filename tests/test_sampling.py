@@ -120,7 +120,7 @@ def _drawn_with_codes(generator, z, codes):
     """What G draws from `z` with the codes `codes` set in it (InfoGAN's, or clusters; checked to be the codes G
     reads back)."""
     coded = generator.with_code(z, torch.tensor(codes))
-    assert (generator.code if generator.latent_codes else generator.cluster)(coded).tolist() == codes
+    assert generator.code(coded).tolist() == codes
     with torch.no_grad():
         return generator.eval()(coded)
 

@@ -63,7 +63,7 @@ class QualityMetrics(L.Callback):
     def setup(self, trainer: L.Trainer, pl_module: GANModule, stage: str) -> None:
         if self.meter is None:
             self.meter = build_meter(pl_module.conditional, self.kid_subset_size, self.backbone,
-                                     pl_module.generator.latent_codes)
+                                     pl_module.generator.codes)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: GANModule) -> None:
         if trainer.sanity_checking:

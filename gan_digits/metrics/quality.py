@@ -8,8 +8,9 @@
 - conditional only: `label_acc` (the classifier reads the digit asked for) and `intra_fid` (the
   mean over digits of the FID between that digit's samples and that digit's real images: high
   when a generator ignores its noise and draws one image per label).
-- InfoGAN codes only: `code_purity`, the share of samples that are the digit their code draws most
-  often (1 = each code one digit; InfoGAN's unsupervised classification accuracy on MNIST).
+- codes only (InfoGAN's, or a self-conditioned model's clusters): `code_purity`, the share of samples
+  that are the digit their code draws most often (1 = each code one digit; for InfoGAN's codes its
+  unsupervised classification accuracy on MNIST).
 """
 
 import warnings
@@ -29,7 +30,7 @@ KID_SUBSET_SEED = 0
 # What QualityMeter.compute() returns: for every model, and for conditional models besides.
 METRICS = ("fid", "kid_mean", "kid_std", "modes", "class_kl", "confidence")
 CONDITIONAL_METRICS = ("label_acc", "intra_fid")
-CODE_METRICS = ("code_purity",)  # for samples given with their InfoGAN codes
+CODE_METRICS = ("code_purity",)  # for samples given with their codes (InfoGAN's, or clusters)
 
 
 class _Precomputed(nn.Module):
@@ -82,7 +83,7 @@ class QualityMeter(nn.Module):
         # Per digit asked for (conditional): samples read as that digit, and samples asked to be it.
         self.register_buffer("label_hits", torch.zeros(NUM_DIGITS, dtype=torch.float64))
         self.register_buffer("asked_counts", torch.zeros(NUM_DIGITS, dtype=torch.float64))
-        # How often each of `codes` InfoGAN codes drew each digit (as the classifier reads it).
+        # How often each of `codes` codes drew each digit (as the classifier reads it).
         self.register_buffer("code_digits", torch.zeros(codes or 0, NUM_DIGITS, dtype=torch.float64))
 
     def _distance_features(self, images: torch.Tensor, classifier_features: torch.Tensor | None = None) -> torch.Tensor:
@@ -100,8 +101,8 @@ class QualityMeter(nn.Module):
 
     def update_fake(self, images: torch.Tensor, asked: torch.Tensor | None = None,
                     codes: torch.Tensor | None = None) -> None:
-        """Generated digits, with the digits they were asked to be (conditional models) or the InfoGAN codes
-        they were drawn from (a meter built with `codes`)."""
+        """Generated digits, with the digits they were asked to be (conditional models) or the codes they were
+        drawn from (a meter built with `codes`)."""
         if self.conditional and asked is None:
             raise ValueError("a conditional model's samples need the digits they were asked for")
         classifier_features = self.extractor(images)
@@ -176,14 +177,17 @@ class QualityMeter(nn.Module):
         return table
 
     def per_code(self) -> dict[str, list[float]] | None:
-        """Code by code (a meter given InfoGAN codes): the digit it draws most, the share of its samples that are
-        that digit (`purity`) and its share of all samples; None without codes. Collective under DDP."""
+        """Code by code (a meter given codes: InfoGAN's, or clusters): the digit it draws most, the share of its
+        samples that are that digit (`purity`) and its share of all samples; None without codes. A code none of the
+        samples drew (a cluster that holds no training digit): NaN digit and purity. Collective under DDP."""
         if not len(self.code_digits):
             return None
         counts = self._synced(self.code_digits)
         drawn = counts.sum(dim=1)
         top, digit = counts.max(dim=1)
-        return {"digit": digit.tolist(), "purity": (top / drawn).tolist(), "share": (drawn / drawn.sum()).tolist()}
+        digit = torch.where(drawn > 0, digit.double(), float("nan"))
+        return {"digit": [int(d) if d == d else d for d in digit.tolist()], "purity": (top / drawn).tolist(),
+                "share": (drawn / drawn.sum()).tolist()}
 
     def _intra_fids(self) -> torch.Tensor:
         """Each digit's intra-class FID; NaN for one with fewer than two samples, whose covariance is undefined (an
@@ -219,5 +223,6 @@ def check_kid_subset_size(key: str, value, real_digits: int) -> int:
 
 def build_meter(conditional: bool, kid_subset_size: int = 1000, backbone: nn.Module | None = None,
                 codes: int | None = None) -> QualityMeter:
-    """A QualityMeter on the shipped classifier, with FID/KID on `backbone` when given, for `codes` InfoGAN codes."""
+    """A QualityMeter on the shipped classifier, with FID/KID on `backbone` when given; with `codes`, scoring
+    samples by their codes too (that many: InfoGAN's, or clusters)."""
     return QualityMeter(FeatureExtractor(load_classifier()), conditional, kid_subset_size, backbone, codes)

@@ -21,13 +21,13 @@ def add_real_test_digits(meter: QualityMeter, images: torch.Tensor, labels: torc
 
 
 def add_generated_digits(meter: QualityMeter, generator: Generator, n: int, seed: int) -> None:
-    """`n` digits of `generator` from seeded noise; a conditional one is asked for 0..9 in turn; one with InfoGAN
-    codes scored with the code of each noise."""
+    """`n` digits of `generator` from seeded noise; a conditional one is asked for 0..9 in turn; one with codes
+    (InfoGAN's, or clusters) scored with the code of each noise."""
     device = meter.predicted.device
     noise = torch.Generator().manual_seed(seed)
     for start in range(0, n, BATCH):
         size = min(BATCH, n - start)
         z = torch.randn(size, generator.latent_dim, generator=noise).to(device)
         asked = (torch.arange(start, start + size) % 10).to(device) if generator.num_classes else None
-        codes = generator.code(z) if generator.latent_codes else None
+        codes = generator.code(z) if generator.codes else None
         meter.update_fake(to_uint8(draw(generator, z, asked)), asked, codes)

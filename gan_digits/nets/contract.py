@@ -98,8 +98,9 @@ class Generator(nn.Module):
         return torch.diff(self.cluster_cdf[0], prepend=self.cluster_cdf.new_zeros(1)).nonzero()[:, 0].tolist()
 
     def code(self, z: torch.Tensor) -> torch.Tensor:
-        """InfoGAN's categorical code hidden in the noise (`latent_codes`): uniform for Gaussian z."""
-        return z[:, : self.latent_codes].argmax(dim=1)
+        """The code G reads off each noise (`codes`): InfoGAN's, the largest of its first `latent_codes` values
+        (uniform for Gaussian z), or an unconditional model's cluster."""
+        return z[:, : self.latent_codes].argmax(dim=1) if self.latent_codes else self.cluster(z)
 
     def with_code(self, z: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
         """`z` changed where it holds its code (`codes`), so that it draws `code`: the same noise otherwise. An
