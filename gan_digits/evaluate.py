@@ -7,8 +7,8 @@ floor's (a few seconds more: the real test digits are read once for both). `back
 computes FID and KID on Inception-v3 features instead of the project's classifier: the standard FID
 (needs torch-fidelity and its weights). `--per-digit` adds a row per digit: its share of the samples and, for a
 conditional model, its label accuracy and intra-class FID (which digit the model draws worst); for one with codes
-(InfoGAN's, or clusters), a row per code (the digit it draws, how purely). Options also read as key=value: `n=2000 seed=1
-data=../shared/data`.
+(InfoGAN's, or clusters), a row per code (the digit it draws, how purely). Options also read as key=value: `n=2000
+seed=1 data=../shared/data`.
 """
 
 import json
@@ -160,8 +160,8 @@ def _parse(argv: list[str] | None) -> Namespace:
     parser.add_argument("--real", action="store_true", help="score real training digits: the floor")
     parser.add_argument("--floor", action="store_true", help="score the floor too, and show it beside")
     parser.add_argument("--per-digit", action="store_true", help="a row per digit: its share of the samples and, "
-                        "for a conditional model, its label accuracy and intra-class FID; per code (InfoGAN's, or cluster), the "
-                        "digit it draws and how purely")
+                        "for a conditional model, its label accuracy and intra-class FID; per code (InfoGAN's, or "
+                        "cluster), the digit it draws and how purely")
     parser.add_argument("--kid-subset-size", type=int, default=1000)
     parser.add_argument("--backbone", default="classifier", help="FID/KID features: classifier (the project's "
                         "own) or inception (the standard FID: needs torch-fidelity and the Inception weights)")

@@ -192,8 +192,8 @@ def test_kmeans_finds_separated_groups_and_the_code_follows_their_sizes():
 
 
 def test_a_cluster_is_asked_for_by_moving_the_noise_into_its_slice():
-    module = instantiate(compose_train("dcgan", ["model.generator.clusters=4", "model.discriminator.fine_clusters=null"]).model)
-    G = module.generator
+    G = instantiate(compose_train("dcgan", ["model.generator.clusters=4",
+                                            "model.discriminator.fine_clusters=null"]).model).generator
     G.set_cluster_sizes(torch.tensor([[600, 0, 300, 100]]))  # cluster 1 holds no training digit
     assert G.codes == 4 and G.drawn_codes() == [0, 2, 3]
     z = torch.randn(5000, 100, generator=torch.Generator().manual_seed(0))

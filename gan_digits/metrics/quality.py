@@ -185,9 +185,8 @@ class QualityMeter(nn.Module):
         counts = self._synced(self.code_digits)
         drawn = counts.sum(dim=1)
         top, digit = counts.max(dim=1)
-        digit = torch.where(drawn > 0, digit.double(), float("nan"))
-        return {"digit": [int(d) if d == d else d for d in digit.tolist()], "purity": (top / drawn).tolist(),
-                "share": (drawn / drawn.sum()).tolist()}
+        digits = [d if n > 0 else float("nan") for d, n in zip(digit.tolist(), drawn.tolist())]
+        return {"digit": digits, "purity": (top / drawn).tolist(), "share": (drawn / drawn.sum()).tolist()}
 
     def _intra_fids(self) -> torch.Tensor:
         """Each digit's intra-class FID; NaN for one with fewer than two samples, whose covariance is undefined (an
