@@ -402,7 +402,7 @@ def test_the_metrics_a_callback_may_monitor_are_the_ones_a_run_logs(trained):
     assert written == (module.metric_names() | QualityMetrics.metric_names(conditional=True)) - {"step"}
 
 
-def test_a_self_conditioned_run_scores_how_purely_each_cluster_draws_one_digit(trained, capsys):
+def test_a_self_conditioned_run_scores_how_purely_each_cluster_draws_one_digit(trained):
     """dcgan's clusters are its codes: its runs log val/code_purity, and evaluate --per-digit gives a row per
     cluster (a cluster that holds no training digit: no digit, no purity)."""
     events = EventAccumulator(str(trained["dcgan"] / "tb"))
