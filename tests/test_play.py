@@ -182,7 +182,7 @@ def test_gif_has_one_frame_per_grid(trained, tmp_path):
         make_gif(trained["dcgan"], tmp_path / "nowhere" / "t.gif")  # was a FileNotFoundError once the frames were read
     with pytest.raises(ConfigError, match=r"^out='.*t.png' is not allowed: expected a file ending in one of .gif$"):
         make_gif(trained["dcgan"], tmp_path / "t.png")
-    # A folder no file can be written in (procfs), a folder where the file should be, and the default out of a run
+    # A folder no file can be written in (UNWRITABLE), a folder where the file should be, and the default out of a run
     # that cannot be written (read-only, as root cannot make one here): were OSError tracebacks once the frames were read.
     with pytest.raises(ConfigError, match=rf"^out='{UNWRITABLE / 't.gif'}' is not allowed: its folder {UNWRITABLE} "
                                           r"cannot be written \("):
