@@ -15,7 +15,8 @@ makes the runs that differ only in `seed` one row: each metric's mean ± standar
 run of a GAN recipe differs from the next by ~10%: a difference between recipes is one when it outlasts seeds.
 
 Runs trained by different code (another commit, or local changes: each run's HPARAMS say which) get a `code`
-column, so that two rows of one recipe are not read as the same code's.
+column, so that two rows of one recipe are not read as the same code's; with `--mean-over`, a note under the table
+names each recipe whose mean mixes codes.
 """
 
 import csv
@@ -136,6 +137,20 @@ def mean_rows(scalars: dict[Path, Scalars], key: str, metrics: list[str]) -> lis
     return rows
 
 
+def mixed_codes(runs: list[Path], key: str) -> list[str]:
+    """A line for each group of `runs` over `key` whose runs were trained by more than one code: its means mix them
+    (the per-run table's code column says which run is which)."""
+    if (codes := differing_codes(runs)) is None:
+        return []
+    lines = []
+    for others, group in grouped_over(runs, key).items():
+        if len(trained_by := sorted({codes[run] for run in group} - {None})) > 1:
+            lines.append(f"note: the runs of {' '.join(others) or 'this recipe'} were trained by {len(trained_by)} "
+                         f"versions of the code ({', '.join(trained_by)}): their means mix them (without --mean-over "
+                         f"the table says which run is which)")
+    return lines
+
+
 def ranked_runs(paths: list[str | Path]) -> dict[Path, Scalars]:
     """The runs in `paths` (run dirs, or sweep dirs holding them) with their scalars, the lowest best val/fid first;
     runs without one yet last (a job that failed before training has none: it still gets its row)."""
@@ -145,10 +160,12 @@ def ranked_runs(paths: list[str | Path]) -> dict[Path, Scalars]:
 
 def table(runs: dict[Path, Scalars], mean_over: str | None = None) -> str:
     """The Markdown table of `ranked_runs`: a row per run, or with `mean_over` (an override's key, e.g. seed) a row
-    per group of runs that differ only in it."""
+    per group of runs that differ only in it (and a note under it for each group trained by more than one code)."""
     metrics = logged_quality(runs)
+    notes = []
     if mean_over is not None:
         header, rows = MEAN_HEADER, mean_rows(runs, mean_over, metrics)
+        notes = mixed_codes(list(runs), mean_over)
     else:
         differing = differing_overrides(list(runs))
         header, rows = HEADER, [row(run, scalars, differing[run], metrics) for run, scalars in runs.items()]
@@ -157,7 +174,7 @@ def table(runs: dict[Path, Scalars], mean_over: str | None = None) -> str:
             rows = [(*cells[:2], codes[run] or "–", *cells[2:]) for cells, run in zip(rows, runs)]
     header = (*header, *(f"last {name}" for name in metrics))
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows])
+    return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows] + notes)
 
 
 def csv_rows(runs: dict[Path, Scalars]) -> list[dict[str, str | float | int | None]]:

@@ -412,6 +412,12 @@ def test_compare_mean_over_seeds_makes_one_row_of_each_recipe(seed_sweep):
     result = run_script("-m", "gan_digits.compare", str(sweep), "--mean-over", "seeds")
     assert result.returncode == 2 and result.stderr == ("error: --mean-over seeds is not allowed: no two of these "
                                                         "runs differ in seeds; they differ in model, seed\n")
+    # gan's two seeds trained by two commits: averaged without a word, as if of one code.
+    for job, code in (("0", "0123456789ab"), ("1", "0123456789ab+changes"), ("2", "0123456789ab")):
+        (sweep / job / "tb" / "hparams.yaml").write_text(yaml.safe_dump({"code/gan_digits": code}))
+    assert compare([sweep], "seed").splitlines() == table + [
+        "note: the runs of model=gan were trained by 2 versions of the code (0123456789ab, 0123456789ab+changes): "
+        "their means mix them (without --mean-over the table says which run is which)"]
 
 
 def test_runs_match_an_override_however_it_is_spelt(tmp_path):
