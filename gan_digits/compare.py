@@ -115,8 +115,9 @@ def mean_cell(values: list[float]) -> str:
     return f"{statistics.fmean(values):.4g} ± {statistics.stdev(values):.2g}"
 
 
-def mean_rows(scalars: dict[Path, Scalars], key: str, metrics: list[str]) -> list[tuple[str, ...]]:
-    """A row per group of the runs (`scalars`' keys) that differ only in `key`, the lowest mean best FID first:
+def mean_rows(scalars: dict[Path, Scalars], groups: dict[tuple[str, ...], list[Path]],
+              metrics: list[str]) -> list[tuple[str, ...]]:
+    """A row per group of `grouped_over` (runs that differ only in its key), the lowest mean best FID first:
     MEAN_HEADER's cells, then each of `metrics`' last values."""
 
     def bests(group: list[Path]) -> list[float]:
@@ -126,7 +127,6 @@ def mean_rows(scalars: dict[Path, Scalars], key: str, metrics: list[str]) -> lis
         return [scalars[run][name][-1][1] for run in group if name in scalars[run]]
 
     rows = []
-    groups = grouped_over(list(scalars), key)
     for others, group in sorted(groups.items(), key=lambda item: statistics.fmean(bests(item[1]) or [float("inf")])):
         silent = sum(not scalars[run] for run in group)  # jobs that failed before training: in no mean
         count = f"{len(group)} ({silent} logged none)" if silent else str(len(group))
@@ -137,13 +137,13 @@ def mean_rows(scalars: dict[Path, Scalars], key: str, metrics: list[str]) -> lis
     return rows
 
 
-def mixed_codes(runs: list[Path], key: str) -> list[str]:
-    """A line for each group of `runs` over `key` whose runs were trained by more than one code: its means mix them
+def mixed_codes(groups: dict[tuple[str, ...], list[Path]]) -> list[str]:
+    """A line for each group of `grouped_over` whose runs were trained by more than one code: its means mix them
     (the per-run table's code column says which run is which)."""
-    if (codes := differing_codes(runs)) is None:
+    if (codes := differing_codes([run for group in groups.values() for run in group])) is None:
         return []
     lines = []
-    for others, group in grouped_over(runs, key).items():
+    for others, group in groups.items():
         if len(trained_by := sorted({codes[run] for run in group} - {None})) > 1:
             lines.append(f"note: the runs of {' '.join(others) or 'this recipe'} were trained by {len(trained_by)} "
                          f"versions of the code ({', '.join(trained_by)}): their means mix them (without --mean-over "
@@ -164,8 +164,8 @@ def table(runs: dict[Path, Scalars], mean_over: str | None = None) -> str:
     metrics = logged_quality(runs)
     notes = []
     if mean_over is not None:
-        header, rows = MEAN_HEADER, mean_rows(runs, mean_over, metrics)
-        notes = mixed_codes(list(runs), mean_over)
+        groups = grouped_over(list(runs), mean_over)  # read once: the rows and the notes name the same groups
+        header, rows, notes = MEAN_HEADER, mean_rows(runs, groups, metrics), mixed_codes(groups)
     else:
         differing = differing_overrides(list(runs))
         header, rows = HEADER, [row(run, scalars, differing[run], metrics) for run, scalars in runs.items()]
