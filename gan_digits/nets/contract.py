@@ -92,10 +92,15 @@ class Generator(nn.Module):
         return self.latent_codes or (self.clusters if self.num_classes is None else None)
 
     def drawn_codes(self) -> list[int]:
-        """The codes G ever draws: every InfoGAN code; the clusters that hold training digits."""
+        """The codes G ever draws: every InfoGAN code; the clusters that hold training digits (a slice of their own)."""
         if self.latent_codes:
             return list(range(self.latent_codes))
-        return torch.diff(self.cluster_cdf[0], prepend=self.cluster_cdf.new_zeros(1)).nonzero()[:, 0].tolist()
+        return (self._cluster_ends().diff() > 0).nonzero()[:, 0].tolist()
+
+    def _cluster_ends(self) -> torch.Tensor:
+        """An unconditional model's clusters' slices of [0, 1], cluster k's from ends[k] to ends[k + 1] (as `cluster`
+        reads them), in float64."""
+        return torch.cat([self.cluster_cdf.new_zeros(1), self.cluster_cdf[0]]).double()
 
     def code(self, z: torch.Tensor) -> torch.Tensor:
         """The code G reads off each noise (`codes`): InfoGAN's, the largest of its first `latent_codes` values
@@ -111,7 +116,7 @@ class Generator(nn.Module):
             rows, top = torch.arange(len(z)), self.code(z)
             z[rows, top], z[rows, code] = z[rows, code], z[rows, top]
             return z
-        ends = torch.cat([self.cluster_cdf.new_zeros(1), self.cluster_cdf[0]]).double()
+        ends = self._cluster_ends()
         low, high = ends[code], ends[code + 1]
         u = torch.special.ndtr(z[:, 0].double()).clamp(0.01, 0.99)
         z[:, 0] = torch.special.ndtri(low + (high - low) * u).to(z.dtype)
