@@ -3,6 +3,7 @@
 import gzip
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -91,17 +92,41 @@ def test_a_data_folder_one_level_too_deep_names_the_folder_to_give_without_downl
     assert sorted(path.name for path in tmp_path.rglob("*")) == sorted(["MNIST", "raw", *(p.name for p in RAW.glob("*.gz"))])
 
 
-def test_a_failed_download_is_said_in_one_line(tmp_path, monkeypatch):
-    def offline(*args, **kwargs):  # torchvision's message, one line per mirror tried
+def offline_after(downloaded: list[str]):
+    """torchvision's MNIST as it fails offline: its folder made, the files in `downloaded` fetched whole, then
+    its message, one line per mirror tried."""
+    def download(root, train, download):
+        raw = Path(root) / "MNIST" / "raw"
+        raw.mkdir(parents=True, exist_ok=True)
+        for name in downloaded:
+            (raw / name).write_bytes(b"whole")
         raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://a/, got:\n<urlopen error>\n")
 
-    monkeypatch.setattr("gan_digits.data.datamodule.MNIST", offline)
+    return download
+
+
+def test_a_failed_download_is_said_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr("gan_digits.data.datamodule.MNIST", offline_after([]))
     with pytest.raises(MNISTFileError) as caught:
         MNISTDataModule(root=str(tmp_path), download=True).prepare_data()
     assert str(caught.value) == (
         f"could not download MNIST into {tmp_path}/MNIST/raw: Error downloading train-images-idx3-ubyte.gz: Tried "
         "https://a/, got: <urlopen error>. Offline? Put the four IDX files (gzipped or not) there, or point data.root "
         "at a folder holding MNIST/raw/.")
+
+
+def test_a_failed_download_leaves_no_empty_folders_behind_and_keeps_what_it_fetched(tmp_path, monkeypatch):
+    """Offline, a mistyped data.root left its whole folder tree behind, empty."""
+    monkeypatch.setattr("gan_digits.data.datamodule.MNIST", offline_after([]))
+    with pytest.raises(MNISTFileError):
+        MNISTDataModule(root=str(tmp_path / "typo" / "data"), download=True).prepare_data()
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "mine").mkdir()  # the user's folder stays, as does a file fetched whole, for the next try
+    monkeypatch.setattr("gan_digits.data.datamodule.MNIST", offline_after(["train-images-idx3-ubyte.gz"]))
+    with pytest.raises(MNISTFileError):
+        MNISTDataModule(root=str(tmp_path / "mine"), download=True).prepare_data()
+    assert [path.relative_to(tmp_path).as_posix() for path in sorted(tmp_path.rglob("*"))] == [
+        "mine", "mine/MNIST", "mine/MNIST/raw", "mine/MNIST/raw/train-images-idx3-ubyte.gz"]
 
 
 def test_datamodule_split_subset_and_pixel_range():

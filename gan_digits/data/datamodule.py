@@ -48,6 +48,15 @@ class PerSampleMNIST(MNIST):
         self.data, self.targets = images, labels
 
 
+def remove_if_empty(folders: list[Path]) -> None:
+    """Removes `folders`, deepest first, up to the first one that holds something (a file downloaded whole)."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
 class MNISTDataModule(L.LightningDataModule):
     """Training digits minus a seeded hold-out for validation; the test split is kept for metrics, read with
     the rest before training (a corrupt or missing test file surfaced at the first validation, an epoch in).
@@ -92,10 +101,13 @@ class MNISTDataModule(L.LightningDataModule):
         if not self.needs_download():
             return
         check_layout(self.root)  # not a download into a MNIST/raw/MNIST/raw/ of the user's folder
+        raw = raw_dir(self.root)
+        made = [folder for folder in (raw, *raw.parents) if not folder.exists()]  # deepest first
         try:
             for train in (True, False):
                 MNIST(str(self.root), train=train, download=True)
         except Exception as err:  # torchvision raises whatever its mirrors did, over several lines
+            remove_if_empty(made)  # offline with a mistyped data.root: no empty folder tree left behind
             said = " ".join(str(err).split())
             raise MNISTFileError(
                 f"could not download MNIST into {raw_dir(self.root)}: {said}. Offline? Put the four IDX files "
