@@ -19,6 +19,7 @@ from gan_digits.data import load_split
 from gan_digits.evaluate import evaluate
 from gan_digits.evaluate import main as evaluate_main
 from gan_digits.metrics import FeatureExtractor, QualityMeter, build_meter, distance_backbone, load_classifier
+from gan_digits.metrics.precision_recall import knn_radii, precision_recall
 from gan_digits.metrics.quality import CONDITIONAL_METRICS, METRICS
 from gan_digits.metrics.scoring import add_real_test_digits
 from gan_digits.modes import sample
@@ -73,6 +74,8 @@ def test_fid_real_vs_real_small_noise_vs_real_large(extractor, test_split):
     assert other_real["fid"] < 5 and noisy["fid"] > 100 * other_real["fid"]
     assert noisy["kid_mean"] > 100 * max(other_real["kid_mean"], 1e-4)
     assert other_real["modes"] == 10 and other_real["class_kl"] < 0.01 and other_real["confidence"] > 0.95
+    assert other_real["precision"] > 0.8 and other_real["recall"] > 0.8  # real digits lie among real digits
+    assert noisy["precision"] == noisy["recall"] == 0  # noise is no digit, and no digit is noise
 
 
 def test_modes_and_label_accuracy_on_crafted_sets(extractor, test_split):
@@ -81,11 +84,27 @@ def test_modes_and_label_accuracy_on_crafted_sets(extractor, test_split):
     threes = images[labels == 3][:600]
     only_threes = _score(extractor, real, (threes, torch.full((600,), 3)), conditional=True)
     assert only_threes["modes"] == 1 and only_threes["class_kl"] > 2.0
+    # Real 3s are digits (precision as high as the real floor's) and cover only the 3s (recall ~ a tenth):
+    # the two failures FID mixes into one number, told apart.
+    assert only_threes["precision"] > 0.8 and only_threes["recall"] < 0.2
     assert only_threes["label_acc"] > 0.98
     assert only_threes["intra_fid"] < 10  # only the digit asked for (3) counts
     shuffled = labels[1000:2000][torch.randperm(1000, generator=torch.Generator().manual_seed(0))]
     wrong_labels = _score(extractor, real, (images[1000:2000], shuffled), conditional=True)
     assert wrong_labels["label_acc"] < 0.2 and wrong_labels["modes"] == 10
+
+
+def test_precision_and_recall_tell_digits_off_the_manifold_from_kinds_never_drawn():
+    real = torch.randn(500, 8, generator=torch.Generator().manual_seed(0))
+    assert precision_recall(real, real.clone()) == (1.0, 1.0)
+    assert precision_recall(real, real + 100) == (0.0, 0.0)
+    collapsed = real[:5].repeat(100, 1)  # five real points, drawn a hundred times each
+    assert precision_recall(real, collapsed) == (1.0, 5 / 500)
+    near = real + 1e-3
+    assert precision_recall(real, near, real_radii=knn_radii(real))[0] == 1.0
+    assert precision_recall(real, near, real_radii=torch.zeros(500))[0] == 0.0  # the radii given are the ones used
+    with pytest.raises(ValueError, match=r"^precision and recall need more than k=3 generated digits, got 3$"):
+        precision_recall(real, real[:3])
 
 
 def test_code_purity_is_the_share_of_digits_their_code_draws_most(extractor, test_split):
@@ -428,7 +447,7 @@ def test_an_infogan_run_logs_and_evaluate_prints_its_code_purity(infogan_ckpt, c
     module = instantiate(compose_train("gan", ["model.generator.latent_codes=4"]).model)
     assert written == (module.metric_names() | QualityMetrics.metric_names(False, codes=4)) - {"step"}
     assert "val/code_purity" in written and 0 < events.Scalars("val/code_purity")[-1].value <= 1
-    assert compare([run_dir]).splitlines()[0].endswith("| last val/fid | last val/code_purity | last val/modes |")
+    assert compare([run_dir]).splitlines()[0].endswith("| last val/fid | last val/code_purity | last val/precision | last val/recall | last val/modes |")
     metrics = evaluate_main([str(infogan_ckpt), "--floor", "--per-digit", "n=300", f"data={DATA}", "kid_subset_size=100"])
     assert set(metrics) == {*METRICS, "code_purity", "fid_x_floor", "floor", "per_digit", "per_code"}
     assert "code_purity" not in metrics["floor"] and 0 < metrics["code_purity"] <= 1
@@ -562,3 +581,29 @@ def test_inception_backbone_without_its_pieces_says_what_to_do(monkeypatch, tmp_
                                                  rf"{tmp_path / f'other{i}.pth'}\): it does not hold Inception-v3's tensors, "
                                                  rf"which weights-inception-2015-12-05-6726825d.pth does\. Download that file"):
             distance_backbone("inception", str(tmp_path / f"other{i}.pth"), prefix="")
+
+
+def _ranks_scores(rank: int, init: str, out: str) -> None:
+    """Rank `rank` of 2 (gloo): its stride of real and generated digits, scored collectively, saved to `out`."""
+    torch.distributed.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    images, labels = load_split(DATA, "test")
+    meter = build_meter(conditional=False, kid_subset_size=100)
+    add_real_test_digits(meter, images, labels, rank, 2, limit=600)
+    meter.update_fake(images[1000:1600][rank::2].unsqueeze(1))
+    torch.save(meter.compute(), f"{out}/rank{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+def test_every_rank_scores_all_ranks_digits(tmp_path):
+    """Under DDP each rank holds its share of the digits; precision and recall, like FID, are of all of them."""
+    torch.multiprocessing.spawn(_ranks_scores, args=(f"file://{tmp_path}/rendezvous", str(tmp_path)), nprocs=2)
+    ranks = [torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in (0, 1)]
+    images, labels = load_split(DATA, "test")
+    alone = build_meter(conditional=False, kid_subset_size=100)
+    add_real_test_digits(alone, images, labels, limit=600)
+    alone.update_fake(images[1000:1600].unsqueeze(1))
+    expected = alone.compute()
+    for scores in ranks:
+        assert scores.keys() == expected.keys()
+        for name in ("fid", "precision", "recall", "modes"):
+            assert scores[name] == pytest.approx(expected[name], rel=1e-4), name

@@ -289,7 +289,7 @@ def test_compare_ranks_runs_by_best_fid_and_shows_what_differs(sweep):
     table = compare([sweep]).splitlines()
     assert table == compare(sorted(sweep.iterdir())).splitlines()
     assert table[0] == ("| run | overrides | step | best val/fid (step) | last val/fid | last val/intra_fid "
-                        "| last val/label_acc | last val/modes |")  # the metrics logged: no InfoGAN code_purity
+                        "| last val/label_acc | last val/precision | last val/recall | last val/modes |")  # the metrics logged: no InfoGAN code_purity
     rows = [line.strip("| ").split(" | ") for line in table[2:]]
     best = {job: min((value, step) for step, value in read_scalars(sweep / job)["val/fid"]) for job in ("0", "1")}
     ranked = sorted(best, key=lambda job: best[job][0])
@@ -315,7 +315,8 @@ def test_compare_writes_a_csv_with_a_column_per_override_and_numbers_as_numbers(
     with out.open(newline="") as file:
         rows = list(csv.DictReader(file))
     assert list(rows[0]) == ["run", "model", "seed", "model.ema_decay", "step", "best val/fid", "best val/fid step",
-                             "last val/fid", "last val/intra_fid", "last val/label_acc", "last val/modes"]
+                             "last val/fid", "last val/intra_fid", "last val/label_acc", "last val/precision",
+                             "last val/recall", "last val/modes"]
     table = compare([sweep]).splitlines()[2:]  # the same runs in the same order, the table's numbers rounded
     assert [row["run"] for row in rows] == [line.strip("| ").split(" | ")[0] for line in table]
     for row in rows[:2]:

@@ -489,11 +489,11 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("callbacks.sample_grid.every_n_steps=-5", ConfigError, r"callbacks.sample_grid.every_n_steps=-5 is not allowed: expected an integer >= 0"),
         ("callbacks.best_checkpoint.mode=lowest", ConfigError, r"callbacks.best_checkpoint config: `mode` can be min, max but got lowest"),
         ("callbacks.best_checkpoint.monitor=val/fdi", ConfigError, r"callbacks.best_checkpoint.monitor=val/fdi is not allowed: "
-                                                                   r"this run logs epoch, step, train/d_fake, .*val/fid, .*val/modes$"),
+                                                                   r"this run logs epoch, step, train/d_fake, .*val/fid, .*val/recall$"),
         # ... a checkpoint named with a metric not logged was written as if it were 0 (fid0.00):
         ("callbacks.best_checkpoint.filename='epoch{epoch:02d}-fid{val/fdi:.2f}'", ConfigError,
          r"^callbacks.best_checkpoint.filename='epoch\{epoch:02d\}-fid\{val/fdi:.2f\}' is not allowed: it names val/fdi, "
-         r"which this run does not log \(it logs epoch, step, train/d_fake, .*val/fid, .*val/modes\)$"),
+         r"which this run does not log \(it logs epoch, step, train/d_fake, .*val/fid, .*val/recall\)$"),
         ("optimized_metric=val/fdi", ConfigError, r"optimized_metric=val/fdi is not allowed: this run logs epoch, step, "),  # at the end
         ("~callbacks.quality", ConfigError, r"callbacks.best_checkpoint.monitor=val/fid is not allowed: this run logs .*val/g_loss "
                                             r"\(val/fid and the other quality metrics come from callbacks.quality\)"),

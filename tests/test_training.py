@@ -442,11 +442,11 @@ def test_a_run_that_trains_on_after_its_latest_validation_says_where_that_was_sc
 
     caplog.set_level(logging.INFO)
     train(compose_train("gan", ["trainer.max_steps=10"], output_dir=tmp_path / "on"))  # validated at step 8 (epoch 1)
-    assert re.search(r"\n  latest val: +val/fid [\d.]+, val/modes \d+ \(scored at step 8; the run trained on to step "
+    assert re.search(r"\n  latest val: +val/fid [\d.]+, val/precision [\d.]+, val/recall [\d.]+, val/modes \d+ \(scored at step 8; the run trained on to step "
                      r"10\)\n", caplog.text), caplog.text[-1500:]
     caplog.clear()
     train(compose_train("gan", ["trainer.max_steps=8"], output_dir=tmp_path / "at"))  # validated where it ended
-    assert re.search(r"\n  latest val: +val/fid [\d.]+, val/modes \d+\n", caplog.text), caplog.text[-1500:]
+    assert re.search(r"\n  latest val: +val/fid [\d.]+, val/precision [\d.]+, val/recall [\d.]+, val/modes \d+\n", caplog.text), caplog.text[-1500:]
 
 
 def test_without_a_progress_bar_every_epoch_ends_with_a_line(tmp_path, caplog):
@@ -462,7 +462,7 @@ def test_without_a_progress_bar_every_epoch_ends_with_a_line(tmp_path, caplog):
     assert len(lines) == 3, lines
     assert re.fullmatch(r"epoch 1 of 3: step 8 \(4 batches\) after 0 min \d+ s of training", lines[0])
     assert re.fullmatch(r"epoch 2 of 3: step 16 \(8 batches\) after 0 min \d+ s of training; "
-                        r"val/fid [0-9.]+, val/modes \d+", lines[1])
+                        r"val/fid [0-9.]+, val/precision [0-9.]+, val/recall [0-9.]+, val/modes \d+", lines[1])
     assert re.fullmatch(r"epoch 3 of 3: step 24 \(12 batches\) after 0 min \d+ s of training", lines[2])
     caplog.clear()
     bar_off = ["trainer.enable_progress_bar=true", "callbacks.progress_bar.refresh_rate=0"]  # the bar's own way

@@ -12,7 +12,7 @@ from gan_digits.module import GANModule
 # Logged as val/<name> (val/fid is what the checkpoint callback monitors); KID's mean is val/kid.
 RENAMED = {"kid_mean": "kid"}
 # The quality metrics worth a line (docs/metrics.md), in this order, when the run logged them.
-QUALITY = ("val/fid", "val/intra_fid", "val/label_acc", "val/code_purity", "val/modes")
+QUALITY = ("val/fid", "val/intra_fid", "val/label_acc", "val/code_purity", "val/precision", "val/recall", "val/modes")
 
 
 def said_quality(metrics: dict) -> str:

@@ -2,6 +2,8 @@
 
 - `fid`, `kid_mean`, `kid_std`: torchmetrics' FID and KID on the feature classifier's features
   (or, with an Inception `backbone`, on Inception-v3's: the standard FID).
+- `precision`, `recall` (precision_recall.py): the share of generated digits that lie among real ones (are
+  they digits?) and of real digits that lie among generated ones (is every kind drawn?), on the same features.
 - `modes`: digits that hold at least 5% of the samples (0-10): fewer than 10 = mode collapse.
 - `class_kl`: KL divergence of the predicted-digit histogram from uniform (0 = balanced).
 - `confidence`: the classifier's mean top probability (low = malformed digits).
@@ -19,16 +21,18 @@ import torch
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
+from torchmetrics.utilities.data import dim_zero_cat
 
 from gan_digits.checks import UserInputError, check_choice, check_int
 from gan_digits.data.idx import NUM_DIGITS
 from gan_digits.metrics.classifier import FeatureExtractor, load_classifier
 from gan_digits.metrics.inception import InceptionFeatures
+from gan_digits.metrics.precision_recall import knn_radii, precision_recall
 
 MODE_SHARE = 0.05
 KID_SUBSET_SEED = 0
 # What QualityMeter.compute() returns: for every model, and for conditional models besides.
-METRICS = ("fid", "kid_mean", "kid_std", "modes", "class_kl", "confidence")
+METRICS = ("fid", "kid_mean", "kid_std", "precision", "recall", "modes", "class_kl", "confidence")
 CONDITIONAL_METRICS = ("label_acc", "intra_fid")
 CODE_METRICS = ("code_purity",)  # for samples given with their codes (InfoGAN's, or clusters)
 
@@ -85,6 +89,7 @@ class QualityMeter(nn.Module):
         self.register_buffer("asked_counts", torch.zeros(NUM_DIGITS, dtype=torch.float64))
         # How often each of `codes` codes drew each digit (as the classifier reads it).
         self.register_buffer("code_digits", torch.zeros(codes or 0, NUM_DIGITS, dtype=torch.float64))
+        self.real_radii: torch.Tensor | None = None  # precision's real manifold, found once (the real digits stay)
 
     def _distance_features(self, images: torch.Tensor, classifier_features: torch.Tensor | None = None) -> torch.Tensor:
         """The features FID and KID compare: the backbone's, or the classifier's own."""
@@ -93,6 +98,7 @@ class QualityMeter(nn.Module):
         return self.extractor(images) if classifier_features is None else classifier_features
 
     def update_real(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        self.real_radii = None
         features = self._distance_features(images)
         self.fid.update(features, real=True)
         self.kid.update(features, real=True)
@@ -149,10 +155,13 @@ class QualityMeter(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(KID_SUBSET_SEED)
             kid_mean, kid_std = self.kid.compute()
+        precision, recall = self._precision_recall()
         metrics = {
             "fid": float(self.fid.compute()),
             "kid_mean": float(kid_mean),
             "kid_std": float(kid_std),
+            "precision": precision,
+            "recall": recall,
             "modes": int((share >= MODE_SHARE).sum()),
             "class_kl": float((share * (share * NUM_DIGITS).log()).nan_to_num().sum()),
             "confidence": float(self._synced(self.confidence_sum) / total),
@@ -164,6 +173,14 @@ class QualityMeter(nn.Module):
         if code_digits.sum() > 0:  # digits given with their codes (a real-data floor has none)
             metrics["code_purity"] = float(code_digits.amax(dim=1).sum() / total)
         return metrics
+
+    def _precision_recall(self) -> tuple[float, float]:
+        """Precision and recall on the features KID keeps (every rank's, under DDP: collective, as `compute()`)."""
+        with self.kid.sync_context():
+            real, fake = dim_zero_cat(self.kid.real_features), dim_zero_cat(self.kid.fake_features)
+        if self.real_radii is None:
+            self.real_radii = knn_radii(real.float())
+        return precision_recall(real, fake, self.real_radii)
 
     def per_digit(self) -> dict[str, list[float]]:
         """Digit by digit, 0..9: its share of the samples as the classifier reads them and, for a conditional model,
