@@ -301,7 +301,7 @@ def test_compare_ranks_runs_by_best_fid_and_shows_what_differs(sweep):
     # A job that failed before training (only Hydra's .hydra) is listed last, as logging nothing.
     (sweep / "2" / ".hydra").mkdir(parents=True)
     (sweep / "2" / ".hydra" / "overrides.yaml").write_text("- model=gan\n- seed=3\n- data.root=x\n")
-    assert compare([sweep]).splitlines()[-1] == f"| {sweep / '2'} | model=gan seed=3 | none logged | – | – | – | – | – |"
+    assert compare([sweep]).splitlines()[-1] == f"| {sweep / '2'} | model=gan seed=3 | none logged | – | – | – | – | – | – | – |"
     result = run_script("-m", "gan_digits.compare", str(sweep / "0" / "tb" / "missing"))
     assert result.returncode == 2 and result.stderr == \
         f"error: {sweep / '0' / 'tb' / 'missing'} does not exist: expected a run dir written by train.py or a sweep dir\n"
