@@ -1,4 +1,4 @@
-"""Losses, D's outputs and FID over steps from TensorBoard events, one run or several overlaid.
+"""Losses, D's outputs, FID, precision and recall over steps from TensorBoard events, one run or several overlaid.
 
     python -m gan_digits.plot outputs/2026-11-23/19-34-00               # -> <run dir>/curves.png
     python -m gan_digits.plot multirun/2026-11-23/20-00-00 --out sweep.png   # every run of a sweep (or .../*)
@@ -32,6 +32,7 @@ PANELS = {
     "losses": ("train/d_loss", "train/g_loss"),
     "D's mean output (1 = real)": ("train/d_real", "train/d_fake"),
     "FID (lower is better)": ("val/fid",),
+    "precision, recall (higher is better)": ("val/precision", "val/recall"),
 }
 LINE_STYLES = ("-", "--")  # a run's curves in one panel, when several runs share it
 PANEL_HEIGHT = 3.6  # inches: the panels'; a line of the runs' legend below them takes LEGEND_LINE more
@@ -191,7 +192,10 @@ def plot_runs(paths: list[str | Path], out: str | Path | None = None, mean_over:
         ax.set_title(title)
         ax.set_xlabel("optimizer step")
         if not ax.lines:
-            why = textwrap.fill(WHEN_LOGGED[tags[0].split("/")[0]], 34)  # a panel's width
+            stage = tags[0].split("/")[0]
+            stage_logged = any(tag.startswith(f"{stage}/") for curves in series.values() for tag in curves)
+            why = "these runs predate them" if stage_logged else WHEN_LOGGED[stage]
+            why = textwrap.fill(why, 34)  # a panel's width
             ax.text(0.5, 0.5, f"none logged:\n{why}", ha="center", va="center", transform=ax.transAxes, color="gray")
         elif several:  # which line is which tag, in grey: the colours are the series'
             drawn = {line.get_label(): line for line in ax.lines}

@@ -477,8 +477,20 @@ def test_plot_says_in_an_empty_panel_why_it_is_empty(tmp_path, monkeypatch):
     monkeypatch.setattr(plot.plt, "close", figures.append)
     plot_runs([tmp_path])
     said = [[text.get_text() for text in ax.texts] for ax in figures[0].axes]
-    assert said == [["none logged:\ntrain/* are written every\ntrainer.log_every_n_steps batches"]] * 2 + [[]]
+    assert said == [["none logged:\ntrain/* are written every\ntrainer.log_every_n_steps batches"]] * 2 + [[]] * 2
     assert [line.get_label() for line in figures[0].axes[2].lines] == ["val/fid"]
+    assert [line.get_label() for line in figures[0].axes[3].lines] == ["val/precision", "val/recall"]
+    assert all(0 <= value <= 1 for line in figures[0].axes[3].lines for value in line.get_ydata())
+
+
+def test_plot_says_a_run_of_older_code_did_not_log_precision_and_recall(seed_sweep, tmp_path, monkeypatch):
+    """Runs trained before val/precision and val/recall were logged: their panel is empty, and not because no
+    validation ran (its val/fid did)."""
+    figures = []
+    monkeypatch.setattr(plot.plt, "close", figures.append)
+    plot_runs([seed_sweep], tmp_path / "old.png")
+    panel = figures[0].axes[list(plot.PANELS).index("precision, recall (higher is better)")]
+    assert not panel.lines and [text.get_text() for text in panel.texts] == ["none logged:\nthese runs predate them"]
 
 
 def test_plot_leaves_out_a_run_that_logged_nothing_and_names_it(sweep, tmp_path, capsys):
