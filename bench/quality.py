@@ -152,6 +152,31 @@ def max_time(minutes: float) -> str:
 
 
 @report_user_errors
+def shown(metrics: dict, name: str) -> str:
+    """A share to 3 decimals, or "-" where the metrics lack it (unconditional: no label accuracy; results written
+    before precision and recall were measured)."""
+    return f"{metrics[name]:.3f}" if name in metrics else "-"
+
+
+def results_table(results: dict) -> list[str]:
+    """The Markdown table of `results`: the floor's row, then each run's and its best checkpoint's."""
+    floor = results["floor"]
+    rows = ["| recipe | batches | FID (x floor) | intra-FID (x floor) | label acc | precision | recall | modes | confidence |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            f"| real digits (floor) | - | {floor['fid']:.3f} | {floor['intra_fid']:.3f} | {floor['label_acc']:.3f} "
+            f"| {shown(floor, 'precision')} | {shown(floor, 'recall')} | {floor['modes']} | {floor['confidence']:.3f} |"]
+    for name, run in results.get("runs", {}).items():
+        for label, m in ((name, run), (f"{name} (best val/fid: {run.get('best_checkpoint', {}).get('file')})",
+                                       run.get("best_checkpoint"))):
+            if m is None:
+                continue
+            intra = f"{m['intra_fid']:.2f} ({m['intra_fid_x_floor']}x)" if "intra_fid" in m else "-"
+            rows.append(f"| {label} | {run['batches']} | {m['fid']:.2f} ({m['fid_x_floor']}x) | {intra} "
+                        f"| {shown(m, 'label_acc')} | {shown(m, 'precision')} | {shown(m, 'recall')} | {m['modes']} "
+                        f"| {m['confidence']:.3f} |")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=positive_number, default=8)
@@ -201,22 +226,9 @@ def main() -> None:
         results.setdefault("runs", {})[name] = metrics
         write_results(out, results)
 
-    floor = results["floor"]
     budget = f"{args.batches} batches" if args.batches else f"{args.minutes} min of training"
     print(f"hardware: {results['hardware']}; {budget} per run")
-    print("| recipe | batches | FID (x floor) | intra-FID (x floor) | label acc | modes | confidence |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    print(f"| real digits (floor) | - | {floor['fid']:.3f} | {floor['intra_fid']:.3f} | {floor['label_acc']:.3f} "
-          f"| {floor['modes']} | {floor['confidence']:.3f} |")
-    for name, run in results.get("runs", {}).items():
-        for label, m in ((name, run), (f"{name} (best val/fid: {run.get('best_checkpoint', {}).get('file')})",
-                                       run.get("best_checkpoint"))):
-            if m is None:
-                continue
-            intra = f"{m['intra_fid']:.2f} ({m['intra_fid_x_floor']}x)" if "intra_fid" in m else "-"
-            acc = f"{m['label_acc']:.3f}" if "label_acc" in m else "-"
-            print(f"| {label} | {run['batches']} | {m['fid']:.2f} ({m['fid_x_floor']}x) | {intra} | {acc} "
-                  f"| {m['modes']} | {m['confidence']:.3f} |")
+    print("\n".join(results_table(results)))
 
 
 if __name__ == "__main__":

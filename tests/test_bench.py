@@ -61,6 +61,18 @@ def test_quality_trains_for_the_minutes_asked():
                                                                      "00:00:00:01"]
 
 
+def test_the_quality_table_shows_precision_and_recall_and_a_dash_where_results_predate_them():
+    floor = {"fid": 0.225, "intra_fid": 0.643, "label_acc": 0.997, "modes": 10, "confidence": 0.995}
+    run = {"fid": 1.09, "fid_x_floor": 4.84, "modes": 10, "confidence": 0.997, "batches": 5103}  # an unconditional one
+    new = {"precision": 0.8382, "recall": 0.6294}
+    rows = quality.results_table({"floor": {**floor, "precision": 0.8591, "recall": 0.8628},
+                                  "runs": {"gan": {**run, **new}, "old": run}})
+    assert rows[0].split(" | ")[5:7] == ["precision", "recall"]
+    assert rows[2] == "| real digits (floor) | - | 0.225 | 0.643 | 0.997 | 0.859 | 0.863 | 10 | 0.995 |"
+    assert rows[3] == "| gan | 5103 | 1.09 (4.84x) | - | - | 0.838 | 0.629 | 10 | 0.997 |"
+    assert rows[4] == "| old | 5103 | 1.09 (4.84x) | - | - | - | - | 10 | 0.997 |"  # results of older code
+
+
 def test_the_peak_is_measured_in_fp32_whatever_precision_the_columns_ran_at(monkeypatch):
     # With --float32-matmul-precision high the GEMM "fp32 peak" was TF32's (406 TFLOP/s on an H200, 8x fp32's): the
     # columns' fraction of it read 0-2%.
