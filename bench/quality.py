@@ -161,10 +161,12 @@ def shown(metrics: dict, name: str) -> str:
 def results_table(results: dict) -> list[str]:
     """The Markdown table of `results`: the floor's row, then each run's and its best checkpoint's."""
     floor = results["floor"]
-    rows = ["| recipe | batches | FID (x floor) | intra-FID (x floor) | label acc | precision | recall | modes | confidence |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    columns = ("recipe", "batches", "FID (x floor)", "intra-FID (x floor)", "label acc", "precision", "recall", "modes",
+               "confidence")
+    rows = [f"| {' | '.join(columns)} |", f"|{' --- |' * len(columns)}",
             f"| real digits (floor) | - | {floor['fid']:.3f} | {floor['intra_fid']:.3f} | {floor['label_acc']:.3f} "
-            f"| {shown(floor, 'precision')} | {shown(floor, 'recall')} | {floor['modes']} | {floor['confidence']:.3f} |"]
+            f"| {shown(floor, 'precision')} | {shown(floor, 'recall')} | {floor['modes']} "
+            f"| {floor['confidence']:.3f} |"]
     for name, run in results.get("runs", {}).items():
         for label, m in ((name, run), (f"{name} (best val/fid: {run.get('best_checkpoint', {}).get('file')})",
                                        run.get("best_checkpoint"))):

@@ -447,7 +447,8 @@ def test_an_infogan_run_logs_and_evaluate_prints_its_code_purity(infogan_ckpt, c
     module = instantiate(compose_train("gan", ["model.generator.latent_codes=4"]).model)
     assert written == (module.metric_names() | QualityMetrics.metric_names(False, codes=4)) - {"step"}
     assert "val/code_purity" in written and 0 < events.Scalars("val/code_purity")[-1].value <= 1
-    assert compare([run_dir]).splitlines()[0].endswith("| last val/fid | last val/code_purity | last val/precision | last val/recall | last val/modes |")
+    assert compare([run_dir]).splitlines()[0].endswith(
+        "| last val/fid | last val/code_purity | last val/precision | last val/recall | last val/modes |")
     metrics = evaluate_main([str(infogan_ckpt), "--floor", "--per-digit", "n=300", f"data={DATA}", "kid_subset_size=100"])
     assert set(metrics) == {*METRICS, "code_purity", "fid_x_floor", "floor", "per_digit", "per_code"}
     assert "code_purity" not in metrics["floor"] and 0 < metrics["code_purity"] <= 1

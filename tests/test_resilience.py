@@ -489,7 +489,8 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("callbacks.sample_grid.every_n_steps=-5", ConfigError, r"callbacks.sample_grid.every_n_steps=-5 is not allowed: expected an integer >= 0"),
         ("callbacks.best_checkpoint.mode=lowest", ConfigError, r"callbacks.best_checkpoint config: `mode` can be min, max but got lowest"),
         ("callbacks.best_checkpoint.monitor=val/fdi", ConfigError, r"callbacks.best_checkpoint.monitor=val/fdi is not allowed: "
-                                                                   r"this run logs epoch, step, train/d_fake, .*val/fid, .*val/recall$"),
+                                                                   r"this run logs epoch, step, train/d_fake, .*val/fid, .*"
+                                                                   r"val/recall$"),
         # ... a checkpoint named with a metric not logged was written as if it were 0 (fid0.00):
         ("callbacks.best_checkpoint.filename='epoch{epoch:02d}-fid{val/fdi:.2f}'", ConfigError,
          r"^callbacks.best_checkpoint.filename='epoch\{epoch:02d\}-fid\{val/fdi:.2f\}' is not allowed: it names val/fdi, "

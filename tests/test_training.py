@@ -442,11 +442,12 @@ def test_a_run_that_trains_on_after_its_latest_validation_says_where_that_was_sc
 
     caplog.set_level(logging.INFO)
     train(compose_train("gan", ["trainer.max_steps=10"], output_dir=tmp_path / "on"))  # validated at step 8 (epoch 1)
-    assert re.search(r"\n  latest val: +val/fid [\d.]+, val/precision [\d.]+, val/recall [\d.]+, val/modes \d+ \(scored at step 8; the run trained on to step "
-                     r"10\)\n", caplog.text), caplog.text[-1500:]
+    assert re.search(r"\n  latest val: +val/fid [\d.]+, val/precision [\d.]+, val/recall [\d.]+, val/modes \d+ "
+                     r"\(scored at step 8; the run trained on to step 10\)\n", caplog.text), caplog.text[-1500:]
     caplog.clear()
     train(compose_train("gan", ["trainer.max_steps=8"], output_dir=tmp_path / "at"))  # validated where it ended
-    assert re.search(r"\n  latest val: +val/fid [\d.]+, val/precision [\d.]+, val/recall [\d.]+, val/modes \d+\n", caplog.text), caplog.text[-1500:]
+    assert re.search(r"\n  latest val: +val/fid [\d.]+, val/precision [\d.]+, val/recall [\d.]+, val/modes \d+\n",
+                     caplog.text), caplog.text[-1500:]
 
 
 def test_without_a_progress_bar_every_epoch_ends_with_a_line(tmp_path, caplog):
