@@ -21,7 +21,7 @@ from gan_digits.evaluate import main as evaluate_main
 from gan_digits.metrics import FeatureExtractor, QualityMeter, build_meter, distance_backbone, load_classifier
 from gan_digits.metrics.precision_recall import knn_radii, precision_recall
 from gan_digits.metrics.quality import CONDITIONAL_METRICS, METRICS
-from gan_digits.metrics.scoring import add_real_test_digits
+from gan_digits.metrics.scoring import add_real_test_digits, distance_features
 from gan_digits.modes import sample
 from gan_digits.run_summary import run_summary
 from gan_digits.training import build
@@ -293,13 +293,39 @@ def test_evaluate_cli_prints_a_table_and_json(trained, tmp_path):
     assert floor["n"] == 200 and floor["fid"] < metrics["fid"] and floor["label_acc"] > 0.98
 
 
+def _count_real_feature_reads(monkeypatch) -> list:
+    """Empties evaluate's kept features of the real test digits; the list it returns grows by one each time they
+    are computed."""
+    reads = []
+    monkeypatch.setattr("gan_digits.evaluate.REAL_TEST_FEATURES", {})
+    monkeypatch.setattr("gan_digits.evaluate.distance_features",
+                        lambda meter, images: reads.append(len(images)) or distance_features(meter, images))
+    return reads
+
+
+def test_evaluate_computes_the_real_digits_features_once_a_process_for_the_same_digits(tmp_path, monkeypatch):
+    """Scoring several sets of digits from Python read the 10,000 test digits through the classifier each time
+    (~5 s on a 2-core CPU): kept, they are read once, and the scores are those of a fresh read."""
+    images, labels = (t[:200].numpy() for t in load_split(DATA, "train"))
+    npz = str(_write_npz(tmp_path / "digits.npz", images=images, labels=labels.astype(np.int64)))
+    test = [t[:1000] for t in load_split(DATA, "test")]  # the test split's first 1,000, to be quick
+    monkeypatch.setattr("gan_digits.evaluate.load_split",
+                        lambda root, split: tuple(test) if split == "test" else load_split(root, split))
+    reads = _count_real_feature_reads(monkeypatch)
+    first = evaluate(npz, str(DATA), kid_subset_size=50)
+    assert evaluate(npz, str(DATA), kid_subset_size=50) == first  # another meter, fed the kept features
+    assert reads == [1000]
+    test[0] = test[0].clone()
+    test[0][0] = 255 - test[0][0]  # another folder's test digits, one of them not MNIST's
+    assert evaluate(npz, str(DATA), kid_subset_size=50)["fid"] != first["fid"]
+    assert reads == [1000, 1000]
+
+
 def test_evaluate_floor_scores_real_digits_at_the_same_n_beside(trained, tmp_path, capsys, monkeypatch):
     """FID is biased by the number of digits (the floor reads 0.225 at 10,000, 0.572 at 2,000): the floor to
     compare a checkpoint with is the one at its n, scored against the same real test digits, read once."""
     ckpt = str(trained["cdcgan"] / "checkpoints" / "last.ckpt")
-    reads = []
-    monkeypatch.setattr("gan_digits.evaluate.add_real_test_digits",
-                        lambda *args: reads.append(args) or add_real_test_digits(*args))
+    reads = _count_real_feature_reads(monkeypatch)
     both = evaluate_main([ckpt, "--floor", "n=300", f"data={DATA}", "kid_subset_size=100"])
     assert len(reads) == 1
     assert both["floor"] == {**evaluate_main(["--real", "n=300", f"data={DATA}", "kid_subset_size=100"]), "n": 300}

@@ -91,15 +91,18 @@ class QualityMeter(nn.Module):
         self.register_buffer("code_digits", torch.zeros(codes or 0, NUM_DIGITS, dtype=torch.float64))
         self.real_radii: torch.Tensor | None = None  # precision's real manifold, found once (the real digits stay)
 
-    def _distance_features(self, images: torch.Tensor, classifier_features: torch.Tensor | None = None) -> torch.Tensor:
+    def distance_features(self, images: torch.Tensor, classifier_features: torch.Tensor | None = None) -> torch.Tensor:
         """The features FID and KID compare: the backbone's, or the classifier's own."""
         if self.backbone is not None:
             return self.backbone(images)
         return self.extractor(images) if classifier_features is None else classifier_features
 
     def update_real(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        self.update_real_features(self.distance_features(images), labels)
+
+    def update_real_features(self, features: torch.Tensor, labels: torch.Tensor) -> None:
+        """Real digits given by their `distance_features`: features computed once may feed several meters."""
         self.real_radii = None
-        features = self._distance_features(images)
         self.fid.update(features, real=True)
         self.kid.update(features, real=True)
         for digit, metric in enumerate(self.intra):
@@ -112,7 +115,7 @@ class QualityMeter(nn.Module):
         if self.conditional and asked is None:
             raise ValueError("a conditional model's samples need the digits they were asked for")
         classifier_features = self.extractor(images)
-        features = self._distance_features(images, classifier_features)
+        features = self.distance_features(images, classifier_features)
         self.fid.update(features, real=False)
         self.kid.update(features, real=False)
         probabilities = self.extractor.classify(classifier_features).double()

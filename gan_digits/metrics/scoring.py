@@ -15,9 +15,21 @@ def add_real_test_digits(meter: QualityMeter, images: torch.Tensor, labels: torc
     """The MNIST test split (`load_split(root, "test")`, or its first `limit` digits) as the real side; each
     rank adds its stride."""
     images, labels = images[:limit][rank::world_size], labels[:limit][rank::world_size]
+    add_real_features(meter, distance_features(meter, images), labels)
+
+
+def distance_features(meter: QualityMeter, images: torch.Tensor) -> torch.Tensor:
+    """The meter's distance features (`QualityMeter.distance_features`) of uint8 digits `(N, 28, 28)`, a batch at a
+    time: what its real side is fed."""
     device = meter.predicted.device
-    for i in range(0, len(images), BATCH):
-        meter.update_real(images[i : i + BATCH].unsqueeze(1).to(device), labels[i : i + BATCH].to(device))
+    return torch.cat([meter.distance_features(images[i : i + BATCH].unsqueeze(1).to(device))
+                      for i in range(0, len(images), BATCH)])
+
+
+def add_real_features(meter: QualityMeter, features: torch.Tensor, labels: torch.Tensor) -> None:
+    """Real digits by their `distance_features`, in the batches they were computed in."""
+    for i in range(0, len(features), BATCH):
+        meter.update_real_features(features[i : i + BATCH], labels[i : i + BATCH].to(features.device))
 
 
 def add_generated_digits(meter: QualityMeter, generator: Generator, n: int, seed: int) -> None:
