@@ -72,6 +72,19 @@ def run_script(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subproc
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
+def run_main(main, capsys, *argv: str) -> subprocess.CompletedProcess:
+    """A module's `main(argv)` run in this process, as `run_script` runs its command: the exit code and what it
+    printed (without the seconds a new process spends importing torch)."""
+    capsys.readouterr()
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as stopped:
+        code = stopped.code or 0
+    printed = capsys.readouterr()
+    return subprocess.CompletedProcess(list(argv), code, printed.out, printed.err)
+
+
 def imported_modules(stderr: str) -> set[str]:
     """The modules a `python -X importtime ...` run imported, read from what it wrote to stderr."""
     return {line.rsplit("|", 1)[1].strip() for line in stderr.splitlines() if line.startswith("import time:")}

@@ -1,6 +1,7 @@
 """The benchmarks: their Lightning columns run again and again (`make bench` times every column several rounds), and
 their results go where no published result is overwritten."""
 
+import importlib
 import json
 import logging
 import math
@@ -10,7 +11,7 @@ import tempfile
 
 import pytest
 import torch
-from conftest import DATA, ROOT
+from conftest import DATA, ROOT, run_main
 
 sys.path.insert(0, str(ROOT / "bench"))
 import hardware  # noqa: E402  (bench/ is scripts, not a package)
@@ -50,8 +51,9 @@ def test_results_go_to_a_folder_git_leaves_alone_unless_out_names_one(tmp_path, 
     ("quality.py", "--minutes=-1", "argument --minutes: '-1' is not allowed: expected a number > 0"),  # 23:59 hours
     ("clusters.py", "--clusters=1", "argument --clusters: '1' is not allowed: expected a whole number >= 2"),
 ])
-def test_a_benchmark_names_a_bad_value_in_one_line(script, argument, message):
-    result = subprocess.run([sys.executable, str(ROOT / "bench" / script), argument], capture_output=True, text=True)
+def test_a_benchmark_names_a_bad_value_in_one_line(script, argument, message, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", [str(ROOT / "bench" / script), argument])  # as `python bench/<script>` runs it
+    result = run_main(lambda argv: importlib.import_module(script.removesuffix(".py")).main(), capsys)
     assert result.returncode == 2 and result.stderr.splitlines()[-1] == f"{script}: error: {message}"
 
 

@@ -21,13 +21,14 @@ import yaml
 from PIL import Image
 from torch.utils.tensorboard import SummaryWriter
 
-from conftest import DATA, UNWRITABLE, compose_train, run_script
+from conftest import DATA, UNWRITABLE, compose_train, run_main, run_script
 from headless_page import HeadlessPage, chromium
 from gan_digits import modes, plot
 from gan_digits import studio as studio_module
 from gan_digits.checkpoint import build_generator, load_checkpoint
 from gan_digits.checks import ConfigError, UserInputError
 from gan_digits.compare import compare
+from gan_digits.compare import main as compare_main
 from gan_digits.gif import make_gif
 from gan_digits.modes import arithmetic, grid, interpolate, noise, sample
 from gan_digits.plot import find_runs, plot_runs, read_scalars
@@ -207,12 +208,12 @@ def test_gif_has_one_frame_per_grid(trained, tmp_path):
         make_gif(cut.parent)
 
 
-def test_plot_reads_real_runs_and_overlays_several(trained, tmp_path):
+def test_plot_reads_real_runs_and_overlays_several(trained, tmp_path, capsys):
     one = plot_runs([trained["gan"]], tmp_path / "one.png")
     several = plot_runs([trained["gan"], trained["dcgan"]], tmp_path / "two.png")
     assert Image.open(one).size[0] > 800 and Image.open(several).size[0] == Image.open(one).size[0]
     assert Image.open(several).size[1] > Image.open(one).size[1]  # the runs' legend below the panels
-    result = run_script("-m", "gan_digits.plot", str(tmp_path))
+    result = run_main(plot.main, capsys, str(tmp_path))
     assert result.returncode == 2 and f"{tmp_path} is not a run dir written by train.py" in result.stderr
     with pytest.raises(ConfigError, match=r"^out='.*nowhere/c.png' is not allowed: its folder .*nowhere does not exist"):
         plot_runs([trained["gan"]], tmp_path / "nowhere" / "c.png")  # was a FileNotFoundError from savefig
@@ -285,7 +286,7 @@ def test_plot_and_compare_find_the_runs_below_outputs_and_multirun(sweep, traine
             find_runs([tmp_path / "refused"], started=started)
 
 
-def test_compare_ranks_runs_by_best_fid_and_shows_what_differs(sweep):
+def test_compare_ranks_runs_by_best_fid_and_shows_what_differs(sweep, capsys):
     table = compare([sweep]).splitlines()
     assert table == compare(sorted(sweep.iterdir())).splitlines()
     # The metrics logged: no InfoGAN code_purity.
@@ -303,12 +304,12 @@ def test_compare_ranks_runs_by_best_fid_and_shows_what_differs(sweep):
     (sweep / "2" / ".hydra").mkdir(parents=True)
     (sweep / "2" / ".hydra" / "overrides.yaml").write_text("- model=gan\n- seed=3\n- data.root=x\n")
     assert compare([sweep]).splitlines()[-1] == f"| {sweep / '2'} | model=gan seed=3 | none logged |{' – |' * 7}"
-    result = run_script("-m", "gan_digits.compare", str(sweep / "0" / "tb" / "missing"))
+    result = run_main(compare_main, capsys, str(sweep / "0" / "tb" / "missing"))
     assert result.returncode == 2 and result.stderr == \
         f"error: {sweep / '0' / 'tb' / 'missing'} does not exist: expected a run dir written by train.py or a sweep dir\n"
 
 
-def test_compare_writes_a_csv_with_a_column_per_override_and_numbers_as_numbers(sweep, tmp_path):
+def test_compare_writes_a_csv_with_a_column_per_override_and_numbers_as_numbers(sweep, tmp_path, capsys):
     _job(sweep, "2", ["model=gan", "seed=3", "data.root=x", "model.ema_decay=0.5"])  # failed before training
     out = tmp_path / "runs.csv"
     result = run_script("-m", "gan_digits.compare", str(sweep), "--out", str(out))
@@ -338,7 +339,7 @@ def test_compare_writes_a_csv_with_a_column_per_override_and_numbers_as_numbers(
                                             r"to group as you like \(the table is for reading\)"),
     ]
     for args, said in refusals:
-        result = run_script("-m", "gan_digits.compare", str(sweep), "--out", *args)
+        result = run_main(compare_main, capsys, str(sweep), "--out", *args)
         assert result.returncode == 2 and re.fullmatch(f"error: {said}\n", result.stderr), result.stderr
 
 
@@ -377,7 +378,7 @@ def seed_sweep(tmp_path):
     return sweep
 
 
-def test_compare_says_the_step_a_run_trained_to_not_its_last_logged_one(trained, tmp_path):
+def test_compare_says_the_step_a_run_trained_to_not_its_last_logged_one(trained, tmp_path, capsys):
     # A run stopped inside an epoch (max_steps, max_time, a signal) logs nothing at its last step: compare said the
     # step of its latest scalar (a tiny run to step 40 read 32, its last validation's).
     sweep = tmp_path / "sweep"
@@ -394,13 +395,13 @@ def test_compare_says_the_step_a_run_trained_to_not_its_last_logged_one(trained,
     assert [cells[2] for cells in (line.strip("| ").split(" | ") for line in
                                    compare([sweep], mean_over="seed").splitlines()[2:])] == ["1–8"]
     out = tmp_path / "runs.csv"
-    assert run_script("-m", "gan_digits.compare", str(sweep), "--out", str(out)).returncode == 0
+    assert run_main(compare_main, capsys, str(sweep), "--out", str(out)).returncode == 0
     with out.open(newline="") as file:
         assert {row["run"]: row["step"] for row in csv.DictReader(file)} == {str(sweep / "0"): "8",
                                                                             str(sweep / "1"): "1"}
 
 
-def test_compare_mean_over_seeds_makes_one_row_of_each_recipe(seed_sweep):
+def test_compare_mean_over_seeds_makes_one_row_of_each_recipe(seed_sweep, capsys):
     """A recipe's runs over seeds are one row: each metric's mean ± standard deviation, the lowest mean first; a job
     that failed before training is counted, in no mean."""
     sweep = seed_sweep
@@ -409,9 +410,9 @@ def test_compare_mean_over_seeds_makes_one_row_of_each_recipe(seed_sweep):
     assert [line.strip("| ").split(" | ") for line in table[2:]] == [
         ["model=dcgan", "2 (1 logged none)", "1", "3", "3"],
         ["model=gan", "2", "2–3", "4.5 ± 0.71", "6 ± 1.4"]]  # bests 5 and 4, lasts 5 and 7
-    result = run_script("-m", "gan_digits.compare", str(sweep), "mean_over=seed")
+    result = run_main(compare_main, capsys, str(sweep), "mean_over=seed")
     assert result.returncode == 0 and result.stdout.splitlines() == table
-    result = run_script("-m", "gan_digits.compare", str(sweep), "--mean-over", "seeds")
+    result = run_main(compare_main, capsys, str(sweep), "--mean-over", "seeds")
     assert result.returncode == 2 and result.stderr == ("error: --mean-over seeds is not allowed: no two of these "
                                                         "runs differ in seeds; they differ in model, seed\n")
     # gan's two seeds trained by two commits: averaged without a word, as if of one code.
