@@ -203,8 +203,12 @@ def test_bad_npz_files_are_named(tmp_path):
     with pytest.raises(UserInputError, match="is not a gan_digits checkpoint"):
         torch.save({"state_dict": {}}, tmp_path / "foreign.ckpt")
         evaluate(str(tmp_path / "foreign.ckpt"), str(DATA))
-    with pytest.raises(UserInputError, match=r"kid_subset_size=0 is not allowed: expected an integer from 2 to 10000"):
+    with pytest.raises(UserInputError, match=r"kid_subset_size=0 is not allowed: expected an integer from 4 to 10000"):
         evaluate(str(path), str(DATA), kid_subset_size=0)  # was torchmetrics' ValueError, a traceback
+    three = _write_npz(tmp_path / "three.npz", images=good_images[:3])
+    with pytest.raises(UserInputError, match=r"kid_subset_size=3 is not allowed: expected an integer from 4 to 10000 "
+                                             r"\(KID draws .*, and precision and recall need more than 3 generated digits\)"):
+        evaluate(str(three), str(DATA), kid_subset_size=3)  # precision's ValueError, a traceback after scoring
     with pytest.raises(UserInputError, match=r"n=50 is not allowed: expected an integer from 1000 to 60000 \(KID draws "
                                              r"subsets of kid_subset_size=1000 digits\)"):
         evaluate(None, str(DATA), n=50, real=True)  # failed after scoring them

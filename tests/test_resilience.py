@@ -482,7 +482,7 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("callbacks.quality.n=1000000000", ConfigError, r"callbacks.quality.n=1000000000 is not allowed: expected an integer "
                                                         r"from 50 to 60000"),
         ("callbacks.quality.kid_subset_size=600", ConfigError, r"callbacks.quality.kid_subset_size=600 is not allowed: "
-                                                               r"expected an integer from 2 to 500 \(KID draws subsets of that many of the 500 real"),
+                                                               r"expected an integer from 4 to 500 \(KID draws subsets of that many of the 500 real"),
         # ... crashed at the first batch, or did nothing without a word:
         ("callbacks.divergence.every_n_batches=0", ConfigError, r"callbacks.divergence.every_n_batches=0 is not allowed"),
         ("callbacks.divergence.d_real_above=1.5", ConfigError, r"callbacks.divergence.d_real_above=1.5 is not allowed: expected a number from 0 to 1"),

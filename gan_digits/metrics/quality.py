@@ -27,7 +27,7 @@ from gan_digits.checks import UserInputError, check_choice, check_int
 from gan_digits.data.idx import NUM_DIGITS
 from gan_digits.metrics.classifier import FeatureExtractor, load_classifier
 from gan_digits.metrics.inception import InceptionFeatures
-from gan_digits.metrics.precision_recall import knn_radii, precision_recall
+from gan_digits.metrics.precision_recall import NEIGHBOURS, knn_radii, precision_recall
 
 MODE_SHARE = 0.05
 KID_SUBSET_SEED = 0
@@ -236,8 +236,11 @@ def distance_backbone(name: str = "classifier", inception_weights: str | None = 
 
 
 def check_kid_subset_size(key: str, value, real_digits: int) -> int:
-    """`value` if KID can draw subsets of that many from `real_digits` real digits (and as many generated)."""
-    return check_int(key, value, 2, real_digits, why=f"KID draws subsets of that many of the {real_digits} real test digits scored")
+    """`value` if KID can draw subsets of that many from `real_digits` real digits (and as many generated), and
+    precision and recall find each digit's k nearest neighbours among at least that many generated ones."""
+    return check_int(key, value, NEIGHBOURS + 1, real_digits,
+                     why=f"KID draws subsets of that many of the {real_digits} real test digits scored, and precision "
+                         f"and recall need more than {NEIGHBOURS} generated digits")
 
 
 def build_meter(conditional: bool, kid_subset_size: int = 1000, backbone: nn.Module | None = None,
