@@ -151,7 +151,6 @@ def max_time(minutes: float) -> str:
     return f"{days:02d}:{hours:02d}:{seconds // 60:02d}:{seconds % 60:02d}"
 
 
-@report_user_errors
 def shown(metrics: dict, name: str) -> str:
     """A share to 3 decimals, or "-" where the metrics lack it (unconditional: no label accuracy; results written
     before precision and recall were measured)."""
@@ -179,6 +178,7 @@ def results_table(results: dict) -> list[str]:
     return rows
 
 
+@report_user_errors
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=positive_number, default=8)

@@ -57,6 +57,13 @@ def test_a_benchmark_names_a_bad_value_in_one_line(script, argument, message, mo
     assert result.returncode == 2 and result.stderr.splitlines()[-1] == f"{script}: error: {message}"
 
 
+def test_quality_names_a_data_folder_without_mnist_in_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["quality.py", f"--data={tmp_path}"])
+    result = run_main(lambda argv: quality.main(), capsys)  # was MNISTFileError's traceback
+    assert result.returncode == 2 and result.stderr.startswith(f"error: MNIST file missing: neither {tmp_path}/MNIST/raw/")
+    assert result.stderr.count("\n") == 1
+
+
 def test_quality_trains_for_the_minutes_asked():
     # 1500 minutes asked for 01:00:00 (the hours wrapped at a day); 0.001 for none at all
     assert [quality.max_time(m) for m in (8, 0.5, 1500, 0.001)] == ["00:00:08:00", "00:00:00:30", "01:01:00:00",
