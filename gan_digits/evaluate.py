@@ -101,8 +101,8 @@ def add_real_test_features(meter: QualityMeter, data: str, backbone: str, incept
     reads the same digits with the same backbone: scoring several checkpoints from Python (a notebook, a script)
     computes the 10,000 digits' features (~5 s on a 2-core CPU) once."""
     images, labels = load_split(data, "test")
-    digest = hashlib.blake2b(images.numpy().tobytes(), digest_size=16)
-    digest.update(labels.numpy().tobytes())  # the digits themselves: another folder holding them is the same key
+    digest = hashlib.blake2b(images.numpy(), digest_size=16)  # read in place, not copied to bytes first
+    digest.update(labels.numpy())  # the digits themselves: another folder holding them is the same key
     key = (backbone, inception_weights, digest.hexdigest())
     if key not in REAL_TEST_FEATURES:
         REAL_TEST_FEATURES.clear()  # one backbone's at a time: Inception's are 80 MB

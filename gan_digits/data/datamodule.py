@@ -110,7 +110,7 @@ class MNISTDataModule(L.LightningDataModule):
             remove_if_empty(made)  # offline with a mistyped data.root: no empty folder tree left behind
             said = " ".join(str(err).split())
             raise MNISTFileError(
-                f"could not download MNIST into {raw_dir(self.root)}: {said}. Offline? Put the four IDX files "
+                f"could not download MNIST into {raw}: {said}. Offline? Put the four IDX files "
                 "(gzipped or not) there, or point data.root at a folder holding MNIST/raw/."
             ) from err
 
