@@ -20,6 +20,7 @@ from hardware import RUNS, describe_cpu, write_results
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gan_digits.checks import report_user_errors  # noqa: E402
 from gan_digits.data import load_split  # noqa: E402
 from gan_digits.nets.clusters import fit_clusters, nearest  # noqa: E402
 
@@ -31,6 +32,7 @@ def purity(cluster: torch.Tensor, labels: torch.Tensor, k: int) -> float:
     return counts.max(dim=1).values.sum().item() / len(labels)
 
 
+@report_user_errors
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))

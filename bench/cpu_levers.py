@@ -19,6 +19,7 @@ from hardware import RUNS, describe_cpu, write_results
 from speed import (MODELS, ROOT, TRAIN_IMAGES, bf16_autocast, compose_model, eager, memory_batches, plain_loop,
                    timed_iterations)
 
+from gan_digits.checks import report_user_errors
 from gan_digits.data import load_split
 from gan_digits.process import prepare_process
 
@@ -49,6 +50,7 @@ LEVERS = {"fp32_eager": eager, "bf16_autocast": bf16_autocast, "torch_compile": 
           "bf16_torch_compile": bf16_compiled, "bf16_channels_last": bf16_channels_last}
 
 
+@report_user_errors
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))

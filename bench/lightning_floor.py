@@ -36,6 +36,7 @@ from hardware import RUNS, describe_cpu, write_results
 from speed import (MODELS, PREPARE_FOR_PRECISION, ROOT, TRAIN_IMAGES, lightning_run, memory_batches,
                    model_at_precision, plain_loop, timed_iterations)
 
+from gan_digits.checks import report_user_errors
 from gan_digits.data import load_split
 from gan_digits.precision import AUTO
 from gan_digits.process import prepare_process
@@ -118,6 +119,7 @@ def parts_timer(seconds: dict[str, list[float]]):
     return prepare
 
 
+@report_user_errors
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))

@@ -24,6 +24,7 @@ from arguments import batch_size, positive_int  # noqa: E402
 from speed import (ACCELERATOR, MODELS, PREPARE_FOR_PRECISION, TRAIN_IMAGES, memory_batches,  # noqa: E402
                    model_at_precision, raw_step)
 
+from gan_digits.checks import report_user_errors  # noqa: E402
 from gan_digits.data import load_split  # noqa: E402
 from gan_digits.precision import AUTO  # noqa: E402
 from gan_digits.process import prepare_process  # noqa: E402
@@ -40,6 +41,7 @@ def callers(event, depth: int = 4) -> str:
     return " < ".join(chain) or "(the step itself)"
 
 
+@report_user_errors
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))

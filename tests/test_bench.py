@@ -57,9 +57,10 @@ def test_a_benchmark_names_a_bad_value_in_one_line(script, argument, message, mo
     assert result.returncode == 2 and result.stderr.splitlines()[-1] == f"{script}: error: {message}"
 
 
-def test_quality_names_a_data_folder_without_mnist_in_one_line(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", ["quality.py", f"--data={tmp_path}"])
-    result = run_main(lambda argv: quality.main(), capsys)  # was MNISTFileError's traceback
+@pytest.mark.parametrize("script", ["speed", "quality", "cpu_levers", "lightning_floor", "profile_step", "clusters"])
+def test_a_benchmark_names_a_data_folder_without_mnist_in_one_line(script, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", [f"{script}.py", f"--data={tmp_path}"])
+    result = run_main(lambda argv: importlib.import_module(script).main(), capsys)  # was MNISTFileError's traceback
     assert result.returncode == 2 and result.stderr.startswith(f"error: MNIST file missing: neither {tmp_path}/MNIST/raw/")
     assert result.stderr.count("\n") == 1
 
