@@ -25,6 +25,29 @@ def accelerator_kind(trainer_cfg: DictConfig) -> str:
     return trainer_cfg.accelerator
 
 
+def launched_by_cluster() -> bool:
+    """Whether a launcher (SLURM's srun, torchrun, ...) started this process as one of the run's ranks."""
+    return any(cluster.detect() for cluster in CLUSTERS)
+
+
+def cpu_cores() -> int:
+    """The cores this process may run on: its share (a container's, `taskset`'s), not the machine's count."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def check_cpu_ranks(ranks: int) -> int:
+    """`ranks` CPU processes, or a ConfigError where this process would start more than it has cores: each rank holds
+    its own torch, nets and data (~1 GB), and 64 on 2 cores had not begun to train after 2 minutes. Two are allowed
+    anywhere, so that `accelerator=ddp_cpu` (DDP tried out) runs on a one-core machine too. Ranks a cluster's
+    launcher started are placed by it, each on its own share of the cores (SLURM's cpus_per_task)."""
+    most = max(2, cores := cpu_cores())
+    if ranks > most and not launched_by_cluster():
+        raise ConfigError(f"trainer.devices={ranks} is not allowed here: on the CPU each device is a training process "
+                          f"with its own copy of the nets and data, and this command may use {cores} "
+                          f"core{'' if cores == 1 else 's'}: expected an integer from 1 to {most}")
+    return ranks
+
+
 def device_count(trainer_cfg: DictConfig) -> int:
     """How many processes `trainer.accelerator` and `trainer.devices` ask for on this node.
 
@@ -43,10 +66,11 @@ def device_count(trainer_cfg: DictConfig) -> int:
                               f"and this machine has {gpus} CUDA GPU{'' if gpus == 1 else 's'}{cpu}") from err
     if accelerator == "cpu":
         try:
-            return 1 if devices == "auto" else CPUAccelerator.parse_devices(devices)
+            ranks = 1 if devices == "auto" else CPUAccelerator.parse_devices(devices)
         except TypeError as err:  # "`devices` selected with `CPUAccelerator` should be an int > 0."
             raise ConfigError(f"trainer.devices={as_typed(devices)} is not allowed: on the CPU, expected an integer >= 1 "
                               "(processes, each training on its share of the batches) or auto (one)") from err
+        return check_cpu_ranks(ranks)
     return 1
 
 
@@ -54,7 +78,7 @@ def check_nodes(trainer_cfg: DictConfig) -> int:
     """`trainer.num_nodes`, or a ConfigError where the other nodes could never join: started by hand without
     MASTER_ADDR, node 0 would wait for them at 127.0.0.1 (Lightning's default) until torch's timeout."""
     nodes = check_int("trainer.num_nodes", trainer_cfg.num_nodes, 1)
-    if nodes > 1 and "MASTER_ADDR" not in os.environ and not any(cluster.detect() for cluster in CLUSTERS):
+    if nodes > 1 and "MASTER_ADDR" not in os.environ and not launched_by_cluster():
         raise ConfigError(f"trainer.num_nodes={nodes} is not allowed here: no cluster launched this command on {nodes} "
                           f"nodes. Launch it with SLURM (launcher=slurm), torchrun, or run it on each node with "
                           f"MASTER_ADDR=<node 0's address> MASTER_PORT=<a free port> NODE_RANK=<0 to {nodes - 1}> set")

@@ -142,6 +142,27 @@ def test_more_gpus_than_the_machine_has_are_refused_in_one_line(strategy):
         pick_strategy(trainer_cfg)
 
 
+@pytest.mark.parametrize("cores, allowed", [(1, 2), (2, 2), (8, 8)])
+def test_more_cpu_processes_than_cores_are_refused_in_one_line(cores, allowed, monkeypatch):
+    """64 ranks on 2 cores had not begun to train after 2 minutes, each holding its own torch, nets and data. Two
+    ranks are allowed on one core, to try DDP out (accelerator=ddp_cpu)."""
+    from omegaconf import OmegaConf
+
+    from gan_digits import strategy
+    from gan_digits.checks import ConfigError
+
+    monkeypatch.setattr(strategy, "cpu_cores", lambda: cores)
+    trainer_cfg = OmegaConf.create({"strategy": "auto", "accelerator": "cpu", "devices": allowed, "num_nodes": 1})
+    assert strategy.device_count(trainer_cfg) == allowed
+    with pytest.raises(ConfigError, match=rf"^trainer.devices={allowed + 1} is not allowed here: on the CPU each device is "
+                                          rf"a training process with its own copy of the nets and data, and this command "
+                                          rf"may use {cores} cores?: expected an integer from 1 to {allowed}$"):
+        strategy.pick_strategy(OmegaConf.merge(trainer_cfg, {"devices": allowed + 1}))
+    # Started by torchrun (or SLURM's srun), each rank on the share of the cores its launcher gave it.
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "1")
+    assert strategy.device_count(OmegaConf.merge(trainer_cfg, {"devices": allowed + 1})) == allowed + 1
+
+
 @pytest.mark.parametrize("strategy", ["auto", "ddp"])
 def test_several_nodes_that_no_launcher_started_are_refused(strategy, monkeypatch):
     """Node 0 waited at 127.0.0.1 for nodes that never come, until torch's timeout (half an hour)."""

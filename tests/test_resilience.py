@@ -543,6 +543,9 @@ def test_collapsed_discriminator_is_caught(tmp_path):
         ("trainer.devices=0", ConfigError, r"^trainer.devices=0 is not allowed: on the CPU, expected an integer >= 1 "
                                            r"\(processes, each training on its share of the batches\) or auto \(one\)$"),
         ("trainer.devices=[0,1]", ConfigError, r"^trainer.devices=\[0, 1\] is not allowed: on the CPU, expected an integer >= 1"),
+        # ... started 4096 processes on this machine's cores:
+        ("trainer.devices=4096", ConfigError, r"^trainer.devices=4096 is not allowed here: on the CPU each device is a "
+                                              r"training process .* expected an integer from 1 to \d+$"),
         ("trainer.precision=17", ConfigError, r"trainer config: Precision 17 is invalid. Allowed precision values"),
         # ... cast the nets, and crashed at the first batch on the step's float32 digits and noise:
         ("trainer.precision=16-true", ConfigError, r"trainer.precision=16-true is not allowed: expected auto, 32-true, bf16-mixed or 16-mixed"),
