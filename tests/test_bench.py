@@ -43,6 +43,12 @@ def test_results_go_to_a_folder_git_leaves_alone_unless_out_names_one(tmp_path, 
     assert capsys.readouterr().out == f"wrote {out}\n"
 
 
+def run_bench(script: str, *args: str, monkeypatch, capsys) -> subprocess.CompletedProcess:
+    """`python bench/<script> <args>`, its main run in this process (the scripts read sys.argv)."""
+    monkeypatch.setattr(sys, "argv", [str(ROOT / "bench" / script), *args])
+    return run_main(lambda argv: importlib.import_module(script.removesuffix(".py")).main(), capsys)
+
+
 @pytest.mark.parametrize("script, argument, message", [
     # a ValueError traceback from the DataLoader, once the data was read
     ("speed.py", "--batch-size=0", "argument --batch-size: '0' is not allowed: expected a whole number >= 2 (batch norm "
@@ -52,15 +58,14 @@ def test_results_go_to_a_folder_git_leaves_alone_unless_out_names_one(tmp_path, 
     ("clusters.py", "--clusters=1", "argument --clusters: '1' is not allowed: expected a whole number >= 2"),
 ])
 def test_a_benchmark_names_a_bad_value_in_one_line(script, argument, message, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", [str(ROOT / "bench" / script), argument])  # as `python bench/<script>` runs it
-    result = run_main(lambda argv: importlib.import_module(script.removesuffix(".py")).main(), capsys)
+    result = run_bench(script, argument, monkeypatch=monkeypatch, capsys=capsys)
     assert result.returncode == 2 and result.stderr.splitlines()[-1] == f"{script}: error: {message}"
 
 
-@pytest.mark.parametrize("script", ["speed", "quality", "cpu_levers", "lightning_floor", "profile_step", "clusters"])
+@pytest.mark.parametrize("script", ["speed.py", "quality.py", "cpu_levers.py", "lightning_floor.py", "profile_step.py",
+                                    "clusters.py"])
 def test_a_benchmark_names_a_data_folder_without_mnist_in_one_line(script, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", [f"{script}.py", f"--data={tmp_path}"])
-    result = run_main(lambda argv: importlib.import_module(script).main(), capsys)  # was MNISTFileError's traceback
+    result = run_bench(script, f"--data={tmp_path}", monkeypatch=monkeypatch, capsys=capsys)  # was a traceback
     assert result.returncode == 2 and result.stderr.startswith(f"error: MNIST file missing: neither {tmp_path}/MNIST/raw/")
     assert result.stderr.count("\n") == 1
 
