@@ -2,6 +2,7 @@
 
     python bench/cpu_levers.py --data ../shared/data          # every model
     python bench/cpu_levers.py --models gan
+    python bench/cpu_levers.py --levers torch_compile channels_last   # these beside eager fp32 only
 
 bf16 autocast, `torch.compile` (inductor) of G and D, and `channels_last` weights, alone and (the
 last two) on top of bf16: whichever is faster here would belong in the default path. Same networks,
@@ -55,6 +56,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--models", nargs="*", choices=MODELS, default=["gan", "dcgan", "cdcgan"])
+    parser.add_argument("--levers", nargs="*", choices=[name for name in LEVERS if name != "fp32_eager"],
+                        default=[name for name in LEVERS if name != "fp32_eager"],
+                        help="those to time beside eager fp32 (default: all)")
     parser.add_argument("--batch-size", type=batch_size, default=128)
     parser.add_argument("--iterations", type=positive_int, default=60, help="timed iterations (gan: 500 at least)")
     parser.add_argument("--warmup", type=positive_int, default=10, help="untimed iterations (compilation included)")
@@ -70,9 +74,10 @@ def main() -> None:
     for model in args.models:
         cfg = compose_model(model, ["paths.output_dir=/tmp/gan_digits_bench"])
         iterations = timed_iterations(model, args.iterations)
-        rates = {name: [] for name in LEVERS}
+        levers = {name: LEVERS[name] for name in ("fp32_eager", *args.levers)}
+        rates = {name: [] for name in levers}
         for _ in range(args.rounds):  # interleaved, so that a slow spell of the VM hits every lever alike
-            for name, prepare in LEVERS.items():
+            for name, prepare in levers.items():
                 torch.manual_seed(0)
                 batches = memory_batches(images, labels, args.batch_size, cpu)
                 rates[name].append(plain_loop(cfg, batches, iterations, args.warmup, cpu, prepare)[1])
@@ -80,7 +85,7 @@ def main() -> None:
         results["models"][model] = {
             name: {"iterations_per_s": [round(r, 2) for r in rates[name]], "median": round(median[name], 2),
                    "over_fp32_eager": round(median[name] / median["fp32_eager"], 2)}
-            for name in LEVERS
+            for name in levers
         }
         for name, row in results["models"][model].items():
             print(f"{model} {name}: {row['median']} it/s median of {row['iterations_per_s']}, "

@@ -103,3 +103,22 @@ def test_the_peak_is_measured_in_fp32_whatever_precision_the_columns_ran_at(monk
         torch.set_float32_matmul_precision("highest")
     assert seen and set(seen) == {"highest"}
     assert peak["gemm"] > 0 and peak["conv"] > 0
+
+
+def test_cpu_levers_times_the_levers_asked_for_beside_eager_fp32(tmp_path, monkeypatch, capsys):
+    import cpu_levers
+
+    timed = []  # the lever each timing ran with: (d)'s loop, its rate fixed here
+    monkeypatch.setattr(cpu_levers, "plain_loop", lambda cfg, batches, iterations, warmup, device, prepare:
+                        timed.append(prepare.__name__) or (0.1, 4.0 if prepare is cpu_levers.eager else 5.0))
+    out = tmp_path / "levers.json"
+    result = run_bench("cpu_levers.py", f"--data={DATA}", "--models", "gan", "--levers", "channels_last", "--rounds=2",
+                       f"--out={out}", monkeypatch=monkeypatch, capsys=capsys)
+    assert result.returncode == 0, result.stderr
+    assert timed == ["eager", "channels_last"] * 2  # in turn, round by round
+    assert json.loads(out.read_text())["models"]["gan"] == {
+        "fp32_eager": {"iterations_per_s": [4.0, 4.0], "median": 4.0, "over_fp32_eager": 1.0},
+        "channels_last": {"iterations_per_s": [5.0, 5.0], "median": 5.0, "over_fp32_eager": 1.25}}
+    refused = run_bench("cpu_levers.py", "--levers", "fp32_eager", monkeypatch=monkeypatch, capsys=capsys)
+    assert refused.returncode == 2  # the yardstick itself, always timed
+    assert "argument --levers: invalid choice: 'fp32_eager' (choose from" in refused.stderr.splitlines()[-1]
